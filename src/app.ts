@@ -1,0 +1,84 @@
+// Builds the authd application. It never listens: src/server.ts does, and tests call
+// buildApp() with their own config and use app.inject().
+//
+// Plugins load in this order: capabilities (config, errors, database, rate limit, tokens)
+// → application services (auth service, authenticate hook) → routes.
+import { randomUUID } from 'node:crypto'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Config } from './config.js'
+import type { Database } from './db/database.js'
+import type { KeyMaterial } from './services/keys.js'
+import configPlugin from './plugins/config.js'
+import errorHandler from './plugins/error-handler.js'
+import databasePlugin from './plugins/database.js'
+import rateLimitPlugin from './plugins/rate-limit.js'
+import tokensPlugin from './plugins/tokens.js'
+import authServicePlugin from './plugins/auth-service.js'
+import authenticatePlugin from './plugins/authenticate.js'
+import healthRoutes from './routes/health.js'
+import jwksRoutes from './routes/jwks.js'
+import appAuthRoutes from './routes/auth/app.js'
+import verifyRoutes from './routes/verify.js'
+import meRoutes from './routes/users/me.js'
+
+export interface BuildOptions {
+  /** Use this database instead of opening one from the config (tests, CLI). */
+  database?: Database
+  /** Use these keys instead of loading them (tests). */
+  keys?: KeyMaterial
+  /** Overrides for Fastify's own options (e.g. a test logger). */
+  fastify?: FastifyServerOptions
+}
+
+/** Fields that must never reach a log line. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-csrf-token"]',
+  'res.headers["set-cookie"]'
+]
+
+export function fastifyOptions (config: Config): FastifyServerOptions {
+  const trustProxy = config.TRUST_PROXY.trim()
+  return {
+    logger: { level: config.LOG_LEVEL, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
+    bodyLimit: config.BODY_LIMIT,
+    trustProxy: trustProxy === '' ? false : trustProxy.split(',').map((s) => s.trim()),
+    genReqId: () => randomUUID(),
+    // Clients don't choose request ids: a forged one would confuse log correlation.
+    requestIdHeader: false,
+    return503OnClosing: true,
+    ajv: {
+      customOptions: {
+        // API.md: unknown fields are rejected, types are not coerced, all problems reported.
+        removeAdditional: false,
+        coerceTypes: false,
+        useDefaults: true,
+        allErrors: true
+      }
+    }
+  }
+}
+
+export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({ ...fastifyOptions(config), ...options.fastify }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.addHook('onSend', async (request, reply) => { reply.header('x-request-id', request.id) })
+
+  await app.register(configPlugin, { config })
+  await app.register(errorHandler)
+  await app.register(databasePlugin, { database: options.database })
+  await app.register(rateLimitPlugin)
+  await app.register(tokensPlugin, { keys: options.keys })
+  await app.register(authServicePlugin)
+  await app.register(authenticatePlugin)
+
+  await app.register(healthRoutes)
+  await app.register(jwksRoutes)
+  await app.register(appAuthRoutes, { prefix: '/v1/app/auth' })
+  await app.register(verifyRoutes, { prefix: '/v1/auth' })
+  await app.register(meRoutes, { prefix: '/v1/users' })
+
+  return app
+}

@@ -1,0 +1,77 @@
+// Every setting comes from the environment (and `.env` in development), is validated once
+// here against one TypeBox schema, and its TypeScript type is derived from that schema.
+// `.env.example` documents each variable with the same default.
+import { existsSync } from 'node:fs'
+import { Type, type Static } from 'typebox'
+import { Value } from 'typebox/value'
+
+const Int = (def: number, min: number, max: number, description: string) =>
+  Type.Integer({ default: def, minimum: min, maximum: max, description })
+
+export const ConfigSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
+  HOST: Type.String({ default: '0.0.0.0', minLength: 1 }),
+  PORT: Int(3000, 0, 65535, 'TCP port to listen on'),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  DATA_DIR: Type.String({ default: './data', minLength: 1, description: 'Embedded database and development keys live here' }),
+  DATABASE_URL: Type.String({ default: '', description: 'postgresql://… for PostgreSQL; empty or pglite://<dir> or memory:// for embedded PGlite' }),
+  DATABASE_POOL_SIZE: Int(10, 1, 200, 'PostgreSQL connections per process'),
+  MIGRATE_ON_START: Type.Boolean({ default: true }),
+  JWT_ISSUER: Type.String({ default: 'authd', minLength: 1 }),
+  JWT_AUDIENCE: Type.String({ default: 'authd', minLength: 1 }),
+  ACCESS_TOKEN_TTL: Int(300, 30, 86_400, 'seconds'),
+  REFRESH_TOKEN_TTL: Int(86_400, 60, 31_536_000, 'seconds'),
+  REFRESH_GRACE_SECONDS: Int(10, 0, 300, 'window in which a rotated refresh token may be presented again'),
+  SIGNING_KEY_FILE: Type.String({ default: '', description: 'PEM private key (RSA) for access tokens; generated into DATA_DIR when empty' }),
+  REFRESH_TOKEN_SECRET: Type.String({ default: '', description: 'HMAC secret (≥ 32 bytes) for refresh tokens; generated into DATA_DIR when empty' }),
+  BCRYPT_COST: Int(12, 4, 16, 'bcrypt work factor'),
+  PASSWORD_MIN_LENGTH: Int(8, 1, 1024, 'characters'),
+  PASSWORD_MAX_LENGTH: Int(256, 8, 4096, 'characters'),
+  BODY_LIMIT: Int(16_384, 1024, 1_048_576, 'bytes'),
+  RATE_LIMIT_ENABLED: Type.Boolean({ default: true }),
+  RATE_LIMIT_LOGIN: Int(10, 1, 100_000, 'requests per window per IP'),
+  RATE_LIMIT_REGISTER: Int(5, 1, 100_000, 'requests per window per IP'),
+  RATE_LIMIT_REFRESH: Int(60, 1, 100_000, 'requests per window per IP'),
+  RATE_LIMIT_WINDOW: Int(60, 1, 86_400, 'seconds'),
+  REDIS_URL: Type.String({ default: '', description: 'redis://… shares rate-limit counters between instances; empty = in memory' }),
+  TRUST_PROXY: Type.String({ default: '', description: 'comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed' })
+})
+
+export type Config = Static<typeof ConfigSchema>
+
+export class ConfigError extends Error {}
+
+/** Build the configuration from an environment-like object (strings), applying defaults. */
+export function parseConfig (env: Record<string, string | undefined>): Config {
+  const input: Record<string, unknown> = {}
+  for (const key of Object.keys(ConfigSchema.properties)) {
+    const raw = env[key]
+    if (raw !== undefined && raw !== '') input[key] = raw
+  }
+  const withDefaults = Value.Default(ConfigSchema, input)
+  const converted = Value.Convert(ConfigSchema, withDefaults)
+  // Checked one variable at a time so that every bad variable is named, not only the first.
+  const problems: string[] = []
+  for (const [name, schema] of Object.entries(ConfigSchema.properties)) {
+    const error = Value.Errors(schema, (converted as Record<string, unknown>)[name])[0]
+    if (error === undefined) continue
+    const choices = (schema as { anyOf?: Array<{ const: string }> }).anyOf
+    const message = choices ? `must be one of ${choices.map((c) => c.const).join(', ')}` : error.message
+    problems.push(`  ${name}=${JSON.stringify(env[name] ?? '')}: ${message}`)
+  }
+  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`)
+  const config = converted as Config
+  if (config.PASSWORD_MIN_LENGTH > config.PASSWORD_MAX_LENGTH) {
+    throw new ConfigError('Invalid configuration:\n  PASSWORD_MIN_LENGTH: must not exceed PASSWORD_MAX_LENGTH')
+  }
+  if (config.REFRESH_TOKEN_SECRET !== '' && Buffer.byteLength(config.REFRESH_TOKEN_SECRET) < 32) {
+    throw new ConfigError('Invalid configuration:\n  REFRESH_TOKEN_SECRET: must be at least 32 bytes')
+  }
+  return config
+}
+
+/** Read `.env` (when present, without overriding the real environment) and parse process.env. */
+export function loadConfig (): Config {
+  if (existsSync('.env')) process.loadEnvFile('.env')
+  return parseConfig(process.env)
+}

@@ -1,0 +1,110 @@
+// Opens the store: embedded PGlite by default (no server to install), PostgreSQL when
+// DATABASE_URL is a postgres:// URL. Both speak the same SQL, so one migration set serves both.
+import { mkdir } from 'node:fs/promises'
+import path from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
+import { PrismaPGlite } from 'pglite-prisma-adapter'
+import { PrismaPg } from '@prisma/adapter-pg'
+import pg from 'pg'
+import { PrismaClient } from '../generated/prisma/client.js'
+import { applyMigrations, type SqlRunner } from './migrate.js'
+
+export type { PrismaClient }
+
+export interface Database {
+  prisma: PrismaClient
+  kind: 'pglite' | 'postgresql'
+  /** Throws when the database cannot answer a trivial query. */
+  ping (): Promise<void>
+  close (): Promise<void>
+}
+
+export interface DatabaseOptions {
+  url: string
+  dataDir: string
+  poolSize: number
+  migrate: boolean
+  /** PGlite only: start from this data-directory dump (see PGlite's dumpDataDir) instead of initdb. */
+  pgliteTemplate?: Blob
+}
+
+export function isPostgresUrl (url: string): boolean {
+  return /^postgres(ql)?:\/\//.test(url)
+}
+
+/** Where PGlite keeps its files: `memory://` for a throw-away database, else a folder. */
+export function pgliteLocation (url: string, dataDir: string): string {
+  if (url === 'memory://') return url
+  if (url.startsWith('pglite://')) return url.slice('pglite://'.length)
+  return path.join(dataDir, 'pglite')
+}
+
+export async function openDatabase (options: DatabaseOptions): Promise<Database> {
+  return isPostgresUrl(options.url) ? await openPostgres(options) : await openPGlite(options)
+}
+
+async function openPGlite (options: DatabaseOptions): Promise<Database> {
+  const location = pgliteLocation(options.url, options.dataDir)
+  if (location !== 'memory://') await mkdir(location, { recursive: true })
+  const pglite = new PGlite({
+    ...(location === 'memory://' ? {} : { dataDir: location }),
+    ...(options.pgliteTemplate === undefined ? {} : { loadDataDir: options.pgliteTemplate })
+  })
+  await pglite.waitReady
+  if (options.migrate) {
+    await applyMigrations({
+      query: async (sql, params) => (await pglite.query(sql, params)).rows as Array<Record<string, unknown>>,
+      exec: async (sql) => { await pglite.exec(sql) }
+    })
+  }
+  // pglite-prisma-adapter pins an older @prisma/driver-adapter-utils whose types differ only
+  // nominally from Prisma 6.19's; at run time the interface is the same.
+  const adapter = new PrismaPGlite(pglite) as unknown as PrismaPg
+  const prisma = new PrismaClient({ adapter })
+  return {
+    prisma,
+    kind: 'pglite',
+    ping: async () => { await pglite.query('SELECT 1') },
+    close: async () => {
+      await prisma.$disconnect()
+      await pglite.close()
+    }
+  }
+}
+
+async function openPostgres (options: DatabaseOptions): Promise<Database> {
+  if (options.migrate) {
+    const client = new pg.Client({ connectionString: options.url })
+    await client.connect()
+    try {
+      await applyMigrations(pgRunner(client), { lock: true })
+    } finally {
+      await client.end()
+    }
+  }
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize,
+    // Fail fast instead of queueing forever when the server is gone; the error handler answers 503.
+    connectionTimeoutMillis: 5_000
+  })
+  // A dropped idle connection must not crash the process; the pool replaces it.
+  pool.on('error', () => {})
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
+  return {
+    prisma,
+    kind: 'postgresql',
+    ping: async () => { await pool.query('SELECT 1') },
+    close: async () => {
+      await prisma.$disconnect()
+      await pool.end().catch(() => {})
+    }
+  }
+}
+
+export function pgRunner (client: pg.Client): SqlRunner {
+  return {
+    query: async (sql, params) => (await client.query(sql, params)).rows,
+    exec: async (sql) => { await client.query(sql) }
+  }
+}

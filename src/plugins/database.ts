@@ -1,0 +1,30 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { openDatabase, type Database } from '../db/database.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    db: Database
+  }
+}
+
+export interface DatabasePluginOptions {
+  /** An already-open database (tests, CLI); otherwise one is opened from the config. */
+  database?: Database
+}
+
+async function databasePlugin (app: FastifyInstance, options: DatabasePluginOptions): Promise<void> {
+  const { config } = app
+  const database = options.database ?? await openDatabase({
+    url: config.DATABASE_URL,
+    dataDir: config.DATA_DIR,
+    poolSize: config.DATABASE_POOL_SIZE,
+    migrate: config.MIGRATE_ON_START
+  })
+  app.decorate('db', database)
+  // Whoever opened it closes it.
+  if (options.database === undefined) app.addHook('onClose', async () => { await database.close() })
+  app.log.info({ kind: database.kind }, 'database ready')
+}
+
+export default fp(databasePlugin, { name: 'database', dependencies: ['config'] })

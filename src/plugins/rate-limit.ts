@@ -1,0 +1,59 @@
+// Per-IP rate limits on the routes that invite abuse (register, login, refresh).
+// Counters live in memory by default and in Redis when REDIS_URL is set, so that every
+// instance behind a load balancer shares one budget per client.
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import rateLimit from '@fastify/rate-limit'
+import { Redis } from 'ioredis'
+import { AppError } from '../errors.js'
+
+export type LimitedAction = 'login' | 'register' | 'refresh'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** onRequest hooks that count a request against its action's per-IP budget. */
+    rateLimitHooks: (action: LimitedAction) => onRequestHookHandler[]
+  }
+}
+
+async function rateLimitPlugin (app: FastifyInstance): Promise<void> {
+  const { config } = app
+  let redis: Redis | undefined
+  if (config.REDIS_URL !== '') {
+    // Settings the plugin recommends: fail fast rather than queue requests behind a dead Redis.
+    redis = new Redis(config.REDIS_URL, { connectTimeout: 1_000, maxRetriesPerRequest: 1, enableOfflineQueue: true })
+    redis.on('error', (err) => { app.log.warn({ err: { message: err.message } }, 'redis error') })
+    app.addHook('onClose', async () => { await redis?.quit().catch(() => {}) })
+  }
+
+  await app.register(rateLimit, {
+    global: false,
+    ...(redis === undefined ? {} : { redis, nameSpace: 'authd:rl:' }),
+    // If Redis is unreachable, serve rather than refuse every login; bcrypt cost still slows
+    // guessing. The warning above makes the outage visible.
+    skipOnError: true,
+    errorResponseBuilder: (_request, context) => new AppError('rate_limited', `Too many requests; retry in ${Math.ceil(context.ttl / 1000)} s`)
+  })
+
+  const max: Record<LimitedAction, number> = {
+    login: config.RATE_LIMIT_LOGIN,
+    register: config.RATE_LIMIT_REGISTER,
+    refresh: config.RATE_LIMIT_REFRESH
+  }
+  // One counter per action and IP, shared by every route of that action (the app and
+  // browser variants of login draw on one budget), hence the plugin's shared store rather
+  // than per-route configs, which would count each URL separately.
+  const hooks = new Map<LimitedAction, onRequestHookHandler[]>()
+  for (const action of Object.keys(max) as LimitedAction[]) {
+    hooks.set(action, config.RATE_LIMIT_ENABLED
+      ? [app.rateLimit({
+          max: max[action],
+          timeWindow: config.RATE_LIMIT_WINDOW * 1000,
+          keyGenerator: (request: FastifyRequest) => `${action}:${request.ip}`
+        })]
+      : [])
+  }
+  app.decorate('rateLimitHooks', (action: LimitedAction) => hooks.get(action) ?? [])
+}
+
+export default fp(rateLimitPlugin, { name: 'rate-limit', dependencies: ['config', 'error-handler'] })

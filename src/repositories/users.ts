@@ -1,0 +1,78 @@
+// Users table access. Routes and services never touch Prisma directly; they get these
+// functions, bound either to the client or to a transaction client.
+import type { Prisma, PrismaClient, User } from '../generated/prisma/client.js'
+
+export type { User }
+export type Db = PrismaClient | Prisma.TransactionClient
+
+export interface NewUser {
+  id: string
+  email: string
+  username?: string | null
+  fullName?: string
+  bio?: string
+  passwordHash: string
+}
+
+export interface UserPatch {
+  username?: string | null
+  fullName?: string
+  bio?: string
+  birthDate?: Date | null
+}
+
+/** Emails are compared case-insensitively: the whole address is stored lower-cased. */
+export const normalizeEmail = (email: string): string => email.trim().toLowerCase()
+export const normalizeUsername = (username: string): string => username.toLowerCase()
+
+export function createUserRepository (db: Db) {
+  return {
+    async create (user: NewUser): Promise<User> {
+      return await db.user.create({
+        data: {
+          id: user.id,
+          email: normalizeEmail(user.email),
+          username: user.username ?? null,
+          usernameNormalized: user.username == null ? null : normalizeUsername(user.username),
+          fullName: user.fullName ?? '',
+          bio: user.bio ?? '',
+          passwordHash: user.passwordHash
+        }
+      })
+    },
+
+    /** `login` is an email address when it holds '@' (usernames cannot), else a username. */
+    async findByLogin (login: string): Promise<User | null> {
+      return login.includes('@')
+        ? await db.user.findUnique({ where: { email: normalizeEmail(login) } })
+        : await db.user.findUnique({ where: { usernameNormalized: normalizeUsername(login) } })
+    },
+
+    /**
+     * The user behind an access token, in one query: only while the user is active and the
+     * token's session has not been revoked, so logout and deactivation take effect at once.
+     */
+    async findForAccess (userId: string, sessionId: string): Promise<User | null> {
+      return await db.user.findFirst({
+        where: { id: userId, isActive: true, sessions: { some: { id: sessionId, revokedAt: null } } }
+      })
+    },
+
+    async update (id: string, patch: UserPatch): Promise<User> {
+      const data: Prisma.UserUpdateInput = { ...patch }
+      if (patch.username !== undefined) {
+        data.usernameNormalized = patch.username === null ? null : normalizeUsername(patch.username)
+      }
+      return await db.user.update({ where: { id }, data })
+    },
+
+    async recordLogin (id: string, newPasswordHash?: string): Promise<User> {
+      return await db.user.update({
+        where: { id },
+        data: { lastLoginAt: new Date(), ...(newPasswordHash === undefined ? {} : { passwordHash: newPasswordHash }) }
+      })
+    }
+  }
+}
+
+export type UserRepository = ReturnType<typeof createUserRepository>

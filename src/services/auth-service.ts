@@ -1,0 +1,142 @@
+// The login / token life cycle, independent of how a client carries its tokens
+// (JSON bodies for apps, cookies for browsers): transports in routes/auth shape the replies.
+import { randomUUID } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
+import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
+import { AppError } from '../errors.js'
+import { createSessionRepository } from '../repositories/sessions.js'
+import { createUserRepository, type User } from '../repositories/users.js'
+import type { PasswordHasher } from './password-hasher.js'
+import { checkPassword, type PasswordPolicy } from './password-policy.js'
+import type { TokenService } from './token-service.js'
+
+export interface ClientMeta { userAgent: string | null, ip: string | null }
+
+export interface TokenPair {
+  sessionId: string
+  access: string
+  accessExpiresIn: number
+  refresh: string
+  refreshExpiresIn: number
+}
+
+export interface AuthServiceOptions {
+  prisma: PrismaClient
+  hasher: PasswordHasher
+  tokens: TokenService
+  passwordPolicy: PasswordPolicy
+  graceSeconds: number
+  log: FastifyBaseLogger
+}
+
+export interface RegisterInput {
+  email: string
+  password: string
+  username?: string
+  fullName?: string
+  bio?: string
+}
+
+const USER_AGENT_MAX = 512
+
+/** Which unique field a Prisma unique-constraint error is about. */
+function uniqueViolation (error: unknown): 'email' | 'username' | null {
+  if (!(error instanceof Prisma.PrismaClientKnownRequestError) || error.code !== 'P2002') return null
+  const detail = JSON.stringify(error.meta ?? {}) + error.message
+  if (detail.includes('email')) return 'email'
+  if (detail.includes('username')) return 'username'
+  return null
+}
+
+export function createAuthService (options: AuthServiceOptions) {
+  const { prisma, hasher, tokens, passwordPolicy, graceSeconds, log } = options
+  const users = createUserRepository(prisma)
+  const sessions = createSessionRepository(prisma)
+
+  const cleanMeta = (meta: ClientMeta): ClientMeta => ({
+    userAgent: meta.userAgent?.slice(0, USER_AGENT_MAX) ?? null,
+    ip: meta.ip
+  })
+
+  async function pair (user: { id: string, roles: string[] }, sessionId: string, refresh: { token: string, expiresIn: number }): Promise<TokenPair> {
+    return {
+      sessionId,
+      access: await tokens.signAccess(user, sessionId),
+      accessExpiresIn: tokens.accessTtl,
+      refresh: refresh.token,
+      refreshExpiresIn: refresh.expiresIn
+    }
+  }
+
+  return {
+    async register (input: RegisterInput, meta: ClientMeta): Promise<{ user: User, tokens: TokenPair }> {
+      const problems = checkPassword(input.password, passwordPolicy)
+      if (problems.length > 0) throw new AppError('validation_failed', 'The password does not meet the policy', { errors: problems })
+      const passwordHash = await hasher.hash(input.password)
+      const userId = randomUUID()
+      const sessionId = randomUUID()
+      const refresh = tokens.issueRefresh(userId, sessionId)
+      let user: User
+      try {
+        // User and first session together: a failure leaves neither behind.
+        user = await prisma.$transaction(async (tx) => {
+          const created = await createUserRepository(tx).create({ ...input, id: userId, passwordHash })
+          await createSessionRepository(tx).create({ id: sessionId, userId, ...cleanMeta(meta), refresh })
+          return await createUserRepository(tx).recordLogin(created.id)
+        })
+      } catch (error) {
+        const field = uniqueViolation(error)
+        if (field === 'email') throw new AppError('email_taken', 'An account with this email address already exists', { errors: [{ field: 'email', code: 'email_taken', message: 'is already registered' }] })
+        if (field === 'username') throw new AppError('username_taken', 'This username is taken', { errors: [{ field: 'username', code: 'username_taken', message: 'is already taken' }] })
+        throw error
+      }
+      return { user, tokens: await pair(user, sessionId, refresh) }
+    },
+
+    async login (input: { login: string, password: string }, meta: ClientMeta): Promise<{ user: User, tokens: TokenPair }> {
+      const found = await users.findByLogin(input.login)
+      // Unknown users cost the same bcrypt work as a wrong password (verify uses a dummy hash).
+      const check = await hasher.verify(input.password, found?.passwordHash ?? null)
+      // Unknown user, wrong password and inactive account get one answer, as simplejwt gives.
+      if (found === null || !check.ok || !found.isActive) throw new AppError('invalid_credentials', 'No active account found with the given credentials')
+      const newHash = check.needsRehash ? await hasher.hash(input.password) : undefined
+      const sessionId = randomUUID()
+      const refresh = tokens.issueRefresh(found.id, sessionId)
+      const user = await prisma.$transaction(async (tx) => {
+        await createSessionRepository(tx).create({ id: sessionId, userId: found.id, ...cleanMeta(meta), refresh })
+        return await createUserRepository(tx).recordLogin(found.id, newHash)
+      })
+      return { user, tokens: await pair(user, sessionId, refresh) }
+    },
+
+    /** Rotation with grace window and reuse detection (API.md, refresh-token rules). */
+    async refresh (token: string): Promise<TokenPair> {
+      const claims = tokens.verifyRefresh(token)
+      const child = tokens.issueRefresh(claims.sub, claims.sid)
+      const result = await sessions.rotate({ jti: claims.jti, sessionId: claims.sid, child })
+      if (result.outcome === 'rotated') return await pair({ id: result.userId, roles: result.roles }, claims.sid, child)
+      if (result.outcome !== 'blacklisted') throw new AppError('token_invalid')
+      // reason null: a concurrent rotation of this very token committed a moment ago.
+      const rotated = result.reason === 'rotated' || result.reason === null
+      if (!rotated) throw new AppError('token_invalid', 'This refresh token has been revoked')
+      if (result.reason === null || (result.rotatedSecondsAgo ?? Infinity) <= graceSeconds) {
+        const sibling = await sessions.issueSibling({ jti: claims.jti, sessionId: claims.sid, graceSeconds, child })
+        if (sibling !== null) return await pair({ id: sibling.userId, roles: sibling.roles }, claims.sid, child)
+      }
+      // A rotated token presented again after the grace window: assume it was stolen and
+      // end the whole family, so neither the thief nor the victim keeps a live token.
+      await sessions.revoke(claims.sid, 'reuse_detected')
+      log.warn({ sessionId: claims.sid, userId: claims.sub }, 'refresh token reuse detected; session revoked')
+      throw new AppError('token_reused', 'This refresh token was already used; the session has been revoked')
+    },
+
+    async logout (token: string): Promise<void> {
+      const claims = tokens.verifyRefresh(token)
+      const session = await sessions.findTokenSession(claims.jti, claims.sid)
+      if (session === null) throw new AppError('token_invalid')
+      await sessions.revoke(claims.sid, 'logout')
+    }
+  }
+}
+
+export type AuthService = ReturnType<typeof createAuthService>

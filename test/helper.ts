@@ -1,0 +1,134 @@
+// Shared test setup: build(t) gives a fresh authd (fresh database, silent logs) per test.
+// Database: in-memory PGlite by default; a throw-away database on the PostgreSQL server of
+// TEST_DATABASE_URL when that is set. Rate-limit counters go to Redis when TEST_REDIS_URL is set.
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import pg from 'pg'
+import { buildApp, type BuildOptions } from '../src/app.js'
+import { parseConfig, type Config } from '../src/config.js'
+import { openDatabase, type Database } from '../src/db/database.js'
+import { signingKeyFromPem, type KeyMaterial } from '../src/services/keys.js'
+import { pgliteTemplate } from './pglite-template.js'
+
+export interface Test {
+  teardown (fn: () => unknown): void
+  testdir (fixture?: unknown): string
+}
+
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? ''
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? ''
+export const onPostgres = TEST_DATABASE_URL !== ''
+
+let keysPromise: Promise<KeyMaterial> | undefined
+/** One RSA key per test process: generating one per test would dominate the run time. */
+export async function testKeys (): Promise<KeyMaterial> {
+  keysPromise ??= (async () => {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    return {
+      access: await signingKeyFromPem(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()),
+      refreshSecret: randomBytes(32)
+    }
+  })()
+  return await keysPromise
+}
+
+/** A database URL of a new, empty PostgreSQL database that is dropped at teardown. */
+export async function freshPostgresUrl (t: Test): Promise<string> {
+  const name = `authd_test_${randomUUID().replaceAll('-', '')}`
+  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL })
+  await admin.connect()
+  await admin.query(`CREATE DATABASE "${name}"`)
+  await admin.end()
+  t.teardown(async () => {
+    const c = new pg.Client({ connectionString: TEST_DATABASE_URL })
+    await c.connect()
+    await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
+    await c.end()
+  })
+  const url = new URL(TEST_DATABASE_URL)
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+export function testConfig (t: Test, env: Record<string, string> = {}): Config {
+  return parseConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    DATA_DIR: t.testdir(),
+    BCRYPT_COST: '4',
+    RATE_LIMIT_ENABLED: 'false',
+    REDIS_URL: TEST_REDIS_URL,
+    ...env
+  })
+}
+
+export interface Built {
+  app: FastifyInstance
+  config: Config
+  database: Database
+}
+
+/** A ready authd on a fresh database; closed at teardown. `env` overrides config variables. */
+export async function build (t: Test, env: Record<string, string> = {}, options: BuildOptions = {}): Promise<FastifyInstance> {
+  return (await buildWithDatabase(t, env, options)).app
+}
+
+export async function buildWithDatabase (t: Test, env: Record<string, string> = {}, options: BuildOptions = {}): Promise<Built> {
+  const config = testConfig(t, env)
+  const url = onPostgres ? await freshPostgresUrl(t) : 'memory://'
+  const database = options.database ?? await openDatabase({
+    url,
+    dataDir: config.DATA_DIR,
+    poolSize: 30,
+    migrate: true,
+    ...(onPostgres ? {} : { pgliteTemplate: await pgliteTemplate() })
+  })
+  const app = await buildApp(config, { keys: await testKeys(), ...options, database })
+  // Registered after the database teardown, so it runs first (tap runs teardowns in reverse).
+  t.teardown(async () => {
+    await app.close()
+    await database.close()
+  })
+  await app.ready()
+  return { app, config, database }
+}
+
+let counter = 0
+/** A unique, policy-abiding new account. */
+export function newAccount (overrides: Partial<{ email: string, password: string, username: string, fullName: string, bio: string }> = {}) {
+  counter += 1
+  const id = `${process.pid}${counter}${randomBytes(3).toString('hex')}`
+  return { email: `user${id}@example.com`, password: `correct horse ${id}`, username: `user_${id}`, ...overrides }
+}
+
+export interface AppTokens { tokenType: string, access: string, accessExpiresIn: number, refresh: string, refreshExpiresIn: number }
+export interface Session { user: Record<string, unknown> & { id: string, email: string }, tokens: AppTokens, password: string, email: string }
+
+export async function register (app: FastifyInstance, overrides: Parameters<typeof newAccount>[0] = {}): Promise<Session> {
+  const account = newAccount(overrides)
+  const res = await app.inject({ method: 'POST', url: '/v1/app/auth/register', payload: account })
+  if (res.statusCode !== 201) throw new Error(`register failed: ${res.statusCode} ${res.body}`)
+  return { ...res.json(), password: account.password, email: account.email }
+}
+
+export async function login (app: FastifyInstance, loginName: string, password: string): Promise<LightMyRequestResponse> {
+  return await app.inject({ method: 'POST', url: '/v1/app/auth/login', payload: { login: loginName, password } })
+}
+
+export async function refresh (app: FastifyInstance, token: string): Promise<LightMyRequestResponse> {
+  return await app.inject({ method: 'POST', url: '/v1/app/auth/refresh', payload: { refresh: token } })
+}
+
+export async function me (app: FastifyInstance, access: string): Promise<LightMyRequestResponse> {
+  return await app.inject({ method: 'GET', url: '/v1/users/me', headers: { authorization: `Bearer ${access}` } })
+}
+
+/** Asserts an RFC 9457 problem reply with the given status and code. */
+export function assertProblem (t: { equal: (a: unknown, b: unknown, m?: string) => void, match: (a: unknown, b: unknown, m?: string) => void }, res: LightMyRequestResponse, status: number, code: string): void {
+  t.equal(res.statusCode, status, `status ${status} (${res.body.slice(0, 300)})`)
+  t.match(res.headers['content-type'], /^application\/problem\+json/, 'problem content type')
+  const body = res.json()
+  t.equal(body.code, code, `code ${code}`)
+  t.equal(body.status, status, 'status in body')
+  t.match(body, { type: String, title: String, detail: String }, 'problem members')
+}
