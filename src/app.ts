@@ -21,6 +21,9 @@ import jwksRoutes from './routes/jwks.js'
 import appAuthRoutes from './routes/auth/app.js'
 import verifyRoutes from './routes/verify.js'
 import meRoutes from './routes/users/me.js'
+import passwordRoutes from './routes/users/password.js'
+import accountRoutes from './routes/users/account.js'
+import sessionRoutes from './routes/sessions.js'
 
 export interface BuildOptions {
   /** Use this database instead of opening one from the config (tests, CLI). */
@@ -49,6 +52,9 @@ export function fastifyOptions (config: Config): FastifyServerOptions {
     // Clients don't choose request ids: a forged one would confuse log correlation.
     requestIdHeader: false,
     return503OnClosing: true,
+    // Opening PGlite for the first time (initdb + migrations) can exceed Fastify's default 10 s
+    // on a busy machine; a PostgreSQL that doesn't answer fails on its own 5 s connect timeout.
+    pluginTimeout: 120_000,
     ajv: {
       customOptions: {
         // API.md: unknown fields are rejected, types are not coerced, all problems reported.
@@ -65,6 +71,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   const app = Fastify({ ...fastifyOptions(config), ...options.fastify }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.addHook('onSend', async (request, reply) => { reply.header('x-request-id', request.id) })
+  // JSON in (API.md): without Fastify's default text/plain parser, a text body is a 415
+  // unsupported_media_type, not a string that fails validation as "must be object".
+  app.removeContentTypeParser('text/plain')
 
   await app.register(configPlugin, { config })
   await app.register(errorHandler)
@@ -79,6 +88,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(appAuthRoutes, { prefix: '/v1/app/auth' })
   await app.register(verifyRoutes, { prefix: '/v1/auth' })
   await app.register(meRoutes, { prefix: '/v1/users' })
+  await app.register(passwordRoutes, { prefix: '/v1/users' })
+  await app.register(accountRoutes, { prefix: '/v1/users' })
+  await app.register(sessionRoutes, { prefix: '/v1/sessions' })
 
   return app
 }

@@ -54,19 +54,27 @@ export function parseConfig (env: Record<string, string | undefined>): Config {
   const problems: string[] = []
   for (const [name, schema] of Object.entries(ConfigSchema.properties)) {
     const error = Value.Errors(schema, (converted as Record<string, unknown>)[name])[0]
+    // Value.Convert truncates "1.5" to 1: a whole number must be written as one.
+    const raw = env[name]
+    const notWhole = (schema as { type?: string }).type === 'integer' && raw !== undefined && raw !== '' && !Number.isInteger(Number(raw))
+    if (notWhole) {
+      problems.push(`  ${name}=${JSON.stringify(raw)}: must be integer`)
+      continue
+    }
     if (error === undefined) continue
     const choices = (schema as { anyOf?: Array<{ const: string }> }).anyOf
     const message = choices ? `must be one of ${choices.map((c) => c.const).join(', ')}` : error.message
     problems.push(`  ${name}=${JSON.stringify(env[name] ?? '')}: ${message}`)
   }
-  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`)
   const config = converted as Config
+  // Checked with the others, so that these too are named alongside every other bad variable.
   if (config.PASSWORD_MIN_LENGTH > config.PASSWORD_MAX_LENGTH) {
-    throw new ConfigError('Invalid configuration:\n  PASSWORD_MIN_LENGTH: must not exceed PASSWORD_MAX_LENGTH')
+    problems.push('  PASSWORD_MIN_LENGTH: must not exceed PASSWORD_MAX_LENGTH')
   }
-  if (config.REFRESH_TOKEN_SECRET !== '' && Buffer.byteLength(config.REFRESH_TOKEN_SECRET) < 32) {
-    throw new ConfigError('Invalid configuration:\n  REFRESH_TOKEN_SECRET: must be at least 32 bytes')
+  if (typeof config.REFRESH_TOKEN_SECRET === 'string' && config.REFRESH_TOKEN_SECRET !== '' && Buffer.byteLength(config.REFRESH_TOKEN_SECRET) < 32) {
+    problems.push('  REFRESH_TOKEN_SECRET: must be at least 32 bytes')
   }
+  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`)
   return config
 }
 

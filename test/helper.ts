@@ -84,10 +84,10 @@ export async function buildWithDatabase (t: Test, env: Record<string, string> = 
     ...(onPostgres ? {} : { pgliteTemplate: await pgliteTemplate() })
   })
   const app = await buildApp(config, { keys: await testKeys(), ...options, database })
-  // Registered after the database teardown, so it runs first (tap runs teardowns in reverse).
+  // A database passed in belongs to the caller, who closes it; one opened here is closed here.
   t.teardown(async () => {
     await app.close()
-    await database.close()
+    if (options.database === undefined) await database.close()
   })
   await app.ready()
   return { app, config, database }
@@ -124,7 +124,7 @@ export async function me (app: FastifyInstance, access: string): Promise<LightMy
 }
 
 /** Asserts an RFC 9457 problem reply with the given status and code. */
-export function assertProblem (t: { equal: (a: unknown, b: unknown, m?: string) => void, match: (a: unknown, b: unknown, m?: string) => void }, res: LightMyRequestResponse, status: number, code: string): void {
+export function assertProblem (t: { equal: (a: unknown, b: unknown, m: string) => void, match: (a: unknown, b: unknown, m: string) => void }, res: LightMyRequestResponse, status: number, code: string): void {
   t.equal(res.statusCode, status, `status ${status} (${res.body.slice(0, 300)})`)
   t.match(res.headers['content-type'], /^application\/problem\+json/, 'problem content type')
   const body = res.json()

@@ -6,7 +6,7 @@ import { PGlite } from '@electric-sql/pglite'
 import { PrismaPGlite } from 'pglite-prisma-adapter'
 import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
-import { PrismaClient } from '../generated/prisma/client.js'
+import { Prisma, PrismaClient } from '../generated/prisma/client.js'
 import { applyMigrations, type SqlRunner } from './migrate.js'
 
 export type { PrismaClient }
@@ -26,6 +26,21 @@ export interface DatabaseOptions {
   migrate: boolean
   /** PGlite only: start from this data-directory dump (see PGlite's dumpDataDir) instead of initdb. */
   pgliteTemplate?: Blob
+}
+
+/**
+ * Text naming the unique constraint a failed write violated (never the values), or null.
+ * @prisma/adapter-pg's violations reach us as P2002, but pglite-prisma-adapter (built on an
+ * older driver-adapter-utils) passes PostgreSQL's raw SQLSTATE 23505 through as a
+ * DriverAdapterError of kind "postgres", which Prisma 6.19 does not map to P2002.
+ */
+export function uniqueViolationDetail (error: unknown): string | null {
+  if (error instanceof Prisma.PrismaClientKnownRequestError) {
+    return error.code === 'P2002' ? JSON.stringify(error.meta ?? {}) + error.message : null
+  }
+  const { name, cause } = error as { name?: string, cause?: { kind?: string, code?: string, message?: string } }
+  if (name === 'DriverAdapterError' && cause?.kind === 'postgres' && cause.code === '23505') return cause.message ?? ''
+  return null
 }
 
 export function isPostgresUrl (url: string): boolean {

@@ -67,8 +67,9 @@ function classify (error: FastifyError & { validation?: AjvError[], validationCo
     case 'FST_ERR_CTP_INVALID_TYPE':
       return { code: 'unsupported_media_type', detail: 'Send the body as application/json' }
   }
-  // secure-json-parse rejects __proto__ / constructor.prototype keys with a SyntaxError.
-  if (error instanceof SyntaxError || error.statusCode === 400) return { code: 'invalid_json', detail: 'The request body is not valid JSON' }
+  // Body parsing failures (including secure-json-parse refusing __proto__ keys) come with
+  // status 400; a SyntaxError thrown by our own code has none and stays a logged 500.
+  if (error.statusCode === 400) return { code: 'invalid_json', detail: 'The request body is not valid JSON' }
   if (error.statusCode === 404) return { code: 'not_found' }
   if (error.statusCode === 405) return { code: 'method_not_allowed' }
   if (error.statusCode === 413) return { code: 'payload_too_large' }

@@ -3,7 +3,7 @@
 // instance behind a load balancer shares one budget per client.
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import rateLimit from '@fastify/rate-limit'
+import rateLimit, { normalizeIP } from '@fastify/rate-limit'
 import { Redis } from 'ioredis'
 import { AppError } from '../errors.js'
 
@@ -21,9 +21,14 @@ async function rateLimitPlugin (app: FastifyInstance): Promise<void> {
   let redis: Redis | undefined
   if (config.REDIS_URL !== '') {
     // Settings the plugin recommends: fail fast rather than queue requests behind a dead Redis.
-    redis = new Redis(config.REDIS_URL, { connectTimeout: 1_000, maxRetriesPerRequest: 1, enableOfflineQueue: true })
+    // commandTimeout bounds each check: without it a request waits ~10 s while Redis is down.
+    redis = new Redis(config.REDIS_URL, { connectTimeout: 1_000, maxRetriesPerRequest: 1, enableOfflineQueue: true, commandTimeout: 500 })
     redis.on('error', (err) => { app.log.warn({ err: { message: err.message } }, 'redis error') })
-    app.addHook('onClose', async () => { await redis?.quit().catch(() => {}) })
+    // quit() alone leaves an unreachable Redis reconnecting forever, which keeps the process alive.
+    app.addHook('onClose', async () => {
+      await redis?.quit().catch(() => {})
+      redis?.disconnect()
+    })
   }
 
   await app.register(rateLimit, {
@@ -49,7 +54,9 @@ async function rateLimitPlugin (app: FastifyInstance): Promise<void> {
       ? [app.rateLimit({
           max: max[action],
           timeWindow: config.RATE_LIMIT_WINDOW * 1000,
-          keyGenerator: (request: FastifyRequest) => `${action}:${request.ip}`
+          // normalizeIP masks IPv6 to its /64 (as the plugin's default key does): one host can
+          // hop through every address of its /64, so per-address counting would not limit it.
+          keyGenerator: (request: FastifyRequest) => `${action}:${normalizeIP(request.ip)}`
         })]
       : [])
   }

@@ -24,6 +24,14 @@ export type RotationResult =
   /** Already blacklisted; `rotatedSecondsAgo` is set when it was blacklisted by a rotation. */
   | { outcome: 'blacklisted', reason: string | null, rotatedSecondsAgo: number | null }
 
+export interface LiveSession {
+  id: string
+  createdAt: Date
+  lastUsedAt: Date
+  userAgent: string | null
+  ip: string | null
+}
+
 interface RotationRow {
   user_id: string
   roles: string[] | null
@@ -152,6 +160,66 @@ export function createSessionRepository (db: Db) {
         select: { userId: true, session: { select: { revokedAt: true } } }
       })
       return token === null ? null : { userId: token.userId, revoked: token.session.revokedAt !== null }
+    },
+
+    /** A user's sessions that can still be refreshed (not revoked, not expired), newest first. */
+    async listLive (userId: string): Promise<LiveSession[]> {
+      return await db.session.findMany({
+        where: { userId, revokedAt: null, expiresAt: { gt: new Date() } },
+        select: { id: true, createdAt: true, lastUsedAt: true, userAgent: true, ip: true },
+        // id breaks ties between logins in the same millisecond, so the order is stable.
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }]
+      })
+    },
+
+    /**
+     * `revoke`, but only when the session belongs to `userId`; one statement, so ownership
+     * is checked where the write happens. Returns false when the user has no such session
+     * (the caller answers 404 either way: other users' session ids are not revealed).
+     * A session of the user that already ended counts as found: revoking it again is a no-op.
+     */
+    async revokeOwned (sessionId: string, userId: string, reason: RevokeReason): Promise<boolean> {
+      const rows = await db.$queryRaw<Array<{ found: boolean }>>(Prisma.sql`
+        WITH owned AS (
+          SELECT id FROM sessions WHERE id = ${sessionId}::uuid AND user_id = ${userId}::uuid
+        ), revoked AS (
+          UPDATE sessions SET revoked_at = now(), revoke_reason = ${reason}
+          WHERE id IN (SELECT id FROM owned) AND revoked_at IS NULL
+          RETURNING id
+        ), blacklisted AS (
+          INSERT INTO blacklisted_tokens (jti, reason)
+          SELECT o.jti, ${reason} FROM outstanding_tokens o
+          WHERE o.session_id IN (SELECT id FROM owned)
+          ON CONFLICT (jti) DO NOTHING
+          RETURNING jti
+        )
+        SELECT EXISTS (SELECT 1 FROM owned) AS found`)
+      return rows[0]?.found === true
+    },
+
+    /**
+     * Ends every session of a user that is not yet revoked, except `exceptSessionId` (the
+     * caller's own, after a password change), and blacklists every outstanding token of
+     * those sessions. One statement, so no session can slip between the update and the
+     * blacklist. Returns how many sessions were revoked.
+     */
+    async revokeAllForUser (userId: string, reason: RevokeReason, exceptSessionId?: string): Promise<number> {
+      const except = exceptSessionId ?? null
+      const rows = await db.$queryRaw<Array<{ revoked: number }>>(Prisma.sql`
+        WITH revoked AS (
+          UPDATE sessions SET revoked_at = now(), revoke_reason = ${reason}
+          WHERE user_id = ${userId}::uuid AND revoked_at IS NULL
+            AND (${except}::uuid IS NULL OR id <> ${except}::uuid)
+          RETURNING id
+        ), blacklisted AS (
+          INSERT INTO blacklisted_tokens (jti, reason)
+          SELECT o.jti, ${reason} FROM outstanding_tokens o
+          WHERE o.session_id IN (SELECT id FROM revoked)
+          ON CONFLICT (jti) DO NOTHING
+          RETURNING jti
+        )
+        SELECT count(*)::int AS revoked FROM revoked`)
+      return rows[0]?.revoked ?? 0
     }
   }
 }

@@ -66,6 +66,44 @@ export function createUserRepository (db: Db) {
       return await db.user.update({ where: { id }, data })
     },
 
+    // The two writes below are conditional on the password hash the caller has just verified
+    // (compare-and-swap): if another request changed the password between the bcrypt check
+    // and the write, the write does nothing rather than act on a password no longer right.
+
+    /**
+     * Stores a new password hash while the user still has `expectedHash` and the session
+     * `sessionId` is alive (a concurrent "log out everywhere" wins). True when stored.
+     */
+    async replacePasswordHash (args: { userId: string, sessionId: string, expectedHash: string, newHash: string }): Promise<boolean> {
+      const { count } = await db.user.updateMany({
+        where: {
+          id: args.userId,
+          isActive: true,
+          passwordHash: args.expectedHash,
+          sessions: { some: { id: args.sessionId, revokedAt: null } }
+        },
+        data: { passwordHash: args.newHash }
+      })
+      return count === 1
+    },
+
+    /**
+     * Deletes the user (under the same conditions); the foreign keys cascade to sessions,
+     * outstanding and blacklisted tokens, so nothing that could be refreshed or listed is
+     * left. True when deleted.
+     */
+    async deleteUser (args: { userId: string, sessionId: string, expectedHash: string }): Promise<boolean> {
+      const { count } = await db.user.deleteMany({
+        where: {
+          id: args.userId,
+          isActive: true,
+          passwordHash: args.expectedHash,
+          sessions: { some: { id: args.sessionId, revokedAt: null } }
+        }
+      })
+      return count === 1
+    },
+
     async recordLogin (id: string, newPasswordHash?: string): Promise<User> {
       return await db.user.update({
         where: { id },

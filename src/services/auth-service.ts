@@ -2,8 +2,9 @@
 // (JSON bodies for apps, cookies for browsers): transports in routes/auth shape the replies.
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
+import type { PrismaClient } from '../generated/prisma/client.js'
 import { AppError } from '../errors.js'
+import { uniqueViolationDetail } from '../db/database.js'
 import { createSessionRepository } from '../repositories/sessions.js'
 import { createUserRepository, type User } from '../repositories/users.js'
 import type { PasswordHasher } from './password-hasher.js'
@@ -41,8 +42,8 @@ const USER_AGENT_MAX = 512
 
 /** Which unique field a Prisma unique-constraint error is about. */
 function uniqueViolation (error: unknown): 'email' | 'username' | null {
-  if (!(error instanceof Prisma.PrismaClientKnownRequestError) || error.code !== 'P2002') return null
-  const detail = JSON.stringify(error.meta ?? {}) + error.message
+  const detail = uniqueViolationDetail(error)
+  if (detail === null) return null
   if (detail.includes('email')) return 'email'
   if (detail.includes('username')) return 'username'
   return null
@@ -122,6 +123,10 @@ export function createAuthService (options: AuthServiceOptions) {
       if (result.reason === null || (result.rotatedSecondsAgo ?? Infinity) <= graceSeconds) {
         const sibling = await sessions.issueSibling({ jti: claims.jti, sessionId: claims.sid, graceSeconds, child })
         if (sibling !== null) return await pair({ id: sibling.userId, roles: sibling.roles }, claims.sid, child)
+        // No sibling inside the window: a logout (or revocation) ended the session meanwhile. That
+        // is not theft evidence, so no token_reused and no reuse alarm.
+        const session = await sessions.findTokenSession(claims.jti, claims.sid)
+        if (session === null || session.revoked) throw new AppError('token_invalid', 'This refresh token has been revoked')
       }
       // A rotated token presented again after the grace window: assume it was stolen and
       // end the whole family, so neither the thief nor the victim keeps a live token.

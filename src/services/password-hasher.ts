@@ -27,6 +27,8 @@ export interface PasswordHasher {
    * the same bcrypt work against a dummy hash, so the two cases cost the same time.
    */
   verify (password: string, stored: string | null): Promise<PasswordCheck>
+  /** Makes the dummy hash now, so the first unknown-user login is not slower than the rest. */
+  warmUp (): Promise<void>
 }
 
 export function createPasswordHasher (options: { cost: number }): PasswordHasher {
@@ -35,6 +37,9 @@ export function createPasswordHasher (options: { cost: number }): PasswordHasher
   const dummyHash = async () => (dummy ??= bcrypt.hash(prehash(randomBytes(32).toString('hex')), cost))
 
   return {
+    async warmUp () {
+      await dummyHash()
+    },
     async hash (password) {
       return PREFIX + await bcrypt.hash(prehash(password), cost)
     },

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { AppError } from '../../errors.js'
 import { createUserRepository } from '../../repositories/users.js'
-import { Prisma } from '../../generated/prisma/client.js'
+import { uniqueViolationDetail } from '../../db/database.js'
 import { ProblemSchema } from '../../schemas/common.js'
 import { UpdateMeBody, UserSchema, toPublicUser } from '../../schemas/user.js'
 
@@ -34,7 +34,7 @@ const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
       })
       return toPublicUser(user)
     } catch (error) {
-      if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
+      if (uniqueViolationDetail(error) !== null) {
         throw new AppError('username_taken', 'This username is taken', { errors: [{ field: 'username', code: 'username_taken', message: 'is already taken' }] })
       }
       throw error

@@ -1,0 +1,148 @@
+// parseConfig: every setting comes from environment strings, with documented defaults, and a
+// bad configuration stops the start with one ConfigError that names every bad variable.
+import t from 'tap'
+import { ConfigError, parseConfig } from '../src/config.js'
+
+function configError (env: Record<string, string>): ConfigError {
+  try {
+    parseConfig(env)
+  } catch (error) {
+    if (error instanceof ConfigError) return error
+    throw error
+  }
+  throw new Error(`expected a ConfigError for ${JSON.stringify(env)}`)
+}
+
+t.test('defaults', async (t) => {
+  const config = parseConfig({})
+  t.match(config, {
+    NODE_ENV: 'development',
+    HOST: '0.0.0.0',
+    PORT: 3000,
+    LOG_LEVEL: 'info',
+    DATABASE_URL: '',
+    MIGRATE_ON_START: true,
+    JWT_ISSUER: 'authd',
+    JWT_AUDIENCE: 'authd',
+    ACCESS_TOKEN_TTL: 300,
+    REFRESH_TOKEN_TTL: 86_400,
+    REFRESH_GRACE_SECONDS: 10,
+    BCRYPT_COST: 12,
+    PASSWORD_MIN_LENGTH: 8,
+    PASSWORD_MAX_LENGTH: 256,
+    BODY_LIMIT: 16_384,
+    RATE_LIMIT_ENABLED: true,
+    RATE_LIMIT_LOGIN: 10,
+    RATE_LIMIT_REGISTER: 5,
+    RATE_LIMIT_REFRESH: 60,
+    RATE_LIMIT_WINDOW: 60,
+    REDIS_URL: '',
+    TRUST_PROXY: ''
+  })
+  // Empty strings count as unset (as `FOO=` in a .env file does).
+  t.same(parseConfig({ PORT: '', BCRYPT_COST: '', LOG_LEVEL: '', RATE_LIMIT_ENABLED: '' }), config, 'empty values fall back to the defaults')
+  // Variables authd does not know are ignored, not copied into the config.
+  const withNoise = parseConfig({ PATH: '/usr/bin', HOME: '/root', AUTHD_TYPO: 'x' }) as Record<string, unknown>
+  t.same(withNoise, config)
+  t.notOk('PATH' in withNoise)
+})
+
+t.test('numbers and booleans are parsed from strings', async (t) => {
+  const config = parseConfig({
+    PORT: '8080',
+    ACCESS_TOKEN_TTL: '600',
+    REFRESH_TOKEN_TTL: '3600',
+    REFRESH_GRACE_SECONDS: '0',
+    BCRYPT_COST: '10',
+    BODY_LIMIT: '2048',
+    RATE_LIMIT_ENABLED: 'false',
+    MIGRATE_ON_START: 'false',
+    RATE_LIMIT_LOGIN: '3',
+    LOG_LEVEL: 'warn',
+    NODE_ENV: 'production',
+    JWT_ISSUER: 'https://auth.example.com'
+  })
+  t.match(config, {
+    PORT: 8080,
+    ACCESS_TOKEN_TTL: 600,
+    REFRESH_TOKEN_TTL: 3600,
+    REFRESH_GRACE_SECONDS: 0,
+    BCRYPT_COST: 10,
+    BODY_LIMIT: 2048,
+    RATE_LIMIT_ENABLED: false,
+    MIGRATE_ON_START: false,
+    RATE_LIMIT_LOGIN: 3,
+    LOG_LEVEL: 'warn',
+    NODE_ENV: 'production',
+    JWT_ISSUER: 'https://auth.example.com'
+  })
+  t.type(config.PORT, 'number')
+  t.type(config.RATE_LIMIT_ENABLED, 'boolean')
+  t.equal(parseConfig({ RATE_LIMIT_ENABLED: 'true' }).RATE_LIMIT_ENABLED, true)
+  t.equal(parseConfig({ MIGRATE_ON_START: 'true' }).MIGRATE_ON_START, true)
+})
+
+t.test('bad values: one ConfigError naming every bad variable', async (t) => {
+  const error = configError({ PORT: 'abc', BCRYPT_COST: '99', LOG_LEVEL: 'x' })
+  t.ok(error instanceof Error)
+  for (const name of ['PORT', 'BCRYPT_COST', 'LOG_LEVEL']) t.match(error.message, new RegExp(`\\b${name}\\b`), `names ${name}`)
+  t.match(error.message, /"abc"/, 'shows the bad value')
+  t.match(error.message, /fatal.*error.*warn.*info.*debug.*trace.*silent/, 'lists the accepted log levels')
+  for (const name of ['ACCESS_TOKEN_TTL', 'HOST', 'REDIS_URL']) t.notMatch(error.message, new RegExp(`\\b${name}\\b`), `does not blame ${name}`)
+})
+
+t.test('each kind of bad value is rejected', async (t) => {
+  const bad: Record<string, string> = {
+    PORT: '65536',
+    BCRYPT_COST: '3',
+    ACCESS_TOKEN_TTL: '10',
+    REFRESH_TOKEN_TTL: 'one day',
+    REFRESH_GRACE_SECONDS: '-1',
+    BODY_LIMIT: '10',
+    RATE_LIMIT_LOGIN: '0',
+    RATE_LIMIT_WINDOW: '0',
+    DATABASE_POOL_SIZE: 'many',
+    NODE_ENV: 'staging',
+    LOG_LEVEL: 'verbose',
+    RATE_LIMIT_ENABLED: 'maybe',
+    MIGRATE_ON_START: 'sometimes'
+  }
+  for (const [name, value] of Object.entries(bad)) {
+    const error = configError({ [name]: value })
+    t.match(error.message, new RegExp(`\\b${name}\\b`), `${name}=${value} is rejected and named`)
+  }
+  // All at once: every one is named in the one error.
+  const all = configError(bad)
+  for (const name of Object.keys(bad)) t.match(all.message, new RegExp(`\\b${name}\\b`), `${name} named among all`)
+})
+
+t.test('a fractional or partly numeric integer is rejected, not truncated', async (t) => {
+  for (const [name, value] of [['PORT', '1.5'], ['PORT', '3000abc'], ['BCRYPT_COST', '12.9'], ['ACCESS_TOKEN_TTL', '300.5'], ['BODY_LIMIT', '16k']]) {
+    const error = configError({ [name as string]: value as string })
+    t.match(error.message, new RegExp(`\\b${name}\\b`), `${name}=${value} is rejected`)
+  }
+})
+
+t.test('REFRESH_TOKEN_SECRET shorter than 32 bytes is rejected', async (t) => {
+  const short = 'too-short-secret'
+  const error = configError({ REFRESH_TOKEN_SECRET: short })
+  t.match(error.message, /REFRESH_TOKEN_SECRET/)
+  t.match(error.message, /32/)
+  t.notOk(error.message.includes(short), 'the secret itself is not printed')
+  t.match(configError({ REFRESH_TOKEN_SECRET: 'x'.repeat(31) }).message, /REFRESH_TOKEN_SECRET/, '31 bytes is too short')
+  t.equal(parseConfig({ REFRESH_TOKEN_SECRET: 'x'.repeat(32) }).REFRESH_TOKEN_SECRET, 'x'.repeat(32), '32 bytes is enough')
+  t.equal(parseConfig({}).REFRESH_TOKEN_SECRET, '', 'unset is fine (a secret is generated into DATA_DIR)')
+})
+
+t.test('PASSWORD_MIN_LENGTH greater than PASSWORD_MAX_LENGTH is rejected', async (t) => {
+  const error = configError({ PASSWORD_MIN_LENGTH: '300', PASSWORD_MAX_LENGTH: '200' })
+  t.match(error.message, /PASSWORD_MIN_LENGTH/)
+  t.match(error.message, /PASSWORD_MAX_LENGTH/)
+  t.match(configError({ PASSWORD_MIN_LENGTH: '257' }).message, /PASSWORD_MIN_LENGTH/, 'against the default maximum too')
+  t.match(parseConfig({ PASSWORD_MIN_LENGTH: '20', PASSWORD_MAX_LENGTH: '20' }), { PASSWORD_MIN_LENGTH: 20, PASSWORD_MAX_LENGTH: 20 }, 'equal is fine')
+})
+
+t.test('cross-variable problems are reported together with the others', async (t) => {
+  const error = configError({ PORT: 'abc', REFRESH_TOKEN_SECRET: 'short', PASSWORD_MIN_LENGTH: '300', PASSWORD_MAX_LENGTH: '200' })
+  for (const name of ['PORT', 'REFRESH_TOKEN_SECRET', 'PASSWORD_MIN_LENGTH']) t.match(error.message, new RegExp(`\\b${name}\\b`), `names ${name}`)
+})
