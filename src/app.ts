@@ -16,6 +16,7 @@ import rateLimitPlugin from './plugins/rate-limit.js'
 import tokensPlugin from './plugins/tokens.js'
 import authServicePlugin from './plugins/auth-service.js'
 import authenticatePlugin from './plugins/authenticate.js'
+import housekeepingPlugin from './plugins/housekeeping.js'
 import healthRoutes from './routes/health.js'
 import jwksRoutes from './routes/jwks.js'
 import appAuthRoutes from './routes/auth/app.js'
@@ -82,6 +83,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(tokensPlugin, { keys: options.keys })
   await app.register(authServicePlugin)
   await app.register(authenticatePlugin)
+  await app.register(housekeepingPlugin)
 
   await app.register(healthRoutes)
   await app.register(jwksRoutes)

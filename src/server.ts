@@ -4,9 +4,12 @@ import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
 
 async function main (): Promise<void> {
-  let config
+  let app
   try {
-    config = loadConfig()
+    // Bad settings stop the start with a message: from the config itself, or found while
+    // loading what it points at (signing keys).
+    const config = loadConfig()
+    app = await buildApp(config)
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`)
@@ -14,7 +17,7 @@ async function main (): Promise<void> {
     }
     throw error
   }
-  const app = await buildApp(config)
+  const { config } = app
   closeWithGrace({ delay: 10_000 }, async ({ err }) => {
     if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
     await app.close()

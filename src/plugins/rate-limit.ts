@@ -33,7 +33,7 @@ async function rateLimitPlugin (app: FastifyInstance): Promise<void> {
 
   await app.register(rateLimit, {
     global: false,
-    ...(redis === undefined ? {} : { redis, nameSpace: 'authd:rl:' }),
+    ...(redis === undefined ? {} : { redis, nameSpace: config.RATE_LIMIT_NAMESPACE }),
     // If Redis is unreachable, serve rather than refuse every login; bcrypt cost still slows
     // guessing. The warning above makes the outage visible.
     skipOnError: true,

@@ -1,10 +1,12 @@
-// Signing keys, @fastify/jwt (access-token verification, with its verified-token cache)
-// and the token service that issues both kinds of token.
+// Signing keys (the access-key set, reloaded when `authd keys` changes it; the refresh secret)
+// and the token service that issues and verifies both kinds of token.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
-import { loadKeyMaterial, type KeyMaterial } from '../services/keys.js'
-import { ACCESS_TYP, createTokenService, type TokenService } from '../services/token-service.js'
+import { openKeyStore, staticKeyStore } from '../keys/key-store.js'
+import { keySourceOf } from '../keys/key-sources.js'
+import { loadRefreshSecret, type KeyMaterial } from '../services/keys.js'
+import { createTokenService, refreshJwtOptions, type TokenService } from '../services/token-service.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -13,38 +15,39 @@ declare module 'fastify' {
 }
 
 export interface TokensPluginOptions {
-  /** Ready keys (tests); otherwise read from config or created in DATA_DIR. */
+  /** Fixed keys (tests); otherwise from config or DATA_DIR. */
   keys?: KeyMaterial
 }
 
 async function tokensPlugin (app: FastifyInstance, options: TokensPluginOptions): Promise<void> {
   const { config } = app
-  const keys = options.keys ?? await loadKeyMaterial({
-    dataDir: config.DATA_DIR,
-    signingKeyFile: config.SIGNING_KEY_FILE,
-    refreshSecret: config.REFRESH_TOKEN_SECRET
-  })
+  const accessKeys = options.keys !== undefined
+    ? staticKeyStore([options.keys.access])
+    : await openKeyStore({
+      source: keySourceOf(config),
+      alg: config.ACCESS_TOKEN_ALG,
+      reloadInterval: config.SIGNING_KEYS_RELOAD_INTERVAL,
+      log: app.log
+    })
+  app.addHook('onClose', async () => { accessKeys.close() })
+  const refreshSecret = options.keys?.refreshSecret ?? await loadRefreshSecret({ dataDir: config.DATA_DIR, refreshSecret: config.REFRESH_TOKEN_SECRET })
 
-  await app.register(fastifyJwt, {
-    secret: { public: keys.access.publicKeyPem },
-    verify: {
-      algorithms: ['RS256'],
-      allowedIss: config.JWT_ISSUER,
-      allowedAud: config.JWT_AUDIENCE,
-      checkTyp: ACCESS_TYP,
-      requiredClaims: ['iss', 'aud', 'sub', 'sid', 'jti', 'iat', 'exp'],
-      // Verified tokens are remembered (until they expire), so /users/me skips the RSA check.
-      cache: 10_000
-    }
-  })
+  // @fastify/jwt handles refresh tokens (one internal HS256 secret); access tokens, signed by a
+  // rotating key set, are handled by the token service itself (see token-service.ts).
+  await app.register(fastifyJwt, refreshJwtOptions({
+    secret: refreshSecret,
+    issuer: config.JWT_ISSUER,
+    audience: config.JWT_AUDIENCE,
+    refreshTtl: config.REFRESH_TOKEN_TTL
+  }))
 
   app.decorate('tokens', createTokenService({
-    keys,
+    accessKeys,
+    refreshJwt: app.jwt,
     issuer: config.JWT_ISSUER,
     audience: config.JWT_AUDIENCE,
     accessTtl: config.ACCESS_TOKEN_TTL,
-    refreshTtl: config.REFRESH_TOKEN_TTL,
-    verifyAccessJwt: (token) => app.jwt.verify(token)
+    refreshTtl: config.REFRESH_TOKEN_TTL
   }))
 }
 

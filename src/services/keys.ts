@@ -1,32 +1,29 @@
-// Signing material. Access tokens are signed with an RSA key (RS256) that other services
-// verify through the JWKS; refresh tokens with an HMAC secret only authd knows.
-// In development both are created on first start in DATA_DIR/keys and kept, so a restart
-// does not log everyone out. In production point SIGNING_KEY_FILE / REFRESH_TOKEN_SECRET at them.
-import { createPrivateKey, createPublicKey, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto'
+// Signing material. Access tokens are signed by a rotating set of keys (src/keys/) that other
+// services verify through the JWKS; refresh tokens by an HMAC secret only authd knows, created
+// on first start in DATA_DIR/keys/refresh-secret (or REFRESH_TOKEN_SECRET) and kept, so a
+// restart does not log everyone out.
+import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { promisify } from 'node:util'
-import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose'
+import { accessKeyFromPem, type AccessKey } from '../keys/access-key.js'
 
-export interface SigningKey {
-  kid: string
-  alg: 'RS256'
-  privateKey: KeyObject
-  publicKeyPem: string
-  publicJwk: JWK & { kid: string, alg: string, kty: string, use: string }
-}
-
+/** Fixed signing material (tests): one access key that is always active, and the refresh secret. */
 export interface KeyMaterial {
-  access: SigningKey
+  access: AccessKey
   refreshSecret: Buffer
 }
 
-async function readOrCreate (file: string, create: () => Promise<string>): Promise<string> {
+/** An access key from a PEM private key, active since forever. */
+export async function signingKeyFromPem (pem: string): Promise<AccessKey> {
+  return await accessKeyFromPem(pem)
+}
+
+async function readOrCreate (file: string, create: () => string): Promise<string> {
   try {
     return await readFile(file, 'utf8')
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-    const content = await create()
+    const content = create()
     await mkdir(path.dirname(file), { recursive: true, mode: 0o700 })
     // 'wx' fails if another process created it meanwhile; then read theirs.
     try {
@@ -39,31 +36,10 @@ async function readOrCreate (file: string, create: () => Promise<string>): Promi
   }
 }
 
-export async function signingKeyFromPem (pem: string): Promise<SigningKey> {
-  const privateKey = createPrivateKey(pem)
-  if (privateKey.asymmetricKeyType !== 'rsa') throw new Error('SIGNING_KEY_FILE must hold an RSA private key')
-  const publicKey = createPublicKey(privateKey)
-  const publicJwk = await exportJWK(publicKey)
-  const kid = await calculateJwkThumbprint(publicJwk)
-  return {
-    kid,
-    alg: 'RS256',
-    privateKey,
-    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-    publicJwk: { ...publicJwk, kty: 'RSA', kid, alg: 'RS256', use: 'sig' }
-  }
-}
-
-export async function loadKeyMaterial (options: { dataDir: string, signingKeyFile: string, refreshSecret: string }): Promise<KeyMaterial> {
-  const keyDir = path.join(options.dataDir, 'keys')
-  const pem = options.signingKeyFile !== ''
-    ? await readFile(options.signingKeyFile, 'utf8')
-    : await readOrCreate(path.join(keyDir, 'access-rs256.pem'), async () => {
-      const { privateKey } = await promisify(generateKeyPair)('rsa', { modulusLength: 2048 })
-      return privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
-    })
-  const refreshSecret = options.refreshSecret !== ''
+/** REFRESH_TOKEN_SECRET, or the one generated into DATA_DIR/keys/refresh-secret. */
+export async function loadRefreshSecret (options: { dataDir: string, refreshSecret: string }): Promise<Buffer> {
+  const secret = options.refreshSecret !== ''
     ? options.refreshSecret
-    : (await readOrCreate(path.join(keyDir, 'refresh-secret'), async () => randomBytes(48).toString('base64url'))).trim()
-  return { access: await signingKeyFromPem(pem), refreshSecret: Buffer.from(refreshSecret) }
+    : (await readOrCreate(path.join(options.dataDir, 'keys', 'refresh-secret'), () => randomBytes(48).toString('base64url'))).trim()
+  return Buffer.from(secret)
 }

@@ -1,16 +1,27 @@
 // Issues and checks authd's two kinds of JWT (RFC 8725 practice):
-// - access tokens: RS256, header { alg, kid, typ: "at+jwt" } (RFC 9068), verified by anyone
-//   through the JWKS; claims { iss, aud, sub, sid, jti, iat, exp, roles }.
+// - access tokens: signed by the active key of the access-key set (RS256 by default, ES256,
+//   EdDSA, or HS256 in single-service mode), header { alg, kid, typ: "at+jwt" } (RFC 9068),
+//   verified by anyone through the JWKS; claims { iss, aud, sub, sid, jti, iat, exp, roles }.
 // - refresh tokens: HS256 with a secret only authd holds, header typ "refresh+jwt" and a
 //   distinct audience, so neither kind is ever accepted as the other (different key,
 //   algorithm, typ and aud must all line up).
 // Access tokens are signed with jose through WebCrypto, whose RSA work runs on the thread
 // pool instead of the event loop; the HMAC of a refresh token costs microseconds.
+//
+// Access tokens are verified with one fast-jwt verifier per key, picked by the token's kid
+// among authd's own keys (jku, x5u and embedded jwk headers are never looked at), each pinned
+// to its key's algorithm and keeping its own verified-token cache. @fastify/jwt (which handles
+// the single-key refresh tokens, see refreshJwtOptions) does not fit a key set: its `secret` callback only serves the async request.jwtVerify() (not
+// the synchronous verify the authenticate hook and /v1/auth/verify use), pins one algorithm
+// list for all keys, and caches a verifier per key string out of sight — a per-kid map is
+// shorter and says plainly what is checked.
 import { randomUUID } from 'node:crypto'
-import { createSigner, createVerifier, TokenError } from 'fast-jwt'
-import { SignJWT, importPKCS8 } from 'jose'
+import { createVerifier, TokenError } from 'fast-jwt'
+import type { FastifyJWTOptions } from '@fastify/jwt'
+import { SignJWT } from 'jose'
 import { AppError } from '../errors.js'
-import type { KeyMaterial } from './keys.js'
+import type { AccessKey } from '../keys/access-key.js'
+import type { AccessKeyStore } from '../keys/key-store.js'
 
 export interface AccessClaims {
   iss: string
@@ -37,14 +48,19 @@ export interface IssuedRefresh {
   expiresIn: number
 }
 
+/** Signs and verifies refresh tokens (the @fastify/jwt decorator, configured by refreshJwtOptions). */
+export interface RefreshJwt {
+  sign (payload: Record<string, unknown>): string
+  verify (token: string): unknown
+}
+
 export interface TokenServiceOptions {
-  keys: KeyMaterial
+  accessKeys: AccessKeyStore
+  refreshJwt: RefreshJwt
   issuer: string
   audience: string
   accessTtl: number
   refreshTtl: number
-  /** Verifies an access token's signature and registered claims (from @fastify/jwt). */
-  verifyAccessJwt: (token: string) => unknown
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -53,6 +69,27 @@ export const isUuid = (value: unknown): value is string => typeof value === 'str
 export type TokenService = ReturnType<typeof createTokenService>
 
 const REFRESH_TYP = 'refresh+jwt'
+
+/**
+ * @fastify/jwt options for refresh tokens: HS256 with authd's internal secret, their own typ
+ * and audience, every claim the rotation needs required. Refresh tokens have one key and one
+ * algorithm, which is exactly the case @fastify/jwt's synchronous app.jwt.sign/verify serve.
+ */
+export function refreshJwtOptions (options: { secret: Buffer, issuer: string, audience: string, refreshTtl: number }): FastifyJWTOptions {
+  const aud = `${options.audience}:refresh`
+  return {
+    secret: options.secret,
+    // expiresIn in seconds (@fastify/jwt converts numbers from seconds).
+    sign: { algorithm: 'HS256', iss: options.issuer, aud, expiresIn: options.refreshTtl, header: { typ: REFRESH_TYP } } as FastifyJWTOptions['sign'],
+    verify: {
+      algorithms: ['HS256'],
+      allowedIss: options.issuer,
+      allowedAud: aud,
+      checkTyp: REFRESH_TYP,
+      requiredClaims: ['sub', 'sid', 'jti', 'exp', 'iat']
+    } as FastifyJWTOptions['verify']
+  }
+}
 export const ACCESS_TYP = 'at+jwt'
 
 /** Maps a library verification failure onto authd's two token codes, without its message. */
@@ -63,57 +100,78 @@ function toAppError (error: unknown): AppError {
   return new AppError('token_invalid')
 }
 
-export function createTokenService (options: TokenServiceOptions) {
-  const { keys, issuer, audience, accessTtl, refreshTtl } = options
-  const refreshAudience = `${audience}:refresh`
-  const accessKey = importPKCS8(keys.access.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 'RS256')
+/** The kid of a token's header, read without trusting anything else in it. */
+function headerKid (token: string): string | undefined {
+  const dot = token.indexOf('.')
+  // authd's headers are ~100 characters; a huge one is not worth parsing.
+  if (dot < 1 || dot > 1024) return undefined
+  try {
+    const header = JSON.parse(Buffer.from(token.slice(0, dot), 'base64url').toString('utf8')) as { kid?: unknown } | null
+    return typeof header?.kid === 'string' ? header.kid : undefined
+  } catch {
+    return undefined
+  }
+}
 
-  const signRefresh = createSigner({
-    algorithm: 'HS256',
-    key: keys.refreshSecret,
-    header: { alg: 'HS256', typ: REFRESH_TYP },
-    iss: issuer,
-    aud: refreshAudience,
-    expiresIn: refreshTtl * 1000
-  })
-  const verifyRefreshJwt = createVerifier({
-    algorithms: ['HS256'],
-    key: keys.refreshSecret,
-    allowedIss: issuer,
-    allowedAud: refreshAudience,
-    checkTyp: REFRESH_TYP,
-    requiredClaims: ['sub', 'sid', 'jti', 'exp', 'iat']
-  })
+export function createTokenService (options: TokenServiceOptions) {
+  const { accessKeys, refreshJwt, issuer, audience, accessTtl, refreshTtl } = options
+
+  // Keyed by the key object: a key dropped from the set takes its verifier and cache with it.
+  const verifiers = new WeakMap<AccessKey, (token: string) => unknown>()
+  function verifierFor (key: AccessKey): (token: string) => unknown {
+    let verifier = verifiers.get(key)
+    if (verifier === undefined) {
+      verifier = createVerifier({
+        key: key.verifyKey,
+        // Only this key's algorithm: an HS256 token "signed" with an RSA public key fails here.
+        algorithms: [key.alg],
+        allowedIss: issuer,
+        allowedAud: audience,
+        checkTyp: ACCESS_TYP,
+        requiredClaims: ['iss', 'aud', 'sub', 'sid', 'jti', 'iat', 'exp'],
+        // Verified tokens are remembered (until they expire), so /users/me skips the signature check.
+        cache: 10_000
+      })
+      verifiers.set(key, verifier)
+    }
+    return verifier
+  }
 
   return {
     accessTtl,
     refreshTtl,
-    publicJwks: () => ({ keys: [keys.access.publicJwk] }),
+    /** The access-key set: the JWKS, `authd keys`, and reload() for tests. */
+    accessKeys,
+    publicJwks: () => accessKeys.publicJwks(),
 
     async signAccess (user: { id: string, roles: string[] }, sessionId: string): Promise<string> {
+      const key = accessKeys.signingKey()
       return await new SignJWT({ sid: sessionId, roles: user.roles })
-        .setProtectedHeader({ alg: 'RS256', kid: keys.access.kid, typ: ACCESS_TYP })
+        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ACCESS_TYP })
         .setIssuer(issuer)
         .setAudience(audience)
         .setSubject(user.id)
         .setJti(randomUUID())
         .setIssuedAt()
         .setExpirationTime(`${accessTtl}s`)
-        .sign(await accessKey)
+        .sign(key.privateKey)
     },
 
     /** A new refresh token; the caller records `jti`/`expiresAt` as an outstanding token. */
     issueRefresh (userId: string, sessionId: string): IssuedRefresh {
       const jti = randomUUID()
-      const token = signRefresh({ sub: userId, sid: sessionId, jti })
+      const token = refreshJwt.sign({ sub: userId, sid: sessionId, jti })
       const exp = Math.floor(Date.now() / 1000) + refreshTtl
       return { token, jti, expiresAt: new Date(exp * 1000), expiresIn: refreshTtl }
     },
 
     verifyAccess (token: string): AccessClaims {
+      const kid = headerKid(token)
+      const key = kid === undefined ? undefined : accessKeys.find(kid)
+      if (key === undefined) throw new AppError('token_invalid')
       let claims: AccessClaims
       try {
-        claims = options.verifyAccessJwt(token) as AccessClaims
+        claims = verifierFor(key)(token) as AccessClaims
       } catch (error) {
         throw toAppError(error)
       }
@@ -125,7 +183,7 @@ export function createTokenService (options: TokenServiceOptions) {
 
     verifyRefresh (token: string): RefreshClaims {
       try {
-        const claims = verifyRefreshJwt(token) as RefreshClaims
+        const claims = refreshJwt.verify(token) as RefreshClaims
         if (!isUuid(claims.sub) || !isUuid(claims.sid) || !isUuid(claims.jti)) throw new AppError('token_invalid')
         return claims
       } catch (error) {

@@ -1,0 +1,93 @@
+// A Fastify plugin for services that accept authd access tokens:
+//
+//   await app.register(authdVerifier, { jwksUrl, issuer: 'authd', audience: 'authd' })
+//   app.get('/orders', { onRequest: app.requireAuthd }, async (request) => request.authd.sub)
+//
+// `app.requireAuthd` answers a missing or refused token itself, with the problem JSON authd
+// uses (RFC 9457, a stable `code`, `WWW-Authenticate: Bearer …`), so it looks the same whatever
+// error handler the host service has. Fastify itself is the host's (a peer), never bundled.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { AuthdJwksUnavailableError, AuthdTokenError, createVerifier, type AuthdClaims, type VerifierOptions } from './index.js'
+
+export { AuthdJwksUnavailableError, AuthdTokenError, createVerifier, type AuthdClaims, type VerifierOptions } from './index.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** onRequest hook: 401 unless the request carries a valid authd access token; sets request.authd. */
+    requireAuthd: (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>
+    /** The plugin's verifier, for tokens that arrive other than in the Authorization header. */
+    verifyAuthdToken: (token: string) => Promise<AuthdClaims>
+  }
+  interface FastifyRequest {
+    /** Claims of the verified access token; set by app.requireAuthd (null on routes without it). */
+    authd: AuthdClaims
+  }
+}
+
+export interface AuthdVerifierOptions extends VerifierOptions {
+  /** The realm named in WWW-Authenticate (default 'authd'). */
+  realm?: string
+}
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
+
+type ProblemCode = 'authentication_required' | 'token_invalid' | 'token_expired' | 'service_unavailable'
+
+const PROBLEMS: Record<ProblemCode, { status: number, title: string }> = {
+  authentication_required: { status: 401, title: 'Authentication required' },
+  token_invalid: { status: 401, title: 'Token is invalid' },
+  token_expired: { status: 401, title: 'Token has expired' },
+  service_unavailable: { status: 503, title: 'Service unavailable' }
+}
+
+// The same grammar authd accepts: one b64token after "Bearer".
+const BEARER = /^Bearer +([A-Za-z0-9\-_.]+=*) *$/i
+
+async function authdVerifierPlugin (app: FastifyInstance, options: AuthdVerifierOptions): Promise<void> {
+  const { realm = 'authd', ...verifierOptions } = options
+  const verifier = createVerifier(verifierOptions)
+
+  function sendProblem (request: FastifyRequest, reply: FastifyReply, code: ProblemCode, detail: string): FastifyReply {
+    const { status, title } = PROBLEMS[code]
+    if (status === 401) {
+      // RFC 6750 §3: no error attribute when the request carried no token at all.
+      const error = code === 'authentication_required' ? '' : ', error="invalid_token"'
+      reply.header('www-authenticate', `Bearer realm="${realm}"${error}`)
+    }
+    return reply.code(status).header('cache-control', 'no-store').type(PROBLEM_CONTENT_TYPE).send({
+      type: `https://authd.dev/errors/${code}`,
+      title,
+      status,
+      detail,
+      code,
+      requestId: request.id
+    })
+  }
+
+  app.decorateRequest('authd', null as unknown as AuthdClaims)
+  app.decorate('verifyAuthdToken', (token: string) => verifier.verify(token))
+  app.decorate('requireAuthd', async (request: FastifyRequest, reply: FastifyReply) => {
+    const header = request.headers.authorization
+    if (header === undefined || header === '') {
+      return sendProblem(request, reply, 'authentication_required', 'Send an access token as "Authorization: Bearer <token>"')
+    }
+    const match = BEARER.exec(header)
+    if (match === null) return sendProblem(request, reply, 'token_invalid', 'The Authorization header must be "Bearer <token>"')
+    try {
+      request.authd = await verifier.verify(match[1] as string)
+    } catch (error) {
+      if (error instanceof AuthdTokenError) {
+        return sendProblem(request, reply, error.code, error.code === 'token_expired' ? 'The access token has expired; refresh it' : 'The access token is not valid')
+      }
+      if (error instanceof AuthdJwksUnavailableError) {
+        request.log.error({ err: error }, 'authd JWKS unavailable')
+        return sendProblem(request, reply, 'service_unavailable', "authd's signing keys cannot be fetched; try again shortly")
+      }
+      throw error
+    }
+  })
+}
+
+export const authdVerifier = fp(authdVerifierPlugin, { name: 'authd-verifier', fastify: '5.x' })
+export default authdVerifier

@@ -1,0 +1,148 @@
+// Verifies authd access tokens inside another service, from authd's JWKS and without calling
+// authd for each request. Built on `jose` alone so that it can be copied or imported anywhere.
+//
+//   const verifier = createVerifier({ jwksUrl: 'http://authd:3000/.well-known/jwks.json', issuer: 'authd', audience: 'authd' })
+//   const claims = await verifier.verify(token)   // AuthdTokenError { code: 'token_expired' | 'token_invalid' }
+//
+// The JWKS is fetched once and cached; a token with a `kid` the cache does not know makes jose
+// fetch the set again (at most once per `cooldownDuration`). authd publishes a new key before it
+// signs with it, so a key rotation costs no failed verification.
+// This module is standalone on purpose: it imports nothing else from authd.
+import { createRemoteJWKSet, jwtVerify, errors, type JWTVerifyGetKey } from 'jose'
+
+/** The claims of an authd access token (API.md, "For other services"). */
+export interface AuthdClaims {
+  iss: string
+  aud: string | string[]
+  /** The user id. */
+  sub: string
+  /** The session id: one login, one refresh-token family. */
+  sid: string
+  jti: string
+  iat: number
+  exp: number
+  roles: string[]
+  [claim: string]: unknown
+}
+
+export type AuthdTokenErrorCode = 'token_expired' | 'token_invalid'
+
+/** The token is not one this service may accept. Answer 401; never retry with the same token. */
+export class AuthdTokenError extends Error {
+  readonly code: AuthdTokenErrorCode
+  constructor (code: AuthdTokenErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'AuthdTokenError'
+    this.code = code
+  }
+}
+
+/**
+ * authd's JWKS could not be fetched (network, timeout, not 200, not a key set). This says nothing
+ * about the token: answer 503 so that the client retries, rather than 401, which would make it
+ * throw away a good token.
+ */
+export class AuthdJwksUnavailableError extends Error {
+  readonly code = 'jwks_unavailable'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'AuthdJwksUnavailableError'
+  }
+}
+
+export interface VerifierOptions {
+  /** authd's `/.well-known/jwks.json`, e.g. `http://127.0.0.1:3000/.well-known/jwks.json`. */
+  jwksUrl: string | URL
+  /** authd's JWT_ISSUER (default there: 'authd'). */
+  issuer: string
+  /** authd's JWT_AUDIENCE (default there: 'authd'); a token for another audience is refused. */
+  audience: string
+  /** Accepted signature algorithms; never include HS* (that would let the public key act as a secret). */
+  algorithms?: string[]
+  /** Seconds of clock skew tolerated for `exp` (default 0); `iat` may be up to 60 s plus this in the future. */
+  clockTolerance?: number
+  /** Milliseconds a fetched JWKS is kept before it is fetched again (jose default: 10 minutes). */
+  cacheMaxAge?: number
+  /** Milliseconds after a fetch during which an unknown `kid` does not cause another fetch (jose default: 30 s). */
+  cooldownDuration?: number
+  /** Milliseconds a JWKS fetch may take (jose default: 5 s). */
+  timeoutDuration?: number
+}
+
+export interface Verifier {
+  /** Resolves with the token's claims, or rejects with AuthdTokenError / AuthdJwksUnavailableError. */
+  verify (token: string): Promise<AuthdClaims>
+}
+
+export const DEFAULT_ALGORITHMS = ['RS256', 'ES256', 'EdDSA']
+export const ACCESS_TOKEN_TYP = 'at+jwt'
+/** Far above any real access token; refusing longer input bounds the work a forged one costs. */
+export const MAX_TOKEN_LENGTH = 8192
+const FUTURE_IAT_ALLOWANCE = 60
+const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
+
+/** Errors of the key lookup that come from the token (its header), not from fetching the JWKS. */
+const TOKEN_KEY_ERRORS = new Set(['ERR_JWKS_NO_MATCHING_KEY', 'ERR_JWKS_MULTIPLE_MATCHING_KEYS', 'ERR_JOSE_NOT_SUPPORTED', 'ERR_JWS_INVALID', 'ERR_JOSE_ALG_NOT_ALLOWED'])
+
+const isNonEmptyString = (value: unknown): value is string => typeof value === 'string' && value !== ''
+
+export function createVerifier (options: VerifierOptions): Verifier {
+  const { issuer, audience } = options
+  if (!isNonEmptyString(issuer)) throw new TypeError('createVerifier: "issuer" is required')
+  if (!isNonEmptyString(audience)) throw new TypeError('createVerifier: "audience" is required')
+  const algorithms = options.algorithms ?? DEFAULT_ALGORITHMS
+  if (algorithms.length === 0 || algorithms.some((alg) => alg === 'none' || alg.startsWith('HS'))) {
+    throw new TypeError('createVerifier: "algorithms" must list asymmetric algorithms only')
+  }
+  const clockTolerance = options.clockTolerance ?? 0
+
+  const remote = createRemoteJWKSet(new URL(options.jwksUrl), {
+    ...(options.cacheMaxAge !== undefined ? { cacheMaxAge: options.cacheMaxAge } : {}),
+    ...(options.cooldownDuration !== undefined ? { cooldownDuration: options.cooldownDuration } : {}),
+    ...(options.timeoutDuration !== undefined ? { timeoutDuration: options.timeoutDuration } : {})
+  })
+  // Tells "the JWKS could not be fetched" apart from "no key in it fits this token".
+  const getKey: JWTVerifyGetKey = async (header, token) => {
+    try {
+      return await remote(header, token)
+    } catch (error) {
+      if (error instanceof errors.JOSEError && TOKEN_KEY_ERRORS.has(error.code)) throw error
+      throw new AuthdJwksUnavailableError(`Cannot fetch authd's JWKS from ${String(options.jwksUrl)}`, { cause: error })
+    }
+  }
+
+  return {
+    async verify (token: string): Promise<AuthdClaims> {
+      if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH || !JWS_COMPACT.test(token)) {
+        throw new AuthdTokenError('token_invalid', 'Not a signed JWT')
+      }
+      let payload: Record<string, unknown>
+      try {
+        ({ payload } = await jwtVerify(token, getKey, {
+          issuer,
+          audience,
+          algorithms,
+          typ: ACCESS_TOKEN_TYP,
+          clockTolerance,
+          requiredClaims: ['sub', 'sid', 'jti', 'exp', 'iat']
+        }))
+      } catch (error) {
+        if (error instanceof AuthdJwksUnavailableError) throw error
+        if (error instanceof errors.JWTExpired) throw new AuthdTokenError('token_expired', 'The token has expired', { cause: error })
+        throw new AuthdTokenError('token_invalid', 'The token is not valid', { cause: error })
+      }
+      // jose checks iat's type but not that it is in the past; a signed token from the future
+      // means a broken clock or a forgery (authd refuses the same).
+      const now = Math.floor(Date.now() / 1000)
+      if ((payload.iat as number) > now + FUTURE_IAT_ALLOWANCE + clockTolerance) {
+        throw new AuthdTokenError('token_invalid', 'The token was issued in the future')
+      }
+      const roles = payload.roles ?? []
+      if (!isNonEmptyString(payload.sub) || !isNonEmptyString(payload.sid) || !isNonEmptyString(payload.jti) ||
+        !Array.isArray(roles) || !roles.every((role) => typeof role === 'string')) {
+        throw new AuthdTokenError('token_invalid', 'The token lacks authd claims')
+      }
+      return { ...payload, roles } as AuthdClaims
+    }
+  }
+}

@@ -1,0 +1,228 @@
+// createVerifier (src/verifier) against a JWKS served by a tiny local Fastify app: the keys and
+// the number of JWKS fetches are under the test's control, so caching, the refetch on an unknown
+// kid (key rotation) and an unreachable JWKS are checked by counting, never by timing.
+import { createHmac, randomUUID } from 'node:crypto'
+import t, { type Test } from 'tap'
+import Fastify from 'fastify'
+import { SignJWT, exportJWK, exportSPKI, generateKeyPair, type CryptoKey, type JWK, type JWTPayload } from 'jose'
+import { AuthdJwksUnavailableError, AuthdTokenError, createVerifier, type Verifier, type VerifierOptions } from '../../src/verifier/index.js'
+import { authdVerifier } from '../../src/verifier/fastify.js'
+import { flipSignatureChar, withPayload } from '../jwt-helper.js'
+
+type Alg = 'RS256' | 'ES256' | 'EdDSA'
+interface TestKey { alg: Alg, kid: string, privateKey: CryptoKey, publicKey: CryptoKey, jwk: JWK }
+
+async function newKey (alg: Alg): Promise<TestKey> {
+  const { privateKey, publicKey } = await generateKeyPair(alg)
+  const kid = `${alg.toLowerCase()}-${randomUUID()}`
+  return { alg, kid, privateKey, publicKey, jwk: { ...await exportJWK(publicKey), kid, alg, use: 'sig' } }
+}
+
+const [rsa, ec, ed, unpublished, later] = await Promise.all([newKey('RS256'), newKey('ES256'), newKey('EdDSA'), newKey('RS256'), newKey('ES256')])
+
+// The JWKS "authd" publishes; tests change `published` and read `fetches`.
+let published: TestKey[] = [rsa, ec, ed]
+let fetches = 0
+let jwksStatus = 200
+const jwksServer = Fastify()
+jwksServer.get('/.well-known/jwks.json', async (_request, reply) => {
+  fetches += 1
+  if (jwksStatus !== 200) return await reply.code(jwksStatus).send({ error: 'down' })
+  return { keys: published.map((k) => k.jwk) }
+})
+const base = await jwksServer.listen({ host: '127.0.0.1', port: 0 })
+t.teardown(() => jwksServer.close())
+const jwksUrl = `${base}/.well-known/jwks.json`
+
+const verifierFor = (options: Partial<VerifierOptions> = {}): Verifier =>
+  createVerifier({ jwksUrl, issuer: 'authd', audience: 'authd', ...options })
+
+const now = () => Math.floor(Date.now() / 1000)
+
+function goodClaims (overrides: JWTPayload = {}): JWTPayload {
+  const iat = now()
+  return { iss: 'authd', aud: 'authd', sub: randomUUID(), sid: randomUUID(), jti: randomUUID(), iat, exp: iat + 300, roles: ['staff'], ...overrides }
+}
+
+async function sign (claims: JWTPayload = goodClaims(), key: TestKey = rsa, header: Record<string, unknown> = {}): Promise<string> {
+  return await new SignJWT(claims)
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt', ...header })
+    .sign(key.privateKey)
+}
+
+async function rejects (t: Test, verifier: Verifier, token: string, code: 'token_invalid' | 'token_expired', message: string): Promise<void> {
+  await t.rejects(verifier.verify(token), { name: 'AuthdTokenError', code }, message)
+}
+
+t.test('valid RS256, ES256 and EdDSA tokens give their claims; the JWKS is fetched once', async (t) => {
+  const verifier = verifierFor()
+  const before = fetches
+  for (const key of [rsa, ec, ed]) {
+    const claims = goodClaims()
+    const verified = await verifier.verify(await sign(claims, key))
+    t.same(verified, claims, `${key.alg}: exactly the signed claims`)
+  }
+  await verifier.verify(await sign())
+  t.equal(fetches - before, 1, 'one JWKS fetch for four verifications')
+})
+
+t.test('roles default to [] when absent', async (t) => {
+  const { roles: _roles, ...claims } = goodClaims()
+  t.same((await verifierFor().verify(await sign(claims))).roles, [])
+})
+
+t.test('expired: token_expired; clockTolerance admits a little skew', async (t) => {
+  const expired = await sign(goodClaims({ iat: now() - 310, exp: now() - 10 }))
+  await rejects(t, verifierFor(), expired, 'token_expired', 'expired 10 s ago')
+  t.ok(await verifierFor({ clockTolerance: 30 }).verify(expired), 'within a 30 s tolerance')
+})
+
+t.test('wrong issuer or audience, or a verifier for another audience: token_invalid', async (t) => {
+  const verifier = verifierFor()
+  await rejects(t, verifier, await sign(goodClaims({ aud: 'other' })), 'token_invalid', 'aud other')
+  await rejects(t, verifier, await sign(goodClaims({ aud: 'authd:refresh' })), 'token_invalid', 'the refresh audience')
+  await rejects(t, verifier, await sign(goodClaims({ iss: 'evil' })), 'token_invalid', 'iss evil')
+  await rejects(t, verifierFor({ audience: 'billing' }), await sign(), 'token_invalid', 'a token for authd at a billing verifier')
+})
+
+t.test('typ must be at+jwt', async (t) => {
+  const verifier = verifierFor()
+  await rejects(t, verifier, await sign(goodClaims(), rsa, { typ: 'JWT' }), 'token_invalid', 'typ JWT')
+  await rejects(t, verifier, await sign(goodClaims(), rsa, { typ: 'refresh+jwt' }), 'token_invalid', 'typ refresh+jwt')
+  const untyped = await new SignJWT(goodClaims()).setProtectedHeader({ alg: 'RS256', kid: rsa.kid }).sign(rsa.privateKey)
+  await rejects(t, verifier, untyped, 'token_invalid', 'no typ')
+  t.ok(await verifier.verify(await sign(goodClaims(), rsa, { typ: 'application/at+jwt' })), 'the media-type spelling is the same typ')
+})
+
+t.test('missing or malformed authd claims: token_invalid', async (t) => {
+  const verifier = verifierFor()
+  for (const claim of ['sub', 'sid', 'jti', 'iat', 'exp']) {
+    const claims = goodClaims()
+    delete claims[claim]
+    await rejects(t, verifier, await sign(claims), 'token_invalid', `without ${claim}`)
+  }
+  await rejects(t, verifier, await sign(goodClaims({ roles: 'admin' })), 'token_invalid', 'roles not an array')
+  await rejects(t, verifier, await sign(goodClaims({ roles: [1] })), 'token_invalid', 'roles not strings')
+  await rejects(t, verifier, await sign(goodClaims({ sub: '' })), 'token_invalid', 'empty sub')
+  await rejects(t, verifier, await sign(goodClaims({ iat: now() + 3600 })), 'token_invalid', 'issued an hour in the future')
+  await rejects(t, verifier, await sign(goodClaims({ nbf: now() + 3600 })), 'token_invalid', 'not yet valid')
+})
+
+t.test('altered tokens: token_invalid', async (t) => {
+  const verifier = verifierFor()
+  const token = await sign()
+  await rejects(t, verifier, flipSignatureChar(token), 'token_invalid', 'one signature character changed')
+  await rejects(t, verifier, withPayload(token, (p) => ({ ...p, roles: ['admin'] })), 'token_invalid', 'payload changed, old signature')
+  const other = await sign(goodClaims({ sub: 'someone-else' }))
+  const [h, , s] = token.split('.')
+  await rejects(t, verifier, `${h}.${other.split('.')[1]}.${s}`, 'token_invalid', "another token's payload")
+  await rejects(t, verifier, token.split('.').slice(0, 2).join('.') + '.', 'token_invalid', 'signature stripped')
+  for (const garbage of ['', 'abc', 'a.b', 'a.b.c.d', `${token} `, 'x'.repeat(10_000)]) {
+    await rejects(t, verifier, garbage, 'token_invalid', `garbage ${JSON.stringify(garbage.slice(0, 12))}`)
+  }
+  await rejects(t, verifier, undefined as unknown as string, 'token_invalid', 'not a string')
+})
+
+t.test('algorithm attacks: none, HS256 with the public key, an algorithm not allowed', async (t) => {
+  const verifier = verifierFor()
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
+  const payload = b64(goodClaims())
+  await rejects(t, verifier, `${b64({ alg: 'none', typ: 'at+jwt' })}.${payload}.`, 'token_invalid', 'alg none')
+  const header = b64({ alg: 'HS256', kid: rsa.kid, typ: 'at+jwt' })
+  const pem = await exportSPKI(rsa.publicKey)
+  const mac = createHmac('sha256', pem).update(`${header}.${payload}`).digest('base64url')
+  await rejects(t, verifier, `${header}.${payload}.${mac}`, 'token_invalid', 'HS256 keyed with the public key')
+  await rejects(t, verifierFor({ algorithms: ['ES256'] }), await sign(), 'token_invalid', 'RS256 at an ES256-only verifier')
+  t.throws(() => verifierFor({ algorithms: ['RS256', 'HS256'] }), TypeError, 'HS* cannot be allowed')
+  t.throws(() => verifierFor({ algorithms: [] }), TypeError, 'some algorithm must be allowed')
+  t.throws(() => verifierFor({ issuer: '' }), TypeError, 'issuer is required')
+})
+
+t.test('a kid not in the JWKS: token_invalid, and no refetch during the cooldown', async (t) => {
+  const verifier = verifierFor({ cooldownDuration: 3_600_000 })
+  await verifier.verify(await sign())
+  const before = fetches
+  for (let i = 0; i < 5; i++) {
+    await rejects(t, verifier, await sign(goodClaims(), unpublished), 'token_invalid', `unknown kid #${i + 1}`)
+  }
+  await rejects(t, verifier, await sign(goodClaims(), rsa, { kid: unpublished.kid }), 'token_invalid', "a known key's token under another kid")
+  t.equal(fetches, before, 'unknown kids do not make the verifier hammer the JWKS')
+})
+
+t.test('key rotation: a token signed by a newly published key is accepted after one refetch', async (t) => {
+  const verifier = verifierFor({ cooldownDuration: 0 })
+  await verifier.verify(await sign())
+  const before = fetches
+  published = [...published, later]
+  t.teardown(() => { published = [rsa, ec, ed] })
+  const claims = goodClaims()
+  t.same(await verifier.verify(await sign(claims, later)), claims, 'new kid verified')
+  t.equal(fetches - before, 1, 'fetched the JWKS once more')
+  t.ok(await verifier.verify(await sign()), 'tokens of the old key still verify')
+  t.equal(fetches - before, 1, 'from the cache')
+})
+
+t.test('an unreachable or broken JWKS is AuthdJwksUnavailableError, not a token error', async (t) => {
+  const closed = Fastify()
+  const address = await closed.listen({ host: '127.0.0.1', port: 0 })
+  await closed.close()
+  const token = await sign()
+  const down = createVerifier({ jwksUrl: `${address}/.well-known/jwks.json`, issuer: 'authd', audience: 'authd' })
+  await t.rejects(down.verify(token), AuthdJwksUnavailableError, 'connection refused')
+
+  jwksStatus = 500
+  t.teardown(() => { jwksStatus = 200 })
+  const error = await verifierFor().verify(token).catch((e: unknown) => e)
+  t.ok(error instanceof AuthdJwksUnavailableError, 'JWKS answers 500')
+  t.notOk(error instanceof AuthdTokenError)
+  t.equal((error as AuthdJwksUnavailableError).code, 'jwks_unavailable')
+})
+
+t.test('Fastify plugin: request.authd, and problem JSON for every refusal', async (t) => {
+  const app = Fastify()
+  await app.register(authdVerifier, { jwksUrl, issuer: 'authd', audience: 'authd' })
+  app.get('/private', { onRequest: app.requireAuthd }, async (request) => request.authd)
+  app.get('/public', async (request) => ({ authd: request.authd }))
+  t.teardown(() => app.close())
+
+  const get = async (url: string, authorization?: string) =>
+    await app.inject({ method: 'GET', url, headers: authorization === undefined ? {} : { authorization } })
+  const assert401 = (res: Awaited<ReturnType<typeof get>>, code: string, wwwAuthenticate: string) => {
+    t.equal(res.statusCode, 401, res.body)
+    t.match(res.headers['content-type'], /^application\/problem\+json/)
+    t.equal(res.headers['www-authenticate'], wwwAuthenticate)
+    t.equal(res.headers['cache-control'], 'no-store')
+    t.match(res.json(), { type: `https://authd.dev/errors/${code}`, title: String, status: 401, detail: String, code, requestId: String })
+  }
+
+  const claims = goodClaims()
+  const ok = await get('/private', `Bearer ${await sign(claims)}`)
+  t.equal(ok.statusCode, 200)
+  t.same(ok.json(), claims, 'request.authd holds the claims')
+  t.same((await get('/public')).json(), { authd: null }, 'public routes need no token')
+
+  assert401(await get('/private'), 'authentication_required', 'Bearer realm="authd"')
+  assert401(await get('/private', 'Basic dXNlcjpwYXNz'), 'token_invalid', 'Bearer realm="authd", error="invalid_token"')
+  assert401(await get('/private', `Bearer ${flipSignatureChar(await sign())}`), 'token_invalid', 'Bearer realm="authd", error="invalid_token"')
+  assert401(await get('/private', `Bearer ${await sign(goodClaims({ iat: now() - 400, exp: now() - 100 }))}`), 'token_expired', 'Bearer realm="authd", error="invalid_token"')
+  t.equal((await get('/private', `bearer  ${await sign()}`)).statusCode, 200, 'the scheme is case-insensitive')
+
+  t.equal(await app.verifyAuthdToken(await sign(claims)).then((c) => c.sub), claims.sub, 'app.verifyAuthdToken')
+})
+
+t.test('Fastify plugin: an unreachable JWKS is a 503, not a 401', async (t) => {
+  const closed = Fastify()
+  const address = await closed.listen({ host: '127.0.0.1', port: 0 })
+  await closed.close()
+  const app = Fastify()
+  await app.register(authdVerifier, { jwksUrl: `${address}/.well-known/jwks.json`, issuer: 'authd', audience: 'authd', realm: 'orders' })
+  app.get('/private', { onRequest: app.requireAuthd }, async () => 'secret')
+  t.teardown(() => app.close())
+  const res = await app.inject({ method: 'GET', url: '/private', headers: { authorization: `Bearer ${await sign()}` } })
+  t.equal(res.statusCode, 503)
+  t.match(res.headers['content-type'], /^application\/problem\+json/)
+  t.equal(res.json().code, 'service_unavailable')
+  t.notOk(res.headers['www-authenticate'], 'the token was not refused')
+  const missing = await app.inject({ method: 'GET', url: '/private' })
+  t.equal(missing.headers['www-authenticate'], 'Bearer realm="orders"', 'the configured realm')
+})
