@@ -6,7 +6,10 @@
 //
 // Times are scaled down from production: there the JWKS may be cached 300 s and a new key
 // signs 330 s after the rotation; here the verifier caches it 200 ms and the key signs after
-// 1 s. The test asserts counts, never durations.
+// 5 s. The margin must cover the verifier's cache age plus a JWKS fetch already in flight when
+// the key is published — on a loaded CI machine such a fetch took over a second, and a 1 s
+// margin let the verifier hold a stale set when the new key began to sign (the failure this
+// test exists to catch). The test asserts counts, never durations.
 import t from 'tap'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import type { AddressInfo } from 'node:net'
@@ -73,7 +76,7 @@ t.test('rotating the signing key during a load of verifications fails none of th
 
   async function rotateMidway (): Promise<void> {
     while (signedBy(oldKid) < PER_KEY && Date.now() - started < 120_000) await new Promise((resolve) => setTimeout(resolve, 50))
-    const code = await runKeysCommand(['rotate', '--activate-in', '1'], { loadConfig: () => app.config, out: () => {}, err: () => {} })
+    const code = await runKeysCommand(['rotate', '--activate-in', '5'], { loadConfig: () => app.config, out: () => {}, err: () => {} })
     if (code !== 0) throw new Error('rotate failed')
     // The service would notice within SIGNING_KEYS_RELOAD_INTERVAL; here it is told at once.
     await app.tokens.accessKeys.reload()
