@@ -97,7 +97,8 @@ async function seedMixture (prisma: PrismaClient): Promise<Seeded> {
   const old1 = await seedToken(prisma, user, live, ago(3 * HOUR), true)
   gone.tokens.push(old1)
   gone.blacklisted.push(old1)
-  const justExpired = await seedToken(prisma, user, live, ago((EXPIRY_MARGIN_SECONDS / 2) * 1000), true)
+  // 5 s ago: well inside the margin even when a loaded machine is slow to run the flush.
+  const justExpired = await seedToken(prisma, user, live, ago(5_000), true)
   kept.tokens.push(justExpired)
   kept.blacklisted.push(justExpired)
   const liveBlacklisted = await seedToken(prisma, user, live, ahead(HOUR), true)
@@ -240,6 +241,13 @@ t.test('authd flush-expired prints the counts', async (t) => {
   const seeded = await seedMixture(db.prisma)
   await db.close()
 
+  // The flush runs first, right after seeding: the seeded expiry times are relative to now.
+  const run = await cli('flush-expired', '--batch-size', '2')
+  t.equal(run.code, 0, `exits 0 (${run.stderr})`)
+  t.match(run.stdout, /expired outstanding tokens deleted: 6\n/, 'prints the tokens count')
+  t.match(run.stdout, /expired blacklisted tokens deleted: 4\n/, 'prints the blacklisted count')
+  t.match(run.stdout, /dead sessions deleted: 2\n/, 'prints the sessions count')
+
   const help = await cli('flush-expired', '--help')
   t.equal(help.code, 0, '--help exits 0')
   t.match(help.stdout, /Usage: authd flush-expired \[--batch-size N\]/, '--help shows the usage')
@@ -247,12 +255,6 @@ t.test('authd flush-expired prints the counts', async (t) => {
   const bad = await cli('flush-expired', '--batch-size', 'lots')
   t.equal(bad.code, 2, 'a bad --batch-size exits 2')
   t.match(bad.stderr, /--batch-size must be a whole number/, 'and says why')
-
-  const run = await cli('flush-expired', '--batch-size', '2')
-  t.equal(run.code, 0, `exits 0 (${run.stderr})`)
-  t.match(run.stdout, /expired outstanding tokens deleted: 6\n/, 'prints the tokens count')
-  t.match(run.stdout, /expired blacklisted tokens deleted: 4\n/, 'prints the blacklisted count')
-  t.match(run.stdout, /dead sessions deleted: 2\n/, 'prints the sessions count')
 
   db = await open()
   await assertFlushed(t, db.prisma, seeded)
