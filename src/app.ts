@@ -1,8 +1,8 @@
 // Builds the authd application. It never listens: src/server.ts does, and tests call
 // buildApp() with their own config and use app.inject().
 //
-// Plugins load in this order: capabilities (config, errors, database, rate limit, tokens)
-// → application services (auth service, authenticate hook) → routes.
+// Plugins load in this order: capabilities (config, errors, security headers, CORS, cookies,
+// database, rate limit, tokens) → application services (auth service, authenticate hook) → routes.
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -11,6 +11,9 @@ import type { Database } from './db/database.js'
 import type { KeyMaterial } from './services/keys.js'
 import configPlugin from './plugins/config.js'
 import errorHandler from './plugins/error-handler.js'
+import securityHeadersPlugin from './plugins/security-headers.js'
+import corsPlugin from './plugins/cors.js'
+import cookiesPlugin from './plugins/cookies.js'
 import databasePlugin from './plugins/database.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
 import tokensPlugin from './plugins/tokens.js'
@@ -20,6 +23,7 @@ import housekeepingPlugin from './plugins/housekeeping.js'
 import healthRoutes from './routes/health.js'
 import jwksRoutes from './routes/jwks.js'
 import appAuthRoutes from './routes/auth/app.js'
+import browserAuthRoutes from './routes/auth/browser.js'
 import verifyRoutes from './routes/verify.js'
 import meRoutes from './routes/users/me.js'
 import passwordRoutes from './routes/users/password.js'
@@ -78,6 +82,10 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
 
   await app.register(configPlugin, { config })
   await app.register(errorHandler)
+  // Before anything that can answer, so every reply (a CORS preflight, a 404) gets the headers.
+  await app.register(securityHeadersPlugin)
+  await app.register(corsPlugin)
+  await app.register(cookiesPlugin)
   await app.register(databasePlugin, { database: options.database })
   await app.register(rateLimitPlugin)
   await app.register(tokensPlugin, { keys: options.keys })
@@ -88,6 +96,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(healthRoutes)
   await app.register(jwksRoutes)
   await app.register(appAuthRoutes, { prefix: '/v1/app/auth' })
+  await app.register(browserAuthRoutes, { prefix: '/v1/browser/auth' })
   await app.register(verifyRoutes, { prefix: '/v1/auth' })
   await app.register(meRoutes, { prefix: '/v1/users' })
   await app.register(passwordRoutes, { prefix: '/v1/users' })

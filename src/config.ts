@@ -5,6 +5,9 @@ import { existsSync } from 'node:fs'
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 
+/** An RFC 6265 cookie-name token (no separators, no spaces). */
+const COOKIE_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+
 const Int = (def: number, min: number, max: number, description: string) =>
   Type.Integer({ default: def, minimum: min, maximum: max, description })
 
@@ -41,7 +44,14 @@ export const ConfigSchema = Type.Object({
   REDIS_URL: Type.String({ default: '', description: 'redis://… shares rate-limit counters between instances; empty = in memory' }),
   RATE_LIMIT_NAMESPACE: Type.String({ default: 'authd:rl:', minLength: 1, description: 'prefix of the rate-limit keys in Redis (separates deployments sharing one Redis)' }),
   TRUST_PROXY: Type.String({ default: '', description: 'comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed' }),
-  HOUSEKEEPING_INTERVAL: Int(3600, 0, 604_800, 'seconds between in-service deletions of expired tokens and dead sessions; 0 = off')
+  HOUSEKEEPING_INTERVAL: Int(3600, 0, 604_800, 'seconds between in-service deletions of expired tokens and dead sessions; 0 = off'),
+  CORS_ORIGINS: Type.String({ default: '', description: 'comma-separated exact origins (scheme://host[:port]) that browsers may call authd from, with credentials; empty = none' }),
+  COOKIE_REFRESH_NAME: Type.String({ default: 'authd_refresh', pattern: COOKIE_NAME, description: 'name of the HttpOnly refresh-token cookie of browser clients' }),
+  COOKIE_CSRF_NAME: Type.String({ default: 'authd_csrf', pattern: COOKIE_NAME, description: 'name of the readable CSRF-token cookie of browser clients' }),
+  COOKIE_SECURE: Type.Boolean({ default: true, description: 'Secure flag of both cookies; false only when every CORS origin is http://localhost or http://127.0.0.1' }),
+  COOKIE_SAMESITE: Type.Union([Type.Literal('Strict'), Type.Literal('Lax'), Type.Literal('None')], { default: 'Strict' }),
+  COOKIE_PATH: Type.String({ default: '/v1/browser/auth', pattern: '^/[\\x21-\\x3A\\x3C-\\x7E]*$', description: 'Path of the refresh cookie: the browser token endpoints as the browser sees them' }),
+  COOKIE_CSRF_DOMAIN: Type.String({ default: '', pattern: '^[A-Za-z0-9.-]*$', description: 'Domain of the CSRF cookie (so a page on a sibling host can read it); empty = host-only. The refresh cookie is always host-only' })
 })
 
 export type Config = Static<typeof ConfigSchema>
@@ -82,6 +92,7 @@ export function parseConfig (env: Record<string, string | undefined>): Config {
     problems.push('  REFRESH_TOKEN_SECRET: must be at least 32 bytes')
   }
   problems.push(...signingKeyProblems(config))
+  problems.push(...browserProblems(config))
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`)
   return config
 }
@@ -100,6 +111,61 @@ function signingKeyProblems (config: Config): string[] {
   }
   if (secret !== '' && Buffer.byteLength(secret) < 32) problems.push('  ACCESS_TOKEN_SECRET: must be at least 32 bytes')
   if (secret !== '' && secret === config.REFRESH_TOKEN_SECRET) problems.push('  ACCESS_TOKEN_SECRET: must differ from REFRESH_TOKEN_SECRET')
+  return problems
+}
+
+/**
+ * The exact origins of CORS_ORIGINS, normalised as browsers send them in `Origin`
+ * (lower-case host, no default port, no trailing slash). Throws a ConfigError naming a bad entry.
+ */
+export function allowedOrigins (value: string): string[] {
+  const origins: string[] = []
+  for (const entry of value.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    // A wildcard would hand credentialed access to every site on the web.
+    if (entry.includes('*')) throw new ConfigError(`CORS_ORIGINS: "${entry}" — wildcards are not allowed; list each origin`)
+    let url: URL
+    try {
+      url = new URL(entry)
+    } catch {
+      throw new ConfigError(`CORS_ORIGINS: "${entry}" is not an origin like https://app.example.com`)
+    }
+    const bare = url.pathname === '/' && url.search === '' && url.hash === '' && url.username === '' && url.password === '' && !entry.endsWith('/')
+    if (!['http:', 'https:'].includes(url.protocol) || !bare) {
+      throw new ConfigError(`CORS_ORIGINS: "${entry}" is not an origin (scheme://host[:port], no path, no trailing slash)`)
+    }
+    origins.push(url.origin)
+  }
+  return origins
+}
+
+const LOOPBACK_HTTP = /^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/
+
+/** Cookie and CORS settings that contradict each other or would be unsafe. */
+function browserProblems (config: Config): string[] {
+  if (typeof config.CORS_ORIGINS !== 'string') return []
+  let origins: string[]
+  try {
+    origins = allowedOrigins(config.CORS_ORIGINS)
+  } catch (error) {
+    return [`  ${(error as Error).message}`]
+  }
+  const problems: string[] = []
+  // Without Secure the refresh token would cross plain HTTP; that is only acceptable when every
+  // page that may use it is served from this machine (development).
+  const remote = origins.filter((origin) => !LOOPBACK_HTTP.test(origin))
+  if (config.COOKIE_SECURE === false && remote.length > 0) {
+    problems.push(`  COOKIE_SECURE: may be false only when every CORS_ORIGINS entry is http://localhost or http://127.0.0.1 (not ${remote.join(', ')})`)
+  }
+  // Browsers drop SameSite=None cookies that are not Secure.
+  if (config.COOKIE_SAMESITE === 'None' && config.COOKIE_SECURE === false) problems.push('  COOKIE_SAMESITE: None requires COOKIE_SECURE=true')
+  // Browsers drop cookies whose prefix promises what the attributes do not keep.
+  for (const name of ['COOKIE_REFRESH_NAME', 'COOKIE_CSRF_NAME'] as const) {
+    const value = String(config[name])
+    if (/^__(Secure|Host)-/i.test(value) && config.COOKIE_SECURE === false) problems.push(`  ${name}: a __Secure-/__Host- name requires COOKIE_SECURE=true`)
+  }
+  if (/^__Host-/i.test(String(config.COOKIE_REFRESH_NAME)) && config.COOKIE_PATH !== '/') problems.push('  COOKIE_REFRESH_NAME: a __Host- name requires COOKIE_PATH=/')
+  if (/^__Host-/i.test(String(config.COOKIE_CSRF_NAME)) && config.COOKIE_CSRF_DOMAIN !== '') problems.push('  COOKIE_CSRF_NAME: a __Host- name requires an empty COOKIE_CSRF_DOMAIN')
+  if (config.COOKIE_REFRESH_NAME === config.COOKIE_CSRF_NAME) problems.push('  COOKIE_CSRF_NAME: must differ from COOKIE_REFRESH_NAME')
   return problems
 }
 

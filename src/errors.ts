@@ -16,6 +16,7 @@ export const ErrorCodes = {
   email_taken: { status: 409, title: 'Email address already registered' },
   username_taken: { status: 409, title: 'Username already taken' },
   forbidden: { status: 403, title: 'Forbidden' },
+  csrf_failed: { status: 403, title: 'CSRF check failed' },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   rate_limited: { status: 429, title: 'Too many requests' },

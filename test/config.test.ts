@@ -1,7 +1,7 @@
 // parseConfig: every setting comes from environment strings, with documented defaults, and a
 // bad configuration stops the start with one ConfigError that names every bad variable.
 import t from 'tap'
-import { ConfigError, parseConfig } from '../src/config.js'
+import { allowedOrigins, ConfigError, parseConfig } from '../src/config.js'
 
 function configError (env: Record<string, string>): ConfigError {
   try {
@@ -145,4 +145,43 @@ t.test('PASSWORD_MIN_LENGTH greater than PASSWORD_MAX_LENGTH is rejected', async
 t.test('cross-variable problems are reported together with the others', async (t) => {
   const error = configError({ PORT: 'abc', REFRESH_TOKEN_SECRET: 'short', PASSWORD_MIN_LENGTH: '300', PASSWORD_MAX_LENGTH: '200' })
   for (const name of ['PORT', 'REFRESH_TOKEN_SECRET', 'PASSWORD_MIN_LENGTH']) t.match(error.message, new RegExp(`\\b${name}\\b`), `names ${name}`)
+})
+
+t.test('browser-client settings: safe defaults', async (t) => {
+  t.match(parseConfig({}), {
+    CORS_ORIGINS: '',
+    COOKIE_REFRESH_NAME: 'authd_refresh',
+    COOKIE_CSRF_NAME: 'authd_csrf',
+    COOKIE_SECURE: true,
+    COOKIE_SAMESITE: 'Strict',
+    COOKIE_PATH: '/v1/browser/auth',
+    COOKIE_CSRF_DOMAIN: ''
+  })
+  t.same(allowedOrigins(' https://App.Example.com , http://localhost:5173,,https://x.example.com:443'), ['https://app.example.com', 'http://localhost:5173', 'https://x.example.com'], 'normalised as browsers send Origin')
+})
+
+t.test('COOKIE_SECURE=false only for http://localhost development', async (t) => {
+  for (const origins of ['http://localhost:5173', 'http://127.0.0.1:8080,http://localhost', '']) {
+    t.equal(parseConfig({ COOKIE_SECURE: 'false', CORS_ORIGINS: origins }).COOKIE_SECURE, false, `allowed with CORS_ORIGINS=${origins}`)
+  }
+  for (const origins of ['https://app.example.com', 'http://localhost:5173,http://app.example.com', 'https://localhost:5173']) {
+    t.match(configError({ COOKIE_SECURE: 'false', CORS_ORIGINS: origins }).message, /COOKIE_SECURE/, `refused with CORS_ORIGINS=${origins}`)
+  }
+})
+
+t.test('cookie settings that browsers would silently drop are refused', async (t) => {
+  const bad: Array<[Record<string, string>, string]> = [
+    [{ COOKIE_SAMESITE: 'None', COOKIE_SECURE: 'false' }, 'COOKIE_SAMESITE'],
+    [{ COOKIE_SAMESITE: 'strict' }, 'COOKIE_SAMESITE'],
+    [{ COOKIE_REFRESH_NAME: '__Secure-rt', COOKIE_SECURE: 'false' }, 'COOKIE_REFRESH_NAME'],
+    [{ COOKIE_REFRESH_NAME: '__Host-rt' }, 'COOKIE_REFRESH_NAME'],
+    [{ COOKIE_CSRF_NAME: '__Host-csrf', COOKIE_CSRF_DOMAIN: 'example.com' }, 'COOKIE_CSRF_NAME'],
+    [{ COOKIE_CSRF_NAME: 'authd_refresh' }, 'COOKIE_CSRF_NAME'],
+    [{ COOKIE_REFRESH_NAME: 'a b' }, 'COOKIE_REFRESH_NAME'],
+    [{ COOKIE_PATH: 'v1/browser/auth' }, 'COOKIE_PATH'],
+    [{ COOKIE_PATH: '/x;Domain=evil' }, 'COOKIE_PATH'],
+    [{ COOKIE_CSRF_DOMAIN: 'example.com; Secure' }, 'COOKIE_CSRF_DOMAIN']
+  ]
+  for (const [env, name] of bad) t.match(configError(env).message, new RegExp(`\\b${name}\\b`), `${JSON.stringify(env)} names ${name}`)
+  t.equal(parseConfig({ COOKIE_CSRF_NAME: '__Host-csrf' }).COOKIE_CSRF_NAME, '__Host-csrf', 'a __Host- CSRF cookie fits (Path=/, host-only, Secure)')
 })

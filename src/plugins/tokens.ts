@@ -7,10 +7,13 @@ import { openKeyStore, staticKeyStore } from '../keys/key-store.js'
 import { keySourceOf } from '../keys/key-sources.js'
 import { loadRefreshSecret, type KeyMaterial } from '../services/keys.js'
 import { createTokenService, refreshJwtOptions, type TokenService } from '../services/token-service.js'
+import { createCsrf, type Csrf } from '../services/csrf.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     tokens: TokenService
+    /** CSRF tokens of browser sessions (keyed from the refresh secret, which stays here). */
+    csrf: Csrf
   }
 }
 
@@ -49,6 +52,7 @@ async function tokensPlugin (app: FastifyInstance, options: TokensPluginOptions)
     accessTtl: config.ACCESS_TOKEN_TTL,
     refreshTtl: config.REFRESH_TOKEN_TTL
   }))
+  app.decorate('csrf', createCsrf(refreshSecret))
 }
 
 export default fp(tokensPlugin, { name: 'tokens', dependencies: ['config'] })

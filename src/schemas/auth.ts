@@ -23,6 +23,17 @@ export const AppTokensSchema = Type.Object({
   refreshExpiresIn: Type.Integer()
 })
 
+/** Browser clients: the refresh token is only in the HttpOnly cookie, never in a body. */
+export const BrowserTokensSchema = Type.Object({
+  tokenType: Type.Literal('Bearer'),
+  access: Type.String(),
+  accessExpiresIn: Type.Integer(),
+  csrfToken: Type.String()
+})
+
+export const BrowserAuthResult = Type.Object({ user: UserSchema, tokens: Type.Optional(BrowserTokensSchema) })
+export const BrowserTokensResult = Type.Object({ tokens: BrowserTokensSchema })
+
 export const AppAuthResult = Type.Object({ user: UserSchema, tokens: Type.Optional(AppTokensSchema) })
 export const AppTokensResult = Type.Object({ tokens: AppTokensSchema })
 

@@ -1,0 +1,187 @@
+// A small client for authd's *browser* endpoints (see authd's API.md, "Two kinds of client").
+//
+// - The refresh token lives only in authd's HttpOnly cookie `authd_refresh`: this code never sees it.
+//   Every call to /v1/browser/auth/* uses `credentials: 'include'` so the browser sends and stores it.
+// - The access token is kept in this module's memory only (never localStorage/sessionStorage), so
+//   a reload loses it and the page gets a new one with a "silent refresh".
+// - refresh/logout must carry the CSRF token in `X-CSRF-Token`. authd returns it in the body of
+//   login/register/refresh and also sets it as the readable cookie `authd_csrf`. After a reload
+//   the body value is gone, so the cookie is the source: it is readable here when the page and authd
+//   share a host (cookies ignore ports: localhost:5173 sees cookies set by localhost:3000) or when
+//   authd sets it for a parent domain (COOKIE_DOMAIN=example.com for app.example.com + auth.example.com).
+
+export const AUTHD_URL = (import.meta.env.VITE_AUTHD_URL ?? 'http://localhost:3000').replace(/\/+$/, '')
+
+/** Name of authd's readable CSRF cookie (authd's COOKIE_CSRF_NAME). */
+const CSRF_COOKIE = import.meta.env.VITE_AUTHD_CSRF_COOKIE ?? 'authd_csrf'
+
+/** Refresh this many seconds before the access token expires. */
+const REFRESH_MARGIN_SECONDS = 30
+
+export interface User {
+  id: string
+  email: string
+  username: string | null
+  fullName: string | null
+  bio: string | null
+  roles: string[]
+  emailVerified: boolean
+  createdAt: string
+  lastLoginAt: string | null
+}
+
+interface BrowserTokens {
+  tokenType: 'Bearer'
+  access: string
+  accessExpiresIn: number
+  csrfToken: string
+}
+
+/** An RFC 9457 problem answered by authd (or a network failure, status 0). */
+export class AuthdError extends Error {
+  constructor (readonly status: number, readonly code: string, message: string) {
+    super(message)
+  }
+}
+
+// ---- in-memory session state -------------------------------------------------------------
+let accessToken: string | null = null
+let csrfFromBody: string | null = null
+let refreshTimer: ReturnType<typeof setTimeout> | undefined
+let refreshing: Promise<boolean> | null = null
+const endListeners = new Set<() => void>()
+
+/** Called when the session ends without the user asking (a scheduled refresh was refused). */
+export function onSessionEnd (listener: () => void): () => void {
+  endListeners.add(listener)
+  return () => { endListeners.delete(listener) }
+}
+
+function readCookie (name: string): string | null {
+  for (const part of document.cookie.split(';')) {
+    const [key, ...value] = part.trim().split('=')
+    if (key === name) return decodeURIComponent(value.join('='))
+  }
+  return null
+}
+
+/** The cookie wins: another tab may have refreshed since this tab last saw a body. */
+function csrfToken (): string | null {
+  return readCookie(CSRF_COOKIE) ?? csrfFromBody
+}
+
+function accept (tokens: BrowserTokens): void {
+  accessToken = tokens.access
+  csrfFromBody = tokens.csrfToken
+  clearTimeout(refreshTimer)
+  const delay = Math.max(tokens.accessExpiresIn - REFRESH_MARGIN_SECONDS, 5) * 1000
+  refreshTimer = setTimeout(() => {
+    void refresh().then((ok) => { if (!ok) endListeners.forEach((l) => l()) }, () => {})
+  }, delay)
+}
+
+function forget (): void {
+  accessToken = null
+  csrfFromBody = null
+  clearTimeout(refreshTimer)
+}
+
+async function request (path: string, init: RequestInit): Promise<Response> {
+  let res: Response
+  try {
+    res = await fetch(AUTHD_URL + path, init)
+  } catch {
+    throw new AuthdError(0, 'network_error', `cannot reach authd at ${AUTHD_URL}`)
+  }
+  if (res.ok) return res
+  let problem: { code?: string, detail?: string, title?: string } = {}
+  try { problem = await res.json() } catch { /* not JSON */ }
+  throw new AuthdError(res.status, problem.code ?? 'http_error', problem.detail ?? problem.title ?? `HTTP ${res.status}`)
+}
+
+const json = (body: unknown): RequestInit => ({
+  method: 'POST',
+  credentials: 'include',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body)
+})
+
+// ---- the four browser endpoints ----------------------------------------------------------
+
+export interface RegisterInput { email: string, password: string, username?: string }
+
+/** Returns the user; `loggedIn` is false when authd requires email verification first. */
+export async function register (input: RegisterInput): Promise<{ user: User, loggedIn: boolean }> {
+  const res = await request('/v1/browser/auth/register', json(input))
+  const body = await res.json() as { user: User, tokens?: BrowserTokens }
+  if (body.tokens) accept(body.tokens)
+  return { user: body.user, loggedIn: body.tokens !== undefined }
+}
+
+export async function login (login: string, password: string): Promise<User> {
+  const res = await request('/v1/browser/auth/login', json({ login, password }))
+  const body = await res.json() as { user: User, tokens: BrowserTokens }
+  accept(body.tokens)
+  return body.user
+}
+
+/**
+ * Trades the refresh cookie for a new access token (authd also rotates the cookie).
+ * Resolves false when there is no session (no CSRF token, or authd refuses); concurrent
+ * callers share one request.
+ */
+export async function refresh (): Promise<boolean> {
+  refreshing ??= (async () => {
+    const csrf = csrfToken()
+    if (csrf === null) { forget(); return false }
+    try {
+      const res = await request('/v1/browser/auth/refresh', {
+        method: 'POST',
+        credentials: 'include',
+        headers: { 'x-csrf-token': csrf }
+      })
+      accept((await res.json() as { tokens: BrowserTokens }).tokens)
+      return true
+    } catch (error) {
+      if (error instanceof AuthdError && error.status !== 0 && error.status < 500 && error.status !== 429) {
+        forget()
+        return false
+      }
+      throw error
+    }
+  })().finally(() => { refreshing = null })
+  return await refreshing
+}
+
+export async function logout (): Promise<void> {
+  const csrf = csrfToken()
+  try {
+    if (csrf !== null) {
+      await request('/v1/browser/auth/logout', {
+        method: 'POST',
+        credentials: 'include',
+        headers: { 'x-csrf-token': csrf }
+      })
+    }
+  } finally {
+    forget()
+  }
+}
+
+// ---- shared endpoints: bearer access token -------------------------------------------------
+
+/** GET with the access token; one silent refresh and retry when it has expired. */
+async function authorized (path: string): Promise<Response> {
+  const attempt = async () => await request(path, { headers: accessToken ? { authorization: `Bearer ${accessToken}` } : {} })
+  try {
+    return await attempt()
+  } catch (error) {
+    if (!(error instanceof AuthdError) || error.status !== 401) throw error
+    if (!await refresh()) throw error
+    return await attempt()
+  }
+}
+
+export async function currentUser (): Promise<User> {
+  return await (await authorized('/v1/users/me')).json() as User
+}

@@ -1,0 +1,8 @@
+/// <reference types="vite/client" />
+
+interface ImportMetaEnv {
+  /** Base URL of authd, e.g. http://localhost:3000 (no trailing slash). */
+  readonly VITE_AUTHD_URL?: string
+  /** Name of authd's readable CSRF cookie; authd_csrf unless authd's COOKIE_CSRF_NAME changes it. */
+  readonly VITE_AUTHD_CSRF_COOKIE?: string
+}

@@ -1,0 +1,28 @@
+// CORS for browser clients: only the exact origins of CORS_ORIGINS get an answer, and only
+// they are told that credentials (the refresh cookie) may be sent. Any other origin gets no
+// CORS header at all — not even Allow-Credentials — and its preflight a 404, so the browser
+// blocks the call. CORS_ORIGINS never holds a wildcard (config.ts refuses it).
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import fastifyCors from '@fastify/cors'
+import { allowedOrigins } from '../config.js'
+
+/** Seconds a browser may cache a preflight answer. */
+export const PREFLIGHT_MAX_AGE = 600
+
+async function corsPlugin (app: FastifyInstance): Promise<void> {
+  const allowed = new Set(allowedOrigins(app.config.CORS_ORIGINS))
+  await app.register(fastifyCors, {
+    // A function (not the list itself): for an origin outside the list the plugin then adds no
+    // headers, where with a list it would still send Allow-Credentials and the preflight headers.
+    origin: (origin, callback) => { callback(null, origin !== undefined && allowed.has(origin)) },
+    credentials: true,
+    methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'X-CSRF-Token'],
+    // Headers a page may read: request id for support, Retry-After on 429, the 401 challenge.
+    exposedHeaders: ['X-Request-Id', 'Retry-After', 'WWW-Authenticate'],
+    maxAge: PREFLIGHT_MAX_AGE
+  })
+}
+
+export default fp(corsPlugin, { name: 'cors', dependencies: ['config'] })

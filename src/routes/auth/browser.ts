@@ -1,0 +1,116 @@
+// Token endpoints for browser clients (SPAs): the same auth service as the app client, but the
+// refresh token travels only in an HttpOnly cookie (browser-cookies.ts) and the body carries
+// the access token and a CSRF token. Because the browser attaches the cookie by itself, every
+// request is checked against cross-site forgery: its Origin must be one of CORS_ORIGINS (all
+// four routes, so a foreign page cannot log a visitor into its own account either), and
+// refresh/logout must echo the session's CSRF token in X-CSRF-Token.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { Type } from 'typebox'
+import { allowedOrigins } from '../../config.js'
+import { AppError, type ErrorCode } from '../../errors.js'
+import { BrowserAuthResult, BrowserTokensResult, LoginBody } from '../../schemas/auth.js'
+import { ProblemSchema } from '../../schemas/common.js'
+import { RegisterBody, toPublicUser } from '../../schemas/user.js'
+import type { TokenPair } from '../../services/auth-service.js'
+import { clientMeta } from './app.js'
+import { browserCookies } from './browser-cookies.js'
+
+/** Answers after which the refresh cookie can never work again: the browser should drop it. */
+const DEAD_COOKIE: ReadonlySet<ErrorCode> = new Set(['authentication_required', 'token_invalid', 'token_expired', 'token_reused'])
+
+const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 429: ProblemSchema }
+
+const browserAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const cookies = browserCookies(app.config)
+  const origins = new Set(allowedOrigins(app.config.CORS_ORIGINS))
+
+  // Added here, it runs before each route's rate-limit hook: a forged request costs no budget.
+  // A request without Origin is not from a browser page (browsers send Origin with every POST
+  // made by fetch or a form), unless fetch metadata says it came from another site.
+  app.addHook('onRequest', async (request) => {
+    const origin = request.headers.origin
+    const foreign = origin !== undefined ? !origins.has(origin) : request.headers['sec-fetch-site'] === 'cross-site'
+    if (foreign) throw new AppError('csrf_failed', 'Requests from this origin are not allowed (see CORS_ORIGINS)')
+  })
+
+  // refresh/logout take no body: the token is in the cookie. `{}` is tolerated for clients that
+  // always send JSON; anything else is refused as API.md refuses unknown fields (a refresh
+  // token in this body would be a client bug worth hearing about). A body schema cannot say
+  // "no body": Fastify validates a missing body against it as undefined.
+  const noBody = async (request: FastifyRequest): Promise<void> => {
+    const body = request.body
+    if (body === undefined || body === null) return
+    const fields = typeof body === 'object' && !Array.isArray(body) ? Object.keys(body) : null
+    if (fields !== null && fields.length === 0) return
+    throw new AppError('validation_failed', 'This endpoint takes no body: the refresh token travels in the cookie', {
+      errors: fields === null
+        ? [{ field: 'body', code: 'invalid_type', message: 'must be absent or {}' }]
+        : fields.map((field) => ({ field, code: 'unknown_field', message: 'is not an accepted field' }))
+    })
+  }
+
+  /** Sets both cookies for a new or rotated pair and returns the body's `tokens`. */
+  function issue (reply: FastifyReply, pair: TokenPair) {
+    const csrfToken = app.csrf.tokenFor(pair.sessionId)
+    cookies.set(reply, { refresh: pair.refresh, refreshExpiresIn: pair.refreshExpiresIn, csrfToken })
+    return { tokenType: 'Bearer' as const, access: pair.access, accessExpiresIn: pair.accessExpiresIn, csrfToken }
+  }
+
+  /**
+   * Runs `use` with the request's refresh cookie once the CSRF token matches the cookie's
+   * session. The cookies are cleared whenever the answer shows the cookie is dead (missing,
+   * invalid, expired, reused — the last one revokes the whole session).
+   */
+  async function withSessionCookie<T> (request: FastifyRequest, reply: FastifyReply, use: (token: string) => Promise<T>): Promise<T> {
+    try {
+      const token = cookies.refreshToken(request)
+      if (token === undefined) throw new AppError('authentication_required', 'No session cookie: log in first')
+      // The signature check names the session whose CSRF token must be sent back.
+      const { sid } = app.tokens.verifyRefresh(token)
+      if (!app.csrf.matches(sid, request.headers['x-csrf-token'])) {
+        throw new AppError('csrf_failed', 'Send this session\'s csrfToken in the X-CSRF-Token header')
+      }
+      return await use(token)
+    } catch (error) {
+      if (error instanceof AppError && DEAD_COOKIE.has(error.code)) cookies.clear(reply)
+      throw error
+    }
+  }
+
+  app.post('/register', {
+    onRequest: app.rateLimitHooks('register'),
+    schema: { tags: ['browser auth'], body: RegisterBody, response: { 201: BrowserAuthResult, ...errors, 409: ProblemSchema } }
+  }, async (request, reply) => {
+    const { user, tokens } = await app.auth.register(request.body, clientMeta(request))
+    return await reply.code(201).send({ user: toPublicUser(user), tokens: issue(reply, tokens) })
+  })
+
+  app.post('/login', {
+    onRequest: app.rateLimitHooks('login'),
+    schema: { tags: ['browser auth'], body: LoginBody, response: { 200: BrowserAuthResult, ...errors } }
+  }, async (request, reply) => {
+    const { user, tokens } = await app.auth.login(request.body, clientMeta(request))
+    return { user: toPublicUser(user), tokens: issue(reply, tokens) }
+  })
+
+  app.post('/refresh', {
+    onRequest: app.rateLimitHooks('refresh'),
+    preValidation: noBody,
+    schema: { tags: ['browser auth'], response: { 200: BrowserTokensResult, ...errors } }
+  }, async (request, reply) => {
+    const pair = await withSessionCookie(request, reply, async (token) => await app.auth.refresh(token))
+    return { tokens: issue(reply, pair) }
+  })
+
+  app.post('/logout', {
+    preValidation: noBody,
+    schema: { tags: ['browser auth'], response: { 204: Type.Null(), ...errors } }
+  }, async (request, reply) => {
+    await withSessionCookie(request, reply, async (token) => { await app.auth.logout(token) })
+    cookies.clear(reply)
+    return await reply.code(204).send(null)
+  })
+}
+
+export default browserAuthRoutes

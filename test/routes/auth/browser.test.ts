@@ -1,0 +1,326 @@
+// POST /v1/browser/auth/{register,login,refresh,logout} (API.md: two kinds of client): the
+// refresh token only in an HttpOnly cookie, the access and CSRF tokens in the body, CSRF
+// checks (Origin allowlist, X-CSRF-Token bound to the session), cookies cleared when dead.
+// Cookies are carried by hand between inject calls, as a browser would.
+import { randomBytes } from 'node:crypto'
+import t, { type Test } from 'tap'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import { assertProblem, build, buildWithDatabase, me, newAccount, register } from '../../helper.js'
+import { refreshClaims } from '../../jwt-helper.js'
+
+const ORIGIN = 'http://localhost:5173'
+const BASE = '/v1/browser/auth'
+const BODY_TOKEN_FIELDS = ['access', 'accessExpiresIn', 'csrfToken', 'tokenType']
+
+// Development set-up (http://localhost page, Secure off) with the default 10 s grace window…
+const { app, database } = await buildWithDatabase(t, { CORS_ORIGINS: ORIGIN, COOKIE_SECURE: 'false' })
+// …and with no grace window, so any second use of a rotated cookie is reuse.
+const strict = await build(t, { CORS_ORIGINS: ORIGIN, COOKIE_SECURE: 'false', REFRESH_GRACE_SECONDS: '0' })
+
+type Cookie = LightMyRequestResponse['cookies'][number]
+
+/** A browser's cookie store for one site, enough for authd's two cookies. */
+class Jar {
+  readonly cookies = new Map<string, Cookie>()
+  take (res: LightMyRequestResponse): this {
+    for (const c of res.cookies) {
+      if (c.maxAge === 0) this.cookies.delete(c.name)
+      else this.cookies.set(c.name, c)
+    }
+    return this
+  }
+
+  /** The Cookie header a browser sends to `url` (path matching as RFC 6265 5.1.4). */
+  header (url: string): string {
+    return [...this.cookies.values()]
+      .filter((c) => { const p = c.path ?? '/'; return url === p || url.startsWith(p.endsWith('/') ? p : `${p}/`) })
+      .map((c) => `${c.name}=${c.value}`).join('; ')
+  }
+
+  value (name: string): string | undefined { return this.cookies.get(name)?.value }
+}
+
+interface Browser { jar: Jar, csrf: string, access: string, userId: string }
+
+async function post (target: FastifyInstance, path: string, options: { jar?: Jar, csrf?: string, origin?: string | null, payload?: unknown, headers?: Record<string, string>, remoteAddress?: string } = {}): Promise<LightMyRequestResponse> {
+  const url = `${BASE}${path}`
+  const headers: Record<string, string> = { ...options.headers }
+  if (options.origin !== null) headers.origin = options.origin ?? ORIGIN
+  if (options.csrf !== undefined) headers['x-csrf-token'] = options.csrf
+  const cookie = options.jar?.header(url)
+  if (cookie !== undefined && cookie !== '') headers.cookie = cookie
+  return await target.inject({ method: 'POST', url, headers, remoteAddress: options.remoteAddress, ...(options.payload === undefined ? {} : { payload: options.payload as Record<string, unknown> }) })
+}
+
+/** Registers through the browser endpoint; the jar then holds both cookies. */
+async function browserRegister (target: FastifyInstance = app): Promise<Browser> {
+  const res = await post(target, '/register', { payload: newAccount() })
+  if (res.statusCode !== 201) throw new Error(`register failed: ${res.statusCode} ${res.body}`)
+  const body = res.json()
+  return { jar: new Jar().take(res), csrf: body.tokens.csrfToken, access: body.tokens.access, userId: body.user.id }
+}
+
+const cookieNamed = (res: LightMyRequestResponse, name: string): Cookie | undefined => res.cookies.find((c) => c.name === name)
+
+function assertCleared (t: Test, res: LightMyRequestResponse, path = BASE): void {
+  const refresh = cookieNamed(res, 'authd_refresh')
+  const csrf = cookieNamed(res, 'authd_csrf')
+  t.match(refresh, { value: '', maxAge: 0, path, httpOnly: true }, 'refresh cookie cleared on its own path')
+  t.match(csrf, { value: '', maxAge: 0, path: '/' }, 'CSRF cookie cleared')
+}
+
+t.test('register: 201 with user, access and CSRF token in the body, the refresh token only in the cookie', async (t) => {
+  const secure = await build(t, { CORS_ORIGINS: 'https://app.example.com' })
+  const account = newAccount()
+  const res = await post(secure, '/register', { origin: 'https://app.example.com', payload: account })
+  t.equal(res.statusCode, 201, res.body.slice(0, 300))
+  const body = res.json()
+  t.equal(body.user.email, account.email)
+  t.same(Object.keys(body.tokens).sort(), BODY_TOKEN_FIELDS, 'no refresh token in the body')
+  t.equal(body.tokens.tokenType, 'Bearer')
+
+  const refresh = cookieNamed(res, 'authd_refresh')
+  const csrf = cookieNamed(res, 'authd_csrf')
+  t.match(refresh, { httpOnly: true, secure: true, sameSite: 'Strict', path: '/v1/browser/auth', maxAge: 86400 }, 'refresh cookie flags')
+  t.notOk(refresh?.domain, 'host-only')
+  t.equal(refreshClaims(String(refresh?.value)).sub, body.user.id, 'the cookie holds a refresh token of this user')
+  t.notOk(res.body.includes(String(refresh?.value)), 'the refresh token appears nowhere in the body')
+  t.match(csrf, { secure: true, sameSite: 'Strict', path: '/', maxAge: 86400, value: body.tokens.csrfToken }, 'CSRF cookie = body csrfToken')
+  t.notOk(csrf?.httpOnly, 'the page can read the CSRF cookie')
+  t.match(body.tokens.csrfToken, /^[A-Za-z0-9_-]{43}$/, '256-bit base64url token')
+  t.equal(res.headers['cache-control'], 'no-store')
+  t.equal((await me(secure, body.tokens.access)).statusCode, 200, 'the access token works')
+})
+
+t.test('login: 200 with the same shape; a new session with its own CSRF token', async (t) => {
+  const account = newAccount()
+  const first = await post(app, '/register', { payload: account })
+  const res = await post(app, '/login', { payload: { login: account.email, password: account.password } })
+  t.equal(res.statusCode, 200, res.body.slice(0, 300))
+  const body = res.json()
+  t.same(Object.keys(body).sort(), ['tokens', 'user'])
+  t.same(Object.keys(body.tokens).sort(), BODY_TOKEN_FIELDS)
+  t.match(cookieNamed(res, 'authd_refresh'), { httpOnly: true, sameSite: 'Strict', path: BASE })
+  t.notOk(cookieNamed(res, 'authd_refresh')?.secure, 'COOKIE_SECURE=false (http://localhost development): no Secure flag')
+  t.not(body.tokens.csrfToken, first.json().tokens.csrfToken, 'CSRF tokens are per session')
+  t.equal((await me(app, body.tokens.access)).statusCode, 200)
+
+  const wrong = await post(app, '/login', { payload: { login: account.email, password: 'wrong password!' } })
+  assertProblem(t, wrong, 401, 'invalid_credentials')
+  t.equal(wrong.cookies.length, 0, 'no cookie on a failed login')
+})
+
+t.test('refresh: cookie + X-CSRF-Token rotates the cookie, keeps the session and its CSRF token', async (t) => {
+  const b = await browserRegister()
+  const sid = refreshClaims(String(b.jar.value('authd_refresh'))).sid
+  const seen = new Set([b.jar.value('authd_refresh')])
+  for (let i = 0; i < 3; i++) {
+    const res = await post(app, '/refresh', { jar: b.jar, csrf: b.csrf })
+    t.equal(res.statusCode, 200, res.body.slice(0, 300))
+    b.jar.take(res)
+    const body = res.json()
+    t.same(Object.keys(body), ['tokens'])
+    t.same(Object.keys(body.tokens).sort(), BODY_TOKEN_FIELDS)
+    t.equal(body.tokens.csrfToken, b.csrf, 'same CSRF token: same session')
+    t.equal(b.jar.value('authd_csrf'), b.csrf, 'CSRF cookie set again (its lifetime renewed)')
+    const token = String(b.jar.value('authd_refresh'))
+    t.notOk(seen.has(token), `refresh #${i + 1} sets a new refresh cookie`)
+    seen.add(token)
+    t.equal(refreshClaims(token).sid, sid)
+    t.notOk(res.body.includes(token), 'not in the body')
+    t.equal(res.headers['cache-control'], 'no-store')
+    t.equal((await me(app, body.tokens.access)).json().id, b.userId)
+  }
+})
+
+t.test('refresh: a replayed old cookie is reuse — 401 token_reused, session revoked, cookies cleared', async (t) => {
+  const b = await browserRegister(strict)
+  const stolen = new Jar().take({ cookies: [...b.jar.cookies.values()] } as unknown as LightMyRequestResponse)
+  const ok = await post(strict, '/refresh', { jar: b.jar, csrf: b.csrf })
+  t.equal(ok.statusCode, 200)
+  b.jar.take(ok)
+
+  const replay = await post(strict, '/refresh', { jar: stolen, csrf: b.csrf })
+  assertProblem(t, replay, 401, 'token_reused')
+  assertCleared(t, replay)
+  // The whole family is gone: the legitimate, newest cookie too.
+  const after = await post(strict, '/refresh', { jar: b.jar, csrf: b.csrf })
+  assertProblem(t, after, 401, 'token_invalid')
+  assertCleared(t, after)
+})
+
+t.test('refresh within the grace window (two tabs at once) answers both, in one session', async (t) => {
+  const b = await browserRegister()
+  const [one, two] = await Promise.all([
+    post(app, '/refresh', { jar: b.jar, csrf: b.csrf }),
+    post(app, '/refresh', { jar: b.jar, csrf: b.csrf })
+  ])
+  t.equal(one.statusCode, 200, one.body.slice(0, 200))
+  t.equal(two.statusCode, 200, two.body.slice(0, 200))
+  const sid = (res: LightMyRequestResponse) => refreshClaims(String(cookieNamed(res, 'authd_refresh')?.value)).sid
+  t.equal(sid(one), sid(two), 'same session')
+  // Whichever cookie the browser kept, it still works.
+  for (const res of [one, two]) {
+    const next = await post(app, '/refresh', { jar: new Jar().take(res), csrf: b.csrf })
+    t.equal(next.statusCode, 200, next.body.slice(0, 200))
+  }
+})
+
+t.test('refresh/logout without or with a wrong X-CSRF-Token: 403 csrf_failed, nothing rotated or revoked', async (t) => {
+  const b = await browserRegister(strict)
+  const other = await browserRegister(strict)
+  const cases: Array<[string, string | undefined]> = [
+    ['missing', undefined],
+    ['empty', ''],
+    ['another session\'s token', other.csrf],
+    ['the token with one character changed', `${b.csrf.slice(0, -1)}${b.csrf.endsWith('A') ? 'B' : 'A'}`],
+    ['a prefix', b.csrf.slice(0, 20)]
+  ]
+  for (const path of ['/refresh', '/logout']) {
+    for (const [name, csrf] of cases) {
+      const res = await post(strict, path, { jar: b.jar, csrf })
+      assertProblem(t, res, 403, 'csrf_failed')
+      t.equal(res.cookies.length, 0, `${path}, ${name}: no cookie set or cleared`)
+    }
+  }
+  // Nothing rotated: with no grace window, a rotation would have made this cookie a reused one.
+  const res = await post(strict, '/refresh', { jar: b.jar, csrf: b.csrf })
+  t.equal(res.statusCode, 200, `the untouched cookie still refreshes (${res.body.slice(0, 200)})`)
+})
+
+t.test('a disallowed Origin gets 403 csrf_failed on all four endpoints; an allowed or absent one passes', async (t) => {
+  const b = await browserRegister()
+  const account = newAccount()
+  const requests: Array<[string, Parameters<typeof post>[2]]> = [
+    ['/register', { payload: account }],
+    ['/login', { payload: { login: b.userId, password: 'irrelevant' } }],
+    ['/refresh', { jar: b.jar, csrf: b.csrf }],
+    ['/logout', { jar: b.jar, csrf: b.csrf }]
+  ]
+  for (const [path, options] of requests) {
+    for (const origin of ['https://evil.example', 'http://localhost:5174', 'http://localhost:5173.evil.example', 'null', 'HTTP://LOCALHOST:5173']) {
+      const res = await post(app, path, { ...options, origin })
+      assertProblem(t, res, 403, 'csrf_failed')
+      t.notOk(res.headers['access-control-allow-origin'], `${path} from ${origin}: no CORS grant`)
+      t.equal(res.cookies.length, 0, `${path} from ${origin}: no cookie`)
+    }
+    // Fetch metadata: a cross-site request that somehow carries no Origin is refused too.
+    const res = await post(app, path, { ...options, origin: null, headers: { 'sec-fetch-site': 'cross-site' } })
+    assertProblem(t, res, 403, 'csrf_failed')
+  }
+  t.equal((await post(app, '/register', { payload: account, origin: null })).statusCode, 201, 'no Origin (not a browser page): allowed')
+  const refreshed = await post(app, '/refresh', { jar: b.jar, csrf: b.csrf, headers: { 'sec-fetch-site': 'same-site' } })
+  t.equal(refreshed.statusCode, 200, 'the allowed origin, same-site, passes')
+  t.equal(refreshed.headers['access-control-allow-origin'], ORIGIN)
+  t.equal(refreshed.headers['access-control-allow-credentials'], 'true')
+  t.equal((await post(app, '/register', { payload: newAccount() })).statusCode, 201, 'register from the allowed origin passes')
+})
+
+t.test('no refresh cookie: 401 authentication_required, before any CSRF check', async (t) => {
+  for (const path of ['/refresh', '/logout']) {
+    for (const csrf of [undefined, 'anything']) {
+      const res = await post(app, path, { csrf })
+      assertProblem(t, res, 401, 'authentication_required')
+      t.equal(res.headers['www-authenticate'], 'Bearer realm="authd"', 'no token was sent')
+      assertCleared(t, res)
+    }
+  }
+})
+
+t.test('a cookie that is no refresh token: 401, cookies cleared', async (t) => {
+  const b = await browserRegister()
+  const cases: Array<[string, string]> = [
+    ['garbage', 'not-a-jwt'],
+    ['an access token', b.access]
+  ]
+  for (const [name, value] of cases) {
+    const jar = new Jar()
+    jar.cookies.set('authd_refresh', { name: 'authd_refresh', value, path: BASE })
+    const res = await post(app, '/refresh', { jar, csrf: b.csrf })
+    assertProblem(t, res, 401, 'token_invalid')
+    t.match(res.headers['www-authenticate'], /error="invalid_token"/, name)
+    assertCleared(t, res)
+  }
+})
+
+t.test('logout: 204, cookies cleared, the session revoked', async (t) => {
+  const b = await browserRegister()
+  const cookie = String(b.jar.value('authd_refresh'))
+  const res = await post(app, '/logout', { jar: b.jar, csrf: b.csrf })
+  t.equal(res.statusCode, 204, res.body)
+  t.equal(res.body, '')
+  assertCleared(t, res)
+  b.jar.take(res)
+  t.equal(b.jar.cookies.size, 0, 'the browser holds no authd cookie any more')
+
+  const session = await database.prisma.session.findUnique({ where: { id: refreshClaims(cookie).sid } })
+  t.ok(session?.revokedAt, 'session revoked')
+  assertProblem(t, await me(app, b.access), 401, 'token_invalid')
+  // The old cookie (say, from another tab that had not seen the logout) is dead and cleared.
+  const jar = new Jar()
+  jar.cookies.set('authd_refresh', { name: 'authd_refresh', value: cookie, path: BASE })
+  const again = await post(app, '/refresh', { jar, csrf: b.csrf })
+  assertProblem(t, again, 401, 'token_invalid')
+  assertCleared(t, again)
+})
+
+t.test('refresh/logout take no body: {} is tolerated, a refresh token in the body is refused', async (t) => {
+  const b = await browserRegister()
+  const empty = await post(app, '/refresh', { jar: b.jar, csrf: b.csrf, payload: {} })
+  t.equal(empty.statusCode, 200, empty.body.slice(0, 200))
+  b.jar.take(empty)
+  const token = String(b.jar.value('authd_refresh'))
+  for (const path of ['/refresh', '/logout']) {
+    const res = await post(app, path, { jar: b.jar, csrf: b.csrf, payload: { refresh: token } })
+    assertProblem(t, res, 400, 'validation_failed')
+    t.match(res.json().errors, [{ field: 'refresh', code: 'unknown_field' }])
+  }
+  t.equal((await post(app, '/refresh', { jar: b.jar, csrf: b.csrf })).statusCode, 200, 'the cookie was not used up')
+})
+
+t.test('an app client\'s refresh token sent as the browser cookie works only with its session\'s CSRF token', async (t) => {
+  const s = await register(app)
+  const jar = new Jar()
+  jar.cookies.set('authd_refresh', { name: 'authd_refresh', value: s.tokens.refresh, path: BASE })
+  const other = await browserRegister()
+  for (const csrf of [undefined, other.csrf]) assertProblem(t, await post(app, '/refresh', { jar, csrf }), 403, 'csrf_failed')
+  const csrf = app.csrf.tokenFor(refreshClaims(s.tokens.refresh).sid)
+  const res = await post(app, '/refresh', { jar, csrf })
+  t.equal(res.statusCode, 200, res.body.slice(0, 200))
+  t.equal(res.json().tokens.csrfToken, csrf)
+})
+
+t.test('cookie settings: names, SameSite, Path and the CSRF cookie\'s Domain from the configuration', async (t) => {
+  const custom = await build(t, {
+    CORS_ORIGINS: 'https://app.example.com',
+    COOKIE_REFRESH_NAME: '__Secure-rt',
+    COOKIE_CSRF_NAME: 'xsrf',
+    COOKIE_SAMESITE: 'Lax',
+    COOKIE_PATH: '/auth/v1/browser/auth',
+    COOKIE_CSRF_DOMAIN: 'example.com'
+  })
+  const res = await post(custom, '/register', { origin: 'https://app.example.com', payload: newAccount() })
+  t.equal(res.statusCode, 201)
+  t.match(cookieNamed(res, '__Secure-rt'), { httpOnly: true, secure: true, sameSite: 'Lax', path: '/auth/v1/browser/auth' })
+  t.notOk(cookieNamed(res, '__Secure-rt')?.domain, 'the refresh cookie stays host-only: no sibling host receives it')
+  t.match(cookieNamed(res, 'xsrf'), { secure: true, sameSite: 'Lax', path: '/', domain: 'example.com', value: res.json().tokens.csrfToken })
+  const csrf = res.json().tokens.csrfToken
+  const out = await custom.inject({
+    method: 'POST',
+    url: `${BASE}/logout`,
+    headers: { origin: 'https://app.example.com', 'x-csrf-token': csrf, cookie: `__Secure-rt=${String(cookieNamed(res, '__Secure-rt')?.value)}` }
+  })
+  t.equal(out.statusCode, 204)
+  t.match(cookieNamed(out, '__Secure-rt'), { maxAge: 0, path: '/auth/v1/browser/auth' }, 'cleared with the same path')
+  t.match(cookieNamed(out, 'xsrf'), { maxAge: 0, path: '/', domain: 'example.com' })
+})
+
+t.test('the browser and app clients share one rate-limit budget per action', async (t) => {
+  const limited = await build(t, { CORS_ORIGINS: ORIGIN, COOKIE_SECURE: 'false', RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_LOGIN: '2' })
+  const payload = { login: 'nobody@example.com', password: 'whatever password' }
+  // Counters in Redis (TEST_REDIS_URL) outlive a run: a fresh client address every time.
+  const remoteAddress = `10.${[...randomBytes(3)].join('.')}`
+  t.equal((await post(limited, '/login', { payload, remoteAddress })).statusCode, 401)
+  t.equal((await limited.inject({ method: 'POST', url: '/v1/app/auth/login', payload, remoteAddress })).statusCode, 401)
+  assertProblem(t, await post(limited, '/login', { payload, remoteAddress }), 429, 'rate_limited')
+})
