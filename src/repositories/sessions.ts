@@ -42,6 +42,29 @@ interface RotationRow {
 }
 
 export function createSessionRepository (db: Db) {
+  /**
+   * The one way sessions end: marks the sessions `targets` selects (a SELECT of ids) revoked
+   * and blacklists every outstanding token of their families (tokens already blacklisted keep
+   * their first reason). One statement, so no token can slip between the two.
+   */
+  async function revokeSessions (targets: Prisma.Sql, reason: RevokeReason): Promise<{ matched: number, revoked: number }> {
+    const rows = await db.$queryRaw<Array<{ matched: number, revoked: number }>>(Prisma.sql`
+      WITH target AS (${targets}),
+      revoked AS (
+        UPDATE sessions SET revoked_at = now(), revoke_reason = ${reason}
+        WHERE id IN (SELECT id FROM target) AND revoked_at IS NULL
+        RETURNING id
+      ), blacklisted AS (
+        INSERT INTO blacklisted_tokens (jti, reason)
+        SELECT o.jti, ${reason} FROM outstanding_tokens o
+        WHERE o.session_id IN (SELECT id FROM target)
+        ON CONFLICT (jti) DO NOTHING
+        RETURNING jti
+      )
+      SELECT (SELECT count(*) FROM target)::int AS matched, (SELECT count(*) FROM revoked)::int AS revoked`)
+    return rows[0] ?? { matched: 0, revoked: 0 }
+  }
+
   return {
     /** A new login: the session and its first outstanding refresh token, in one transaction. */
     async create (session: NewSession): Promise<void> {
@@ -141,16 +164,7 @@ export function createSessionRepository (db: Db) {
      * (tokens already blacklisted keep their first reason). One statement.
      */
     async revoke (sessionId: string, reason: RevokeReason): Promise<void> {
-      await db.$executeRaw(Prisma.sql`
-        WITH revoked AS (
-          UPDATE sessions SET revoked_at = now(), revoke_reason = ${reason}
-          WHERE id = ${sessionId}::uuid AND revoked_at IS NULL
-          RETURNING id
-        )
-        INSERT INTO blacklisted_tokens (jti, reason)
-        SELECT o.jti, ${reason} FROM outstanding_tokens o
-        WHERE o.session_id = ${sessionId}::uuid
-        ON CONFLICT (jti) DO NOTHING`)
+      await revokeSessions(Prisma.sql`SELECT id FROM sessions WHERE id = ${sessionId}::uuid`, reason)
     },
 
     /** The session a refresh token belongs to, when that token was issued by authd. */
@@ -179,22 +193,8 @@ export function createSessionRepository (db: Db) {
      * A session of the user that already ended counts as found: revoking it again is a no-op.
      */
     async revokeOwned (sessionId: string, userId: string, reason: RevokeReason): Promise<boolean> {
-      const rows = await db.$queryRaw<Array<{ found: boolean }>>(Prisma.sql`
-        WITH owned AS (
-          SELECT id FROM sessions WHERE id = ${sessionId}::uuid AND user_id = ${userId}::uuid
-        ), revoked AS (
-          UPDATE sessions SET revoked_at = now(), revoke_reason = ${reason}
-          WHERE id IN (SELECT id FROM owned) AND revoked_at IS NULL
-          RETURNING id
-        ), blacklisted AS (
-          INSERT INTO blacklisted_tokens (jti, reason)
-          SELECT o.jti, ${reason} FROM outstanding_tokens o
-          WHERE o.session_id IN (SELECT id FROM owned)
-          ON CONFLICT (jti) DO NOTHING
-          RETURNING jti
-        )
-        SELECT EXISTS (SELECT 1 FROM owned) AS found`)
-      return rows[0]?.found === true
+      const { matched } = await revokeSessions(Prisma.sql`SELECT id FROM sessions WHERE id = ${sessionId}::uuid AND user_id = ${userId}::uuid`, reason)
+      return matched > 0
     },
 
     /**
@@ -205,21 +205,10 @@ export function createSessionRepository (db: Db) {
      */
     async revokeAllForUser (userId: string, reason: RevokeReason, exceptSessionId?: string): Promise<number> {
       const except = exceptSessionId ?? null
-      const rows = await db.$queryRaw<Array<{ revoked: number }>>(Prisma.sql`
-        WITH revoked AS (
-          UPDATE sessions SET revoked_at = now(), revoke_reason = ${reason}
-          WHERE user_id = ${userId}::uuid AND revoked_at IS NULL
-            AND (${except}::uuid IS NULL OR id <> ${except}::uuid)
-          RETURNING id
-        ), blacklisted AS (
-          INSERT INTO blacklisted_tokens (jti, reason)
-          SELECT o.jti, ${reason} FROM outstanding_tokens o
-          WHERE o.session_id IN (SELECT id FROM revoked)
-          ON CONFLICT (jti) DO NOTHING
-          RETURNING jti
-        )
-        SELECT count(*)::int AS revoked FROM revoked`)
-      return rows[0]?.revoked ?? 0
+      const { revoked } = await revokeSessions(Prisma.sql`
+        SELECT id FROM sessions WHERE user_id = ${userId}::uuid AND revoked_at IS NULL
+          AND (${except}::uuid IS NULL OR id <> ${except}::uuid)`, reason)
+      return revoked
     }
   }
 }

@@ -25,6 +25,14 @@ export interface UserPatch {
 export const normalizeEmail = (email: string): string => email.trim().toLowerCase()
 export const normalizeUsername = (username: string): string => username.toLowerCase()
 
+/** The user as the caller just checked them: same password hash, active, session alive. */
+const unchangedSince = (args: { userId: string, sessionId: string, expectedHash: string }): Prisma.UserWhereInput => ({
+  id: args.userId,
+  isActive: true,
+  passwordHash: args.expectedHash,
+  sessions: { some: { id: args.sessionId, revokedAt: null } }
+})
+
 export function createUserRepository (db: Db) {
   return {
     async create (user: NewUser): Promise<User> {
@@ -76,12 +84,7 @@ export function createUserRepository (db: Db) {
      */
     async replacePasswordHash (args: { userId: string, sessionId: string, expectedHash: string, newHash: string }): Promise<boolean> {
       const { count } = await db.user.updateMany({
-        where: {
-          id: args.userId,
-          isActive: true,
-          passwordHash: args.expectedHash,
-          sessions: { some: { id: args.sessionId, revokedAt: null } }
-        },
+        where: unchangedSince(args),
         data: { passwordHash: args.newHash }
       })
       return count === 1
@@ -94,12 +97,7 @@ export function createUserRepository (db: Db) {
      */
     async deleteUser (args: { userId: string, sessionId: string, expectedHash: string }): Promise<boolean> {
       const { count } = await db.user.deleteMany({
-        where: {
-          id: args.userId,
-          isActive: true,
-          passwordHash: args.expectedHash,
-          sessions: { some: { id: args.sessionId, revokedAt: null } }
-        }
+        where: unchangedSince(args)
       })
       return count === 1
     },
