@@ -9,26 +9,38 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import type { Database } from './db/database.js'
 import type { KeyMaterial } from './services/keys.js'
+import { loggerOptions } from './logger.js'
 import configPlugin from './plugins/config.js'
-import errorHandler from './plugins/error-handler.js'
+import errorHandler, { frameworkError } from './plugins/error-handler.js'
+import nulGuard from './plugins/nul-guard.js'
+import metricsPlugin from './plugins/metrics.js'
 import securityHeadersPlugin from './plugins/security-headers.js'
 import corsPlugin from './plugins/cors.js'
 import cookiesPlugin from './plugins/cookies.js'
 import databasePlugin from './plugins/database.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
+import mailerPlugin from './plugins/mailer.js'
 import tokensPlugin from './plugins/tokens.js'
 import authServicePlugin from './plugins/auth-service.js'
 import authenticatePlugin from './plugins/authenticate.js'
+import liveSessionPlugin from './plugins/live-session.js'
 import housekeepingPlugin from './plugins/housekeeping.js'
+import openapiPlugin from './plugins/openapi.js'
 import healthRoutes from './routes/health.js'
+import metricsRoutes from './routes/metrics.js'
 import jwksRoutes from './routes/jwks.js'
 import appAuthRoutes from './routes/auth/app.js'
 import browserAuthRoutes from './routes/auth/browser.js'
 import verifyRoutes from './routes/verify.js'
+import emailRoutes from './routes/auth/email.js'
+import passwordResetRoutes from './routes/auth/password-reset.js'
 import meRoutes from './routes/users/me.js'
 import passwordRoutes from './routes/users/password.js'
 import accountRoutes from './routes/users/account.js'
 import sessionRoutes from './routes/sessions.js'
+import myEventRoutes from './routes/users/events.js'
+import adminUserRoutes from './routes/admin/users.js'
+import adminEventRoutes from './routes/admin/events.js'
 
 export interface BuildOptions {
   /** Use this database instead of opening one from the config (tests, CLI). */
@@ -39,24 +51,19 @@ export interface BuildOptions {
   fastify?: FastifyServerOptions
 }
 
-/** Fields that must never reach a log line. */
-export const REDACTED_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'req.headers["x-csrf-token"]',
-  'res.headers["set-cookie"]'
-]
-
 export function fastifyOptions (config: Config): FastifyServerOptions {
   const trustProxy = config.TRUST_PROXY.trim()
   return {
-    logger: { level: config.LOG_LEVEL, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
+    // JSON or pretty, with secrets kept out (src/logger.ts).
+    logger: loggerOptions(config),
     bodyLimit: config.BODY_LIMIT,
     trustProxy: trustProxy === '' ? false : trustProxy.split(',').map((s) => s.trim()),
     genReqId: () => randomUUID(),
     // Clients don't choose request ids: a forged one would confuse log correlation.
     requestIdHeader: false,
     return503OnClosing: true,
+    // A path that is not valid percent-encoding, or a too-long parameter: problem JSON too.
+    frameworkErrors: frameworkError,
     // Opening PGlite for the first time (initdb + migrations) can exceed Fastify's default 10 s
     // on a busy machine; a PostgreSQL that doesn't answer fails on its own 5 s connect timeout.
     pluginTimeout: 120_000,
@@ -76,12 +83,21 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   const app = Fastify({ ...fastifyOptions(config), ...options.fastify }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.addHook('onSend', async (request, reply) => { reply.header('x-request-id', request.id) })
+  // Graceful shutdown: a reply sent after close() began tells the client to drop its
+  // keep-alive connection. Otherwise the connection outlives the request, close() waits for
+  // it, and close-with-grace ends the process with exit 1 after 10 s.
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onSend', async (_request, reply) => { if (closing) reply.header('connection', 'close') })
   // JSON in (API.md): without Fastify's default text/plain parser, a text body is a 415
   // unsupported_media_type, not a string that fails validation as "must be object".
   app.removeContentTypeParser('text/plain')
 
   await app.register(configPlugin, { config })
   await app.register(errorHandler)
+  await app.register(nulGuard)
+  // Early, so that its onResponse hook sees every reply (404s and CORS preflights included).
+  await app.register(metricsPlugin)
   // Before anything that can answer, so every reply (a CORS preflight, a 404) gets the headers.
   await app.register(securityHeadersPlugin)
   await app.register(corsPlugin)
@@ -89,19 +105,29 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(databasePlugin, { database: options.database })
   await app.register(rateLimitPlugin)
   await app.register(tokensPlugin, { keys: options.keys })
+  await app.register(mailerPlugin)
   await app.register(authServicePlugin)
   await app.register(authenticatePlugin)
+  await app.register(liveSessionPlugin)
   await app.register(housekeepingPlugin)
+  // Before the routes: it collects them as they are registered.
+  await app.register(openapiPlugin)
 
   await app.register(healthRoutes)
+  await app.register(metricsRoutes)
   await app.register(jwksRoutes)
   await app.register(appAuthRoutes, { prefix: '/v1/app/auth' })
   await app.register(browserAuthRoutes, { prefix: '/v1/browser/auth' })
   await app.register(verifyRoutes, { prefix: '/v1/auth' })
+  await app.register(emailRoutes, { prefix: '/v1/auth' })
+  await app.register(passwordResetRoutes, { prefix: '/v1/auth' })
   await app.register(meRoutes, { prefix: '/v1/users' })
   await app.register(passwordRoutes, { prefix: '/v1/users' })
   await app.register(accountRoutes, { prefix: '/v1/users' })
   await app.register(sessionRoutes, { prefix: '/v1/sessions' })
+  await app.register(myEventRoutes, { prefix: '/v1/users' })
+  await app.register(adminUserRoutes, { prefix: '/v1/admin' })
+  await app.register(adminEventRoutes, { prefix: '/v1/admin' })
 
   return app
 }

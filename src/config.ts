@@ -8,6 +8,9 @@ import { Value } from 'typebox/value'
 /** An RFC 6265 cookie-name token (no separators, no spaces). */
 const COOKIE_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
 
+/** An absolute URL path without query or fragment (those belong to authd's link). */
+const URL_PATH = '^/[A-Za-z0-9._~!$&\'()*+,;=:@%/-]*$'
+
 const Int = (def: number, min: number, max: number, description: string) =>
   Type.Integer({ default: def, minimum: min, maximum: max, description })
 
@@ -16,6 +19,8 @@ export const ConfigSchema = Type.Object({
   HOST: Type.String({ default: '0.0.0.0', minLength: 1 }),
   PORT: Int(3000, 0, 65535, 'TCP port to listen on'),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  LOG_FORMAT: Type.Union([Type.Literal('auto'), Type.Literal('json'), Type.Literal('pretty')], { default: 'auto', description: 'json, pretty (pino-pretty, for people), or auto: pretty when NODE_ENV=development and stdout is a terminal, else json' }),
+  METRICS_TOKEN: Type.String({ default: '', description: 'bearer token GET /metrics requires; empty = /metrics is open (keep it off the public network)' }),
   DATA_DIR: Type.String({ default: './data', minLength: 1, description: 'Embedded database and development keys live here' }),
   DATABASE_URL: Type.String({ default: '', description: 'postgresql://… for PostgreSQL; empty or pglite://<dir> or memory:// for embedded PGlite' }),
   DATABASE_POOL_SIZE: Int(10, 1, 200, 'PostgreSQL connections per process'),
@@ -35,11 +40,18 @@ export const ConfigSchema = Type.Object({
   BCRYPT_COST: Int(12, 4, 16, 'bcrypt work factor'),
   PASSWORD_MIN_LENGTH: Int(8, 1, 1024, 'characters'),
   PASSWORD_MAX_LENGTH: Int(256, 8, 4096, 'characters'),
+  PASSWORD_CHECK_COMMON: Type.Boolean({ default: true, description: 'refuse the 20,000 most common passwords (password_too_common)' }),
+  PASSWORD_CHECK_SIMILARITY: Type.Boolean({ default: true, description: 'refuse passwords too similar to the email, username or full name (password_too_similar)' }),
+  PASSWORD_CHECK_NUMERIC: Type.Boolean({ default: true, description: 'refuse passwords made only of digits (password_entirely_numeric)' }),
+  LOCKOUT_THRESHOLD: Int(10, 0, 10_000, 'failed logins for one email/username that lock it for LOCKOUT_COOLOFF; 0 = no lockout'),
+  LOCKOUT_COOLOFF: Int(900, 1, 604_800, 'seconds a locked email/username stays locked'),
+  LOCKOUT_WINDOW: Int(900, 1, 604_800, 'seconds without a failure after which the failures of an email/username are forgotten'),
   BODY_LIMIT: Int(16_384, 1024, 1_048_576, 'bytes'),
   RATE_LIMIT_ENABLED: Type.Boolean({ default: true }),
   RATE_LIMIT_LOGIN: Int(10, 1, 100_000, 'requests per window per IP'),
   RATE_LIMIT_REGISTER: Int(5, 1, 100_000, 'requests per window per IP'),
   RATE_LIMIT_REFRESH: Int(60, 1, 100_000, 'requests per window per IP'),
+  RATE_LIMIT_EMAIL: Int(10, 1, 100_000, 'requests per window per IP to the email routes (verify, resend, forgot, reset)'),
   RATE_LIMIT_WINDOW: Int(60, 1, 86_400, 'seconds'),
   REDIS_URL: Type.String({ default: '', description: 'redis://… shares rate-limit counters between instances; empty = in memory' }),
   RATE_LIMIT_NAMESPACE: Type.String({ default: 'authd:rl:', minLength: 1, description: 'prefix of the rate-limit keys in Redis (separates deployments sharing one Redis)' }),
@@ -51,7 +63,16 @@ export const ConfigSchema = Type.Object({
   COOKIE_SECURE: Type.Boolean({ default: true, description: 'Secure flag of both cookies; false only when every CORS origin is http://localhost or http://127.0.0.1' }),
   COOKIE_SAMESITE: Type.Union([Type.Literal('Strict'), Type.Literal('Lax'), Type.Literal('None')], { default: 'Strict' }),
   COOKIE_PATH: Type.String({ default: '/v1/browser/auth', pattern: '^/[\\x21-\\x3A\\x3C-\\x7E]*$', description: 'Path of the refresh cookie: the browser token endpoints as the browser sees them' }),
-  COOKIE_CSRF_DOMAIN: Type.String({ default: '', pattern: '^[A-Za-z0-9.-]*$', description: 'Domain of the CSRF cookie (so a page on a sibling host can read it); empty = host-only. The refresh cookie is always host-only' })
+  COOKIE_CSRF_DOMAIN: Type.String({ default: '', pattern: '^[A-Za-z0-9.-]*$', description: 'Domain of the CSRF cookie (so a page on a sibling host can read it); empty = host-only. The refresh cookie is always host-only' }),
+  SMTP_URL: Type.String({ default: '', description: 'smtp://user:pass@host:587 or smtps://…:465; empty = mail printed to stdout in development, dropped in test, none in production' }),
+  MAIL_FROM: Type.String({ default: 'authd <no-reply@localhost>', minLength: 3, description: 'From address of every mail authd sends' }),
+  FRONTEND_URL: Type.String({ default: 'http://localhost:5173', description: 'base URL of the frontend pages that mail links point at' }),
+  EMAIL_VERIFY_URL_PATH: Type.String({ default: '/verify-email', pattern: URL_PATH, description: 'path (under FRONTEND_URL) of the page that verifies an email address' }),
+  PASSWORD_RESET_URL_PATH: Type.String({ default: '/reset-password', pattern: URL_PATH, description: 'path (under FRONTEND_URL) of the page that sets a new password' }),
+  EMAIL_VERIFICATION: Type.Union([Type.Literal('none'), Type.Literal('optional'), Type.Literal('mandatory')], { default: 'optional', description: 'none: no verification mail; optional: mail sent, login allowed; mandatory: no tokens until verified' }),
+  EMAIL_VERIFICATION_TTL: Int(259_200, 60, 2_592_000, 'seconds a verification link stays valid'),
+  PASSWORD_RESET_TTL: Int(3600, 60, 86_400, 'seconds a password-reset link stays valid'),
+  MAIL_THROTTLE_SECONDS: Int(60, 0, 86_400, 'least seconds between two mails of one kind to one address; requests in between send nothing')
 })
 
 export type Config = Static<typeof ConfigSchema>
@@ -91,8 +112,13 @@ export function parseConfig (env: Record<string, string | undefined>): Config {
   if (typeof config.REFRESH_TOKEN_SECRET === 'string' && config.REFRESH_TOKEN_SECRET !== '' && Buffer.byteLength(config.REFRESH_TOKEN_SECRET) < 32) {
     problems.push('  REFRESH_TOKEN_SECRET: must be at least 32 bytes')
   }
+  // A guessable token would only pretend to protect /metrics.
+  if (typeof config.METRICS_TOKEN === 'string' && config.METRICS_TOKEN !== '' && Buffer.byteLength(config.METRICS_TOKEN) < 16) {
+    problems.push('  METRICS_TOKEN: must be at least 16 bytes (or empty)')
+  }
   problems.push(...signingKeyProblems(config))
   problems.push(...browserProblems(config))
+  problems.push(...mailProblems(config))
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`)
   return config
 }
@@ -166,6 +192,34 @@ function browserProblems (config: Config): string[] {
   if (/^__Host-/i.test(String(config.COOKIE_REFRESH_NAME)) && config.COOKIE_PATH !== '/') problems.push('  COOKIE_REFRESH_NAME: a __Host- name requires COOKIE_PATH=/')
   if (/^__Host-/i.test(String(config.COOKIE_CSRF_NAME)) && config.COOKIE_CSRF_DOMAIN !== '') problems.push('  COOKIE_CSRF_NAME: a __Host- name requires an empty COOKIE_CSRF_DOMAIN')
   if (config.COOKIE_REFRESH_NAME === config.COOKIE_CSRF_NAME) problems.push('  COOKIE_CSRF_NAME: must differ from COOKIE_REFRESH_NAME')
+  return problems
+}
+
+/**
+ * Mail settings. The rule for production is simple: authd needs SMTP_URL there unless it sends
+ * no mail at all — EMAIL_VERIFICATION=none, which also turns password reset off (its mail has
+ * nowhere to go). The console transport (development) would print tokens on a server's stdout.
+ */
+function mailProblems (config: Config): string[] {
+  const problems: string[] = []
+  const smtp = typeof config.SMTP_URL === 'string' ? config.SMTP_URL : ''
+  if (smtp !== '') {
+    let url: URL | undefined
+    try { url = new URL(smtp) } catch {}
+    if (url === undefined || !['smtp:', 'smtps:'].includes(url.protocol) || url.hostname === '') {
+      // The value may hold a password: name the variable, never echo it.
+      problems.push('  SMTP_URL: must be smtp://[user:pass@]host[:port] or smtps://… (value not shown)')
+    }
+  } else if (config.NODE_ENV === 'production' && config.EMAIL_VERIFICATION !== 'none') {
+    problems.push('  SMTP_URL: required with NODE_ENV=production (verification and password-reset mail); set EMAIL_VERIFICATION=none to run without mail and without password reset')
+  }
+  if (typeof config.FRONTEND_URL === 'string') {
+    let url: URL | undefined
+    try { url = new URL(config.FRONTEND_URL) } catch {}
+    if (url === undefined || !['http:', 'https:'].includes(url.protocol) || url.search !== '' || url.hash !== '' || config.FRONTEND_URL.includes('#') || config.FRONTEND_URL.includes('?')) {
+      problems.push(`  FRONTEND_URL=${JSON.stringify(config.FRONTEND_URL)}: must be an http(s) URL without query or fragment, e.g. https://app.example.com`)
+    }
+  }
   return problems
 }
 

@@ -15,11 +15,16 @@ export const ErrorCodes = {
   account_inactive: { status: 403, title: 'Account is inactive' },
   email_taken: { status: 409, title: 'Email address already registered' },
   username_taken: { status: 409, title: 'Username already taken' },
+  self_lockout: { status: 409, title: 'Cannot lock yourself out' },
   forbidden: { status: 403, title: 'Forbidden' },
   csrf_failed: { status: 403, title: 'CSRF check failed' },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   rate_limited: { status: 429, title: 'Too many requests' },
+  account_locked: { status: 429, title: 'Too many failed logins' },
+  email_not_verified: { status: 403, title: 'Email address not verified' },
+  verification_token_invalid: { status: 400, title: 'Verification link is invalid or expired' },
+  reset_token_invalid: { status: 400, title: 'Password-reset link is invalid or expired' },
   service_unavailable: { status: 503, title: 'Service unavailable' },
   internal_error: { status: 500, title: 'Internal server error' }
 } as const satisfies Record<string, { status: number, title: string }>

@@ -1,28 +1,4 @@
-// The process: read config, build the app, listen, and shut down gracefully on signals.
-import closeWithGrace from 'close-with-grace'
-import { buildApp } from './app.js'
-import { ConfigError, loadConfig } from './config.js'
+// The process entry of `npm start` (node dist/server.js); `authd serve` starts the same way.
+import { startServer } from './start-server.js'
 
-async function main (): Promise<void> {
-  let app
-  try {
-    // Bad settings stop the start with a message: from the config itself, or found while
-    // loading what it points at (signing keys).
-    const config = loadConfig()
-    app = await buildApp(config)
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`)
-      process.exit(1)
-    }
-    throw error
-  }
-  const { config } = app
-  closeWithGrace({ delay: 10_000 }, async ({ err }) => {
-    if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
-    await app.close()
-  })
-  await app.listen({ host: config.HOST, port: config.PORT })
-}
-
-await main()
+await startServer()

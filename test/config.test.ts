@@ -60,6 +60,8 @@ t.test('numbers and booleans are parsed from strings', async (t) => {
     RATE_LIMIT_LOGIN: '3',
     LOG_LEVEL: 'warn',
     NODE_ENV: 'production',
+    // Production needs a mail server (see test/services/mailer.test.ts).
+    SMTP_URL: 'smtp://mail.example.com:587',
     JWT_ISSUER: 'https://auth.example.com'
   })
   t.match(config, {

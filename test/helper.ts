@@ -1,7 +1,7 @@
 // Shared test setup: build(t) gives a fresh authd (fresh database, silent logs) per test.
 // Database: in-memory PGlite by default; a throw-away database on the PostgreSQL server of
 // TEST_DATABASE_URL when that is set. Rate-limit counters go to Redis when TEST_REDIS_URL is set.
-import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto'
+import { generateKeyPairSync, randomBytes, randomInt, randomUUID } from 'node:crypto'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import pg from 'pg'
 import { buildApp, type BuildOptions } from '../src/app.js'
@@ -98,7 +98,9 @@ let counter = 0
 export function newAccount (overrides: Partial<{ email: string, password: string, username: string, fullName: string, bio: string }> = {}) {
   counter += 1
   const id = `${process.pid}${counter}${randomBytes(3).toString('hex')}`
-  return { email: `user${id}@example.com`, password: `correct horse ${id}`, username: `user_${id}`, ...overrides }
+  // The password must not contain the id: it would be too similar to the email and username
+  // (password_too_similar); its own random number keeps it (practically) unique.
+  return { email: `user${id}@example.com`, password: `correct horse battery ${randomInt(1_000_000)}`, username: `user_${id}`, ...overrides }
 }
 
 export interface AppTokens { tokenType: string, access: string, accessExpiresIn: number, refresh: string, refreshExpiresIn: number }

@@ -17,6 +17,17 @@ export interface Database {
   /** Throws when the database cannot answer a trivial query. */
   ping (): Promise<void>
   close (): Promise<void>
+  /** PostgreSQL only: the connection pool as it is now (for /metrics). PGlite has no pool. */
+  poolStats?: () => PoolStats
+}
+
+export interface PoolStats {
+  /** Open connections, idle or in use. */
+  size: number
+  idle: number
+  /** Queries queued for a connection. */
+  waiting: number
+  max: number
 }
 
 export interface DatabaseOptions {
@@ -87,6 +98,11 @@ async function openPGlite (options: DatabaseOptions): Promise<Database> {
   }
 }
 
+/** Client-side limit on one PostgreSQL query (see openPostgres). */
+export const QUERY_TIMEOUT_MS = 10_000
+/** Prisma's limit on one interactive transaction on PostgreSQL (see openPostgres). */
+const TRANSACTION_TIMEOUT_MS = 6 * QUERY_TIMEOUT_MS
+
 async function openPostgres (options: DatabaseOptions): Promise<Database> {
   if (options.migrate) {
     const client = new pg.Client({ connectionString: options.url })
@@ -101,15 +117,27 @@ async function openPostgres (options: DatabaseOptions): Promise<Database> {
     connectionString: options.url,
     max: options.poolSize,
     // Fail fast instead of queueing forever when the server is gone; the error handler answers 503.
-    connectionTimeoutMillis: 5_000
+    connectionTimeoutMillis: 5_000,
+    // A server that stops answering without closing the connection (paused, network
+    // partition) would hold a request forever on a pooled connection: give up on a query after
+    // this long (authd's queries take milliseconds), so the request gets its 503.
+    query_timeout: QUERY_TIMEOUT_MS
   })
   // A dropped idle connection must not crash the process; the pool replaces it.
   pool.on('error', () => {})
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
+  const prisma = new PrismaClient({
+    adapter: new PrismaPg(pool),
+    // Prisma's own transaction timeout (default 5 s) must not fire first: it rolls back from a
+    // timer, and when that ROLLBACK fails (it queues behind the stuck query and hits
+    // query_timeout) Prisma 6.19 leaves the rejection unhandled, which ends the process. With
+    // every query bounded by query_timeout, a transaction ends well within this.
+    transactionOptions: { timeout: TRANSACTION_TIMEOUT_MS }
+  })
   return {
     prisma,
     kind: 'postgresql',
     ping: async () => { await pool.query('SELECT 1') },
+    poolStats: () => ({ size: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: options.poolSize }),
     close: async () => {
       await prisma.$disconnect()
       await pool.end().catch(() => {})

@@ -4,8 +4,17 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { AppError, ErrorCodes, type ErrorCode, type FieldError } from '../errors.js'
+import { isDatabaseUnavailable } from '../db/unavailable.js'
+import { maskSecrets, requestSecrets } from '../logger.js'
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
+
+declare module 'fastify' {
+  interface FastifyReply {
+    /** The `code` of the problem this reply sent, if it sent one (read by the metrics plugin). */
+    problemCode: ErrorCode | null
+  }
+}
 
 interface Problem {
   type: string
@@ -75,15 +84,16 @@ function classify (error: FastifyError & { validation?: AjvError[], validationCo
   if (error.statusCode === 413) return { code: 'payload_too_large' }
   if (error.statusCode === 415) return { code: 'unsupported_media_type' }
   if (error.statusCode === 429) return { code: 'rate_limited' }
+  // A plugin refusing a request (@fastify/static under /docs: a path it will not serve, an
+  // unsatisfiable Range…) is the client's doing, not a 500.
+  if (error.statusCode === 403) return { code: 'forbidden' }
+  if (error.statusCode !== undefined && error.statusCode > 400 && error.statusCode < 500) {
+    return { code: 'validation_failed', detail: 'The request cannot be served as sent' }
+  }
   if (isDatabaseUnavailable(error)) return { code: 'service_unavailable', detail: 'The database is unavailable; try again shortly' }
   return { code: 'internal_error' }
 }
 
-/** Connection-level failures of the store (not bugs): answer 503 so clients retry. */
-function isDatabaseUnavailable (error: unknown): boolean {
-  const text = `${(error as { code?: string }).code ?? ''} ${(error as Error).message ?? ''}`
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|P1001|P1002|P1017|Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(text)
-}
 
 export function sendProblem (request: FastifyRequest, reply: FastifyReply, code: ErrorCode, detail?: string, errors?: FieldError[]): FastifyReply {
   const { status, title } = ErrorCodes[code]
@@ -100,16 +110,37 @@ export function sendProblem (request: FastifyRequest, reply: FastifyReply, code:
     const sentToken = code === 'token_invalid' || code === 'token_expired' || code === 'token_reused'
     reply.header('www-authenticate', sentToken ? 'Bearer realm="authd", error="invalid_token"' : 'Bearer realm="authd"')
   }
+  reply.problemCode = code
   // Errors must never be cached by a proxy or browser.
   return reply.code(status).header('cache-control', 'no-store').type(PROBLEM_CONTENT_TYPE).send(problem)
 }
 
+/**
+ * Fastify's `frameworkErrors` server option: errors its router raises before any hook or
+ * handler runs, which Fastify would otherwise answer with its own (non-problem) JSON.
+ */
+export function frameworkError (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  // No hook runs for these replies: add what the onSend hooks would have.
+  reply.header('x-request-id', request.id).header('x-content-type-options', 'nosniff')
+  if (error.code === 'FST_ERR_BAD_URL') {
+    sendProblem(request, reply, 'validation_failed', 'The request URL is not valid', [{ field: 'url', code: 'invalid_format', message: 'is not valid percent-encoding' }])
+  } else if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    // No id of authd is that long: nothing can be found under it.
+    sendProblem(request, reply, 'not_found', 'There is no such resource')
+  } else {
+    request.log.error({ err: error }, 'request failed')
+    sendProblem(request, reply, 'internal_error', `Something went wrong; quote request id ${request.id}`)
+  }
+}
+
 async function errorHandlerPlugin (app: FastifyInstance): Promise<void> {
+  app.decorateReply('problemCode', null)
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const { code, detail, errors } = classify(error)
     const status = ErrorCodes[code].status
     if (status >= 500) {
-      request.log.error({ err: error }, 'request failed')
+      // The error may quote what the request sent (a driver error echoing values): its secrets are masked.
+      request.log.error({ err: maskSecrets(error, requestSecrets(request)) }, 'request failed')
       return sendProblem(request, reply, code, code === 'internal_error' ? `Something went wrong; quote request id ${request.id}` : detail)
     }
     if (error instanceof AppError && error.headers !== undefined) reply.headers(error.headers)

@@ -1,4 +1,4 @@
-// Per-IP rate limits on the routes that invite abuse (register, login, refresh).
+// Per-IP rate limits on the routes that invite abuse (register, login, refresh, the email routes).
 // Counters live in memory by default and in Redis when REDIS_URL is set, so that every
 // instance behind a load balancer shares one budget per client.
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
@@ -7,7 +7,8 @@ import rateLimit, { normalizeIP } from '@fastify/rate-limit'
 import { Redis } from 'ioredis'
 import { AppError } from '../errors.js'
 
-export type LimitedAction = 'login' | 'register' | 'refresh'
+/** 'email': the mail-sending and mail-token routes (verify, resend, forgot, reset). */
+export type LimitedAction = 'login' | 'register' | 'refresh' | 'email'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -43,7 +44,8 @@ async function rateLimitPlugin (app: FastifyInstance): Promise<void> {
   const max: Record<LimitedAction, number> = {
     login: config.RATE_LIMIT_LOGIN,
     register: config.RATE_LIMIT_REGISTER,
-    refresh: config.RATE_LIMIT_REFRESH
+    refresh: config.RATE_LIMIT_REFRESH,
+    email: config.RATE_LIMIT_EMAIL
   }
   // One counter per action and IP, shared by every route of that action (the app and
   // browser variants of login draw on one budget), hence the plugin's shared store rather

@@ -12,7 +12,7 @@ export interface NewSession {
   refresh: { jti: string, expiresAt: Date }
 }
 
-export type RevokeReason = 'logout' | 'reuse_detected' | 'revoked' | 'password_changed'
+export type RevokeReason = 'logout' | 'reuse_detected' | 'revoked' | 'password_changed' | 'password_reset' | 'deactivated'
 
 export type RotationResult =
   /** The presented token was live: it is now blacklisted and the child recorded. */
@@ -161,10 +161,12 @@ export function createSessionRepository (db: Db) {
 
     /**
      * Ends a session: marks it revoked and blacklists every outstanding token of its family
-     * (tokens already blacklisted keep their first reason). One statement.
+     * (tokens already blacklisted keep their first reason). One statement. True when this
+     * call ended it (false: it had already ended, or does not exist).
      */
-    async revoke (sessionId: string, reason: RevokeReason): Promise<void> {
-      await revokeSessions(Prisma.sql`SELECT id FROM sessions WHERE id = ${sessionId}::uuid`, reason)
+    async revoke (sessionId: string, reason: RevokeReason): Promise<boolean> {
+      const { revoked } = await revokeSessions(Prisma.sql`SELECT id FROM sessions WHERE id = ${sessionId}::uuid`, reason)
+      return revoked > 0
     },
 
     /** The session a refresh token belongs to, when that token was issued by authd. */
@@ -188,13 +190,14 @@ export function createSessionRepository (db: Db) {
 
     /**
      * `revoke`, but only when the session belongs to `userId`; one statement, so ownership
-     * is checked where the write happens. Returns false when the user has no such session
+     * is checked where the write happens. `found` is false when the user has no such session
      * (the caller answers 404 either way: other users' session ids are not revealed).
-     * A session of the user that already ended counts as found: revoking it again is a no-op.
+     * A session of the user that already ended counts as found (`revoked` false): revoking it
+     * again is a no-op.
      */
-    async revokeOwned (sessionId: string, userId: string, reason: RevokeReason): Promise<boolean> {
-      const { matched } = await revokeSessions(Prisma.sql`SELECT id FROM sessions WHERE id = ${sessionId}::uuid AND user_id = ${userId}::uuid`, reason)
-      return matched > 0
+    async revokeOwned (sessionId: string, userId: string, reason: RevokeReason): Promise<{ found: boolean, revoked: boolean }> {
+      const { matched, revoked } = await revokeSessions(Prisma.sql`SELECT id FROM sessions WHERE id = ${sessionId}::uuid AND user_id = ${userId}::uuid`, reason)
+      return { found: matched > 0, revoked: revoked > 0 }
     },
 
     /**

@@ -12,6 +12,9 @@ export interface NewUser {
   fullName?: string
   bio?: string
   passwordHash: string
+  /** Only `authd createsuperuser` sets these; registration never does. */
+  roles?: string[]
+  emailVerified?: boolean
 }
 
 export interface UserPatch {
@@ -44,7 +47,9 @@ export function createUserRepository (db: Db) {
           usernameNormalized: user.username == null ? null : normalizeUsername(user.username),
           fullName: user.fullName ?? '',
           bio: user.bio ?? '',
-          passwordHash: user.passwordHash
+          passwordHash: user.passwordHash,
+          roles: user.roles ?? [],
+          emailVerified: user.emailVerified ?? false
         }
       })
     },
@@ -100,6 +105,20 @@ export function createUserRepository (db: Db) {
         where: unchangedSince(args)
       })
       return count === 1
+    },
+
+    /** Marks the address verified while the user still has `email`. True when marked. */
+    async markEmailVerified (id: string, email: string): Promise<boolean> {
+      const { count } = await db.user.updateMany({ where: { id, email }, data: { emailVerified: true } })
+      return count === 1
+    },
+
+    /**
+     * A password reset: the new hash, and the address marked verified (following the mailed
+     * link proved the user reads it).
+     */
+    async resetPassword (id: string, passwordHash: string): Promise<void> {
+      await db.user.update({ where: { id }, data: { passwordHash, emailVerified: true } })
     },
 
     async recordLogin (id: string, newPasswordHash?: string): Promise<User> {

@@ -3,20 +3,30 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { AppError } from '../errors.js'
+import { createAuditRepository } from '../repositories/audit-events.js'
 import { createSessionRepository } from '../repositories/sessions.js'
-import { ProblemSchema } from '../schemas/common.js'
+import { bearerProblems, bearerSecurity, problemResponse, problemResponses } from '../schemas/responses.js'
 import { SessionList, SessionParams, toPublicSession } from '../schemas/session.js'
-import { requireLiveSession } from './require-live-session.js'
+import { clientMeta } from './auth/app.js'
 
 const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const sessions = createSessionRepository(app.db.prisma)
+  const { prisma } = app.db
+  const sessions = createSessionRepository(prisma)
   app.addHook('onRequest', app.authenticate)
-  app.addHook('onRequest', requireLiveSession(app))
+  app.addHook('onRequest', app.requireLiveSession)
 
-  const security = [{ bearerAuth: [] }]
+  const security = bearerSecurity
+  const errors = { ...bearerProblems, ...problemResponses(503) }
 
-  app.get('/', {
-    schema: { tags: ['sessions'], security, response: { 200: SessionList, 401: ProblemSchema } }
+  // '' rather than '/': the collection is /v1/sessions, with no trailing-slash twin.
+  app.get('', {
+    schema: {
+      tags: ['sessions'],
+      summary: 'List the caller\'s live sessions',
+      description: 'One per login that has not ended; `current` marks the session of the access token that asked.',
+      security,
+      response: { 200: SessionList, ...errors }
+    }
   }, async (request) => {
     const live = await sessions.listLive(request.auth.sub)
     return live.map((session) => toPublicSession(session, request.auth.sid))
@@ -27,22 +37,51 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     // to the client it is simply not a session it can revoke. attachValidation hands the
     // params error to the handler instead of the 400 path (there is no body to validate).
     attachValidation: true,
-    schema: { tags: ['sessions'], security, params: SessionParams, response: { 204: Type.Null(), 401: ProblemSchema, 404: ProblemSchema } }
+    schema: {
+      tags: ['sessions'],
+      summary: 'End one of the caller\'s sessions',
+      description: 'Its refresh tokens stop at once; its access token gets 401 from authd (services that verify locally accept it until it expires).',
+      security,
+      params: SessionParams,
+      response: {
+        204: Type.Null({ description: 'Ended (or already ended).' }),
+        ...errors,
+        404: problemResponse(404, 'The caller has no session with this id (another user\'s session, a malformed id): `not_found`.')
+      }
+    }
   }, async (request, reply) => {
     const notFound = new AppError('not_found', 'You have no session with this id')
     // The UUID check also keeps malformed ids away from the SQL ::uuid cast.
     if (request.validationError !== undefined) throw notFound
-    if (!await sessions.revokeOwned(request.params.id, request.auth.sub, 'revoked')) throw notFound
+    const { id } = request.params
+    // The revocation and its audit event land together; ending an ended session records nothing.
+    const { found } = await prisma.$transaction(async (tx) => {
+      const result = await createSessionRepository(tx).revokeOwned(id, request.auth.sub, 'revoked')
+      if (result.revoked) {
+        await createAuditRepository(tx).record({ type: 'session_revoked', userId: request.auth.sub, ...clientMeta(request), detail: { sessionId: id, current: id === request.auth.sid } })
+      }
+      return result
+    })
+    if (!found) throw notFound
     return await reply.code(204).send(null)
   })
 
-  app.delete('/', {
-    schema: { tags: ['sessions'], security, response: { 204: Type.Null(), 401: ProblemSchema } }
+  app.delete('', {
+    schema: {
+      tags: ['sessions'],
+      summary: 'End every session of the caller ("log out everywhere")',
+      description: 'This session included.',
+      security,
+      response: { 204: Type.Null({ description: 'All ended.' }), ...errors }
+    }
   }, async (request, reply) => {
     // "Log out everywhere" includes this session: its refresh token stops at once and its
     // access token gets 401 on authd's routes (services that verify locally accept it
     // until it expires, at most ACCESS_TOKEN_TTL).
-    await sessions.revokeAllForUser(request.auth.sub, 'revoked')
+    await prisma.$transaction(async (tx) => {
+      const revoked = await createSessionRepository(tx).revokeAllForUser(request.auth.sub, 'revoked')
+      await createAuditRepository(tx).record({ type: 'sessions_revoked_all', userId: request.auth.sub, ...clientMeta(request), detail: { sessionsRevoked: revoked } })
+    })
     return await reply.code(204).send(null)
   })
 }

@@ -1,18 +1,27 @@
 // simplejwt's verify view, for services that would rather ask than verify locally: checks an
 // access token's signature and claims, and that its user and session are still alive.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { AppError } from '../errors.js'
-import { createUserRepository } from '../repositories/users.js'
 import { VerifyBody, VerifyResult } from '../schemas/auth.js'
-import { ProblemSchema } from '../schemas/common.js'
+import { bodyProblems, problemResponse } from '../schemas/responses.js'
 
 const verifyRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const users = createUserRepository(app.db.prisma)
   app.post('/verify', {
-    schema: { tags: ['tokens'], body: VerifyBody, response: { 200: VerifyResult, 400: ProblemSchema, 401: ProblemSchema } }
+    schema: {
+      tags: ['tokens'],
+      summary: 'Verify an access token',
+      description: 'For services that would rather ask than verify locally: checks the signature and claims, and that the user is active and the session alive. ' +
+        'Refresh tokens are refused.',
+      body: VerifyBody,
+      response: {
+        200: VerifyResult,
+        ...bodyProblems,
+        401: problemResponse(401, 'The token is not a live access token: `token_invalid` (bad signature or claims, a refresh token, an ended session, an inactive user) or `token_expired`.', 'token_invalid'),
+        503: problemResponse(503)
+      }
+    }
   }, async (request, reply) => {
     const claims = app.tokens.verifyAccess(request.body.token)
-    if (await users.findForAccess(claims.sub, claims.sid) === null) throw new AppError('token_invalid', 'The session of this token has ended')
+    await app.loadLiveUser(claims)
     reply.header('cache-control', 'no-store')
     return { valid: true as const, claims }
   })

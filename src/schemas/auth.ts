@@ -1,18 +1,19 @@
 import { Type, type Static } from 'typebox'
 import { Password } from './common.js'
+import { EXAMPLE_ACCESS, EXAMPLE_APP_TOKENS, EXAMPLE_BROWSER_TOKENS, EXAMPLE_PASSWORD, EXAMPLE_REFRESH, EXAMPLE_USER } from './examples.js'
 import { UserSchema } from './user.js'
 
 export const LoginBody = Type.Object({
   /** An email address or a username. */
   login: Type.String({ minLength: 1, maxLength: 254 }),
   password: Password
-}, { additionalProperties: false })
+}, { additionalProperties: false, examples: [{ login: 'ada@example.com', password: EXAMPLE_PASSWORD }] })
 export type Login = Static<typeof LoginBody>
 
 /** Refresh tokens are JWTs of a few hundred bytes; the cap keeps garbage cheap to reject. */
 export const TokenString = Type.String({ minLength: 1, maxLength: 4096 })
 
-export const RefreshBody = Type.Object({ refresh: TokenString }, { additionalProperties: false })
+export const RefreshBody = Type.Object({ refresh: TokenString }, { additionalProperties: false, examples: [{ refresh: EXAMPLE_REFRESH }] })
 export type Refresh = Static<typeof RefreshBody>
 
 export const AppTokensSchema = Type.Object({
@@ -31,13 +32,13 @@ export const BrowserTokensSchema = Type.Object({
   csrfToken: Type.String()
 })
 
-export const BrowserAuthResult = Type.Object({ user: UserSchema, tokens: Type.Optional(BrowserTokensSchema) })
-export const BrowserTokensResult = Type.Object({ tokens: BrowserTokensSchema })
+export const BrowserAuthResult = Type.Object({ user: UserSchema, tokens: Type.Optional(BrowserTokensSchema) }, { examples: [{ user: EXAMPLE_USER, tokens: EXAMPLE_BROWSER_TOKENS }] })
+export const BrowserTokensResult = Type.Object({ tokens: BrowserTokensSchema }, { examples: [{ tokens: EXAMPLE_BROWSER_TOKENS }] })
 
-export const AppAuthResult = Type.Object({ user: UserSchema, tokens: Type.Optional(AppTokensSchema) })
-export const AppTokensResult = Type.Object({ tokens: AppTokensSchema })
+export const AppAuthResult = Type.Object({ user: UserSchema, tokens: Type.Optional(AppTokensSchema) }, { examples: [{ user: EXAMPLE_USER, tokens: EXAMPLE_APP_TOKENS }] })
+export const AppTokensResult = Type.Object({ tokens: AppTokensSchema }, { examples: [{ tokens: EXAMPLE_APP_TOKENS }] })
 
-export const VerifyBody = Type.Object({ token: TokenString }, { additionalProperties: false })
+export const VerifyBody = Type.Object({ token: TokenString }, { additionalProperties: false, examples: [{ token: EXAMPLE_ACCESS }] })
 export const VerifyResult = Type.Object({
   valid: Type.Literal(true),
   claims: Type.Object({
@@ -50,4 +51,9 @@ export const VerifyResult = Type.Object({
     exp: Type.Integer(),
     roles: Type.Array(Type.String())
   })
+}, {
+  examples: [{
+    valid: true,
+    claims: { iss: 'authd', aud: 'authd', sub: EXAMPLE_USER.id, sid: '0b6f5d1c-27f4-4d0e-9a0e-3c2f1b9d8e7a', jti: '7d1e3a52-1f0b-4c55-9d0e-5a8c2b7e4f61', iat: 1795613245, exp: 1795613545, roles: [] }
+  }]
 })

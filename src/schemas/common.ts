@@ -6,7 +6,11 @@ export const FieldErrorSchema = Type.Object({
   message: Type.String()
 })
 
-/** RFC 9457 problem details, as every error of authd is sent. */
+/**
+ * RFC 9457 problem details, as every error of authd is sent. Routes refer to it through
+ * `problemResponses()` (schemas/responses.ts): the openapi plugin adds it once, as `Problem`.
+ * No `$id` here: an inline copy with an $id beside the shared one breaks Fastify's HEAD routes.
+ */
 export const ProblemSchema = Type.Object({
   type: Type.String(),
   title: Type.String(),
@@ -15,7 +19,7 @@ export const ProblemSchema = Type.Object({
   code: Type.String(),
   requestId: Type.Optional(Type.String()),
   errors: Type.Optional(Type.Array(FieldErrorSchema))
-}, { $id: 'Problem' })
+})
 
 export const Email = Type.String({ format: 'email', minLength: 3, maxLength: 254 })
 /** ASCII, no '@' (so a login string is either an email or a username, never both). */

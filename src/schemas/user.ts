@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox'
 import { Email, IsoDateTime, Password, Username } from './common.js'
+import { EXAMPLE_PASSWORD, EXAMPLE_USER } from './examples.js'
 
 export const UserSchema = Type.Object({
   id: Type.String(),
@@ -14,7 +15,7 @@ export const UserSchema = Type.Object({
   createdAt: IsoDateTime,
   updatedAt: IsoDateTime,
   lastLoginAt: Type.Union([IsoDateTime, Type.Null()])
-})
+}, { examples: [EXAMPLE_USER] })
 export type PublicUser = Static<typeof UserSchema>
 
 export const FullName = Type.String({ maxLength: 150 })
@@ -26,7 +27,7 @@ export const UpdateMeBody = Type.Object({
   fullName: Type.Optional(FullName),
   bio: Type.Optional(Bio),
   birthDate: Type.Optional(Type.Union([Type.String({ format: 'date' }), Type.Null()]))
-}, { additionalProperties: false })
+}, { additionalProperties: false, examples: [{ fullName: 'Ada Lovelace', birthDate: '1815-12-10' }] })
 export type UpdateMe = Static<typeof UpdateMeBody>
 
 export const RegisterBody = Type.Object({
@@ -35,7 +36,7 @@ export const RegisterBody = Type.Object({
   username: Type.Optional(Username),
   fullName: Type.Optional(FullName),
   bio: Type.Optional(Bio)
-}, { additionalProperties: false })
+}, { additionalProperties: false, examples: [{ email: 'ada@example.com', password: EXAMPLE_PASSWORD, username: 'ada', fullName: 'Ada Lovelace' }] })
 export type Register = Static<typeof RegisterBody>
 
 /** The public view of a user row; the password hash and internal columns never leave. */

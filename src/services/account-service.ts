@@ -4,10 +4,13 @@
 // does for old_password, rather than a 401 that clients would take for an expired token.
 import type { PrismaClient } from '../generated/prisma/client.js'
 import { AppError, type FieldError } from '../errors.js'
+import { createAuditRepository } from '../repositories/audit-events.js'
 import { createSessionRepository } from '../repositories/sessions.js'
 import { createUserRepository, type User } from '../repositories/users.js'
+import type { ClientMeta } from './auth-service.js'
 import type { PasswordHasher } from './password-hasher.js'
 import { checkPassword, type PasswordPolicy } from './password-policy.js'
+import { loadLiveUser } from './live-user.js'
 
 export interface AccountServiceOptions {
   prisma: PrismaClient
@@ -28,29 +31,25 @@ export function createAccountService (options: AccountServiceOptions) {
   const { prisma, hasher, passwordPolicy } = options
   const users = createUserRepository(prisma)
 
-  async function liveUser (caller: Caller): Promise<User> {
-    const user = await users.findForAccess(caller.sub, caller.sid)
-    if (user === null) throw new AppError('token_invalid', 'The session of this token has ended')
-    return user
-  }
-
   /**
    * A conditional write did nothing: either the session ended meanwhile (401, from
-   * liveUser) or the password was changed meanwhile, so the one given is no longer right.
+   * loadLiveUser) or the password was changed meanwhile, so the one given is no longer right.
    */
   async function lostRace (caller: Caller, field: string): Promise<never> {
-    await liveUser(caller)
+    await loadLiveUser(users, caller)
     throw invalid([wrongPassword(field)])
   }
 
   return {
-    /** Stores the new password and ends every other session; the caller's keeps working. */
-    async changePassword (caller: Caller, input: { currentPassword: string, newPassword: string }): Promise<void> {
-      const user = await liveUser(caller)
+    /**
+     * Stores the new password and ends every other session; the caller's keeps working.
+     * `user` is the caller's row as the live-session check just read it.
+     */
+    async changePassword (caller: Caller, user: User, input: { currentPassword: string, newPassword: string }, meta: ClientMeta): Promise<void> {
       const check = await hasher.verify(input.currentPassword, user.passwordHash)
       const errors = [
         ...(check.ok ? [] : [wrongPassword('currentPassword')]),
-        ...checkPassword(input.newPassword, passwordPolicy, 'newPassword')
+        ...checkPassword(input.newPassword, passwordPolicy, 'newPassword', user)
       ]
       if (errors.length > 0) throw invalid(errors)
       const newHash = await hasher.hash(input.newPassword)
@@ -58,18 +57,28 @@ export function createAccountService (options: AccountServiceOptions) {
       // visible, nor revoked sessions with the old password still in place.
       const stored = await prisma.$transaction(async (tx) => {
         const ok = await createUserRepository(tx).replacePasswordHash({ userId: user.id, sessionId: caller.sid, expectedHash: user.passwordHash, newHash })
-        if (ok) await createSessionRepository(tx).revokeAllForUser(user.id, 'password_changed', caller.sid)
+        if (ok) {
+          const revoked = await createSessionRepository(tx).revokeAllForUser(user.id, 'password_changed', caller.sid)
+          await createAuditRepository(tx).record({ type: 'password_changed', userId: user.id, ...meta, detail: { sessionId: caller.sid, sessionsRevoked: revoked } })
+        }
         return ok
       })
       if (!stored) await lostRace(caller, 'currentPassword')
     },
 
-    /** Deletes the user row; the database cascades to sessions and tokens. */
-    async deleteAccount (caller: Caller, password: string): Promise<void> {
-      const user = await liveUser(caller)
+    /**
+     * Deletes the user row; the database cascades to sessions and tokens. The audit event
+     * (whose user_id has no foreign key) outlives the account, and keeps its email address:
+     * afterwards nothing else says whose id it was.
+     */
+    async deleteAccount (caller: Caller, user: User, password: string, meta: ClientMeta): Promise<void> {
       const check = await hasher.verify(password, user.passwordHash)
       if (!check.ok) throw invalid([wrongPassword('password')])
-      const deleted = await users.deleteUser({ userId: user.id, sessionId: caller.sid, expectedHash: user.passwordHash })
+      const deleted = await prisma.$transaction(async (tx) => {
+        const ok = await createUserRepository(tx).deleteUser({ userId: user.id, sessionId: caller.sid, expectedHash: user.passwordHash })
+        if (ok) await createAuditRepository(tx).record({ type: 'account_deleted', userId: user.id, ...meta, detail: { email: user.email, sessionId: caller.sid } })
+        return ok
+      })
       if (!deleted) await lostRace(caller, 'password')
     }
   }

@@ -5,6 +5,8 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { PrismaClient } from '../generated/prisma/client.js'
 import { AppError } from '../errors.js'
 import { uniqueViolationDetail } from '../db/database.js'
+import { createAuditRepository } from '../repositories/audit-events.js'
+import { createLoginFailureRepository, loginFailureKey, type LockoutPolicy } from '../repositories/login-failures.js'
 import { createSessionRepository } from '../repositories/sessions.js'
 import { createUserRepository, type User } from '../repositories/users.js'
 import type { PasswordHasher } from './password-hasher.js'
@@ -27,7 +29,13 @@ export interface AuthServiceOptions {
   tokens: TokenService
   passwordPolicy: PasswordPolicy
   graceSeconds: number
+  /** Per-identifier lockout after failed logins (threshold 0: off). */
+  lockout: LockoutPolicy
   log: FastifyBaseLogger
+  /** mandatory: register opens no session and login waits for a verified address. */
+  emailVerification?: 'none' | 'optional' | 'mandatory'
+  /** Called after a registration is stored (sends the verification mail, after the reply). */
+  onRegistered?: (user: User, meta: ClientMeta) => void
 }
 
 export interface RegisterInput {
@@ -49,10 +57,21 @@ function uniqueViolation (error: unknown): 'email' | 'username' | null {
   return null
 }
 
+/** Why a login failed, for the audit trail only: the client always gets one answer. */
+type LoginFailureReason = 'unknown_login' | 'wrong_password' | 'inactive' | 'locked'
+
+/** The answer while an identifier is locked; the same whether or not an account has it. */
+function lockedError (seconds: number): AppError {
+  return new AppError('account_locked', `Too many failed logins: try again in ${seconds} seconds`, { headers: { 'retry-after': String(seconds) } })
+}
+
 export function createAuthService (options: AuthServiceOptions) {
-  const { prisma, hasher, tokens, passwordPolicy, graceSeconds, log } = options
+  const { prisma, hasher, tokens, passwordPolicy, graceSeconds, lockout, log } = options
+  const verifiedOnly = options.emailVerification === 'mandatory'
   const users = createUserRepository(prisma)
   const sessions = createSessionRepository(prisma)
+  const audit = createAuditRepository(prisma)
+  const failures = createLoginFailureRepository(prisma)
 
   const cleanMeta = (meta: ClientMeta): ClientMeta => ({
     userAgent: meta.userAgent?.slice(0, USER_AGENT_MAX) ?? null,
@@ -70,8 +89,9 @@ export function createAuthService (options: AuthServiceOptions) {
   }
 
   return {
-    async register (input: RegisterInput, meta: ClientMeta): Promise<{ user: User, tokens: TokenPair }> {
-      const problems = checkPassword(input.password, passwordPolicy)
+    /** `tokens` is null when email verification is mandatory: no session until verified. */
+    async register (input: RegisterInput, meta: ClientMeta): Promise<{ user: User, tokens: TokenPair | null }> {
+      const problems = checkPassword(input.password, passwordPolicy, 'password', { email: input.email, username: input.username, fullName: input.fullName })
       if (problems.length > 0) throw new AppError('validation_failed', 'The password does not meet the policy', { errors: problems })
       const passwordHash = await hasher.hash(input.password)
       const userId = randomUUID()
@@ -82,6 +102,8 @@ export function createAuthService (options: AuthServiceOptions) {
         // User and first session together: a failure leaves neither behind.
         user = await prisma.$transaction(async (tx) => {
           const created = await createUserRepository(tx).create({ ...input, id: userId, passwordHash })
+          await createAuditRepository(tx).record({ type: 'user_registered', userId, ...cleanMeta(meta), detail: { sessionId: verifiedOnly ? null : sessionId } })
+          if (verifiedOnly) return created
           await createSessionRepository(tx).create({ id: sessionId, userId, ...cleanMeta(meta), refresh })
           return await createUserRepository(tx).recordLogin(created.id)
         })
@@ -91,27 +113,63 @@ export function createAuthService (options: AuthServiceOptions) {
         if (field === 'username') throw new AppError('username_taken', 'This username is taken', { errors: [{ field: 'username', code: 'username_taken', message: 'is already taken' }] })
         throw error
       }
-      return { user, tokens: await pair(user, sessionId, refresh) }
+      options.onRegistered?.(user, cleanMeta(meta))
+      return { user, tokens: verifiedOnly ? null : await pair(user, sessionId, refresh) }
     },
 
     async login (input: { login: string, password: string }, meta: ClientMeta): Promise<{ user: User, tokens: TokenPair }> {
-      const found = await users.findByLogin(input.login)
+      const client = cleanMeta(meta)
+      // The lockout counts per identifier as typed (README "Lockout"), known or not.
+      const key = lockout.threshold > 0 ? loginFailureKey(input.login) : null
+      const [found, lockedFor] = await Promise.all([
+        users.findByLogin(input.login),
+        key === null ? null : failures.lockedFor(key)
+      ])
+      // Refused before bcrypt: even the right password is refused while locked, so there is
+      // nothing to learn from trying.
+      if (lockedFor !== null) {
+        await audit.record({ type: 'login_failed', userId: found?.id ?? null, ...client, detail: { reason: 'locked' } })
+        throw lockedError(lockedFor)
+      }
       // Unknown users cost the same bcrypt work as a wrong password (verify uses a dummy hash).
       const check = await hasher.verify(input.password, found?.passwordHash ?? null)
       // Unknown user, wrong password and inactive account get one answer, as simplejwt gives.
-      if (found === null || !check.ok || !found.isActive) throw new AppError('invalid_credentials', 'No active account found with the given credentials')
+      if (found === null || !check.ok || !found.isActive) {
+        const reason: LoginFailureReason = found === null ? 'unknown_login' : !check.ok ? 'wrong_password' : 'inactive'
+        // The count and its audit events land together.
+        const count = await prisma.$transaction(async (tx) => {
+          const counted = key === null ? null : await createLoginFailureRepository(tx).recordFailure(key, lockout)
+          const events = createAuditRepository(tx)
+          await events.record({ type: 'login_failed', userId: found?.id ?? null, ...client, detail: { reason, ...(counted === null ? {} : { failures: counted.failures }) } })
+          if (counted?.justLocked === true) {
+            await events.record({ type: 'account_locked', userId: found?.id ?? null, ...client, detail: { failures: counted.failures, lockedForSeconds: counted.lockedFor } })
+          }
+          return counted
+        })
+        if (count?.lockedFor != null) throw lockedError(count.lockedFor)
+        throw new AppError('invalid_credentials', 'No active account found with the given credentials')
+      }
+      // Only after the password check, so it tells nothing to someone without the password.
+      if (verifiedOnly && !found.emailVerified) throw new AppError('email_not_verified', 'Confirm your email address first (follow the link in the mail, or ask for another)')
       const newHash = check.needsRehash ? await hasher.hash(input.password) : undefined
       const sessionId = randomUUID()
       const refresh = tokens.issueRefresh(found.id, sessionId)
       const user = await prisma.$transaction(async (tx) => {
-        await createSessionRepository(tx).create({ id: sessionId, userId: found.id, ...cleanMeta(meta), refresh })
+        if (key !== null) {
+          // A success forgets the failures, unless concurrent failures locked the identifier
+          // after this request was let in: then it is refused like any other (rolled back).
+          const stillLocked = await createLoginFailureRepository(tx).clearOnSuccess(key)
+          if (stillLocked !== null) throw lockedError(stillLocked)
+        }
+        await createSessionRepository(tx).create({ id: sessionId, userId: found.id, ...client, refresh })
+        await createAuditRepository(tx).record({ type: 'login_succeeded', userId: found.id, ...client, detail: { sessionId } })
         return await createUserRepository(tx).recordLogin(found.id, newHash)
       })
       return { user, tokens: await pair(user, sessionId, refresh) }
     },
 
     /** Rotation with grace window and reuse detection (API.md, refresh-token rules). */
-    async refresh (token: string): Promise<TokenPair> {
+    async refresh (token: string, meta: ClientMeta): Promise<TokenPair> {
       const claims = tokens.verifyRefresh(token)
       const child = tokens.issueRefresh(claims.sub, claims.sid)
       const result = await sessions.rotate({ jti: claims.jti, sessionId: claims.sid, child })
@@ -129,17 +187,27 @@ export function createAuthService (options: AuthServiceOptions) {
         if (session === null || session.revoked) throw new AppError('token_invalid', 'This refresh token has been revoked')
       }
       // A rotated token presented again after the grace window: assume it was stolen and
-      // end the whole family, so neither the thief nor the victim keeps a live token.
-      await sessions.revoke(claims.sid, 'reuse_detected')
+      // end the whole family, so neither the thief nor the victim keeps a live token. The
+      // only write refresh makes beyond rotation, and only here.
+      await prisma.$transaction(async (tx) => {
+        await createSessionRepository(tx).revoke(claims.sid, 'reuse_detected')
+        await createAuditRepository(tx).record({ type: 'refresh_reuse_detected', userId: claims.sub, ...cleanMeta(meta), detail: { sessionId: claims.sid } })
+      })
       log.warn({ sessionId: claims.sid, userId: claims.sub }, 'refresh token reuse detected; session revoked')
       throw new AppError('token_reused', 'This refresh token was already used; the session has been revoked')
     },
 
-    async logout (token: string): Promise<void> {
+    async logout (token: string, meta: ClientMeta): Promise<void> {
       const claims = tokens.verifyRefresh(token)
       const session = await sessions.findTokenSession(claims.jti, claims.sid)
       if (session === null) throw new AppError('token_invalid')
-      await sessions.revoke(claims.sid, 'logout')
+      // A repeated logout of an ended session changes nothing and records nothing.
+      if (session.revoked) return
+      await prisma.$transaction(async (tx) => {
+        if (await createSessionRepository(tx).revoke(claims.sid, 'logout')) {
+          await createAuditRepository(tx).record({ type: 'logged_out', userId: session.userId, ...cleanMeta(meta), detail: { sessionId: claims.sid } })
+        }
+      })
     }
   }
 }

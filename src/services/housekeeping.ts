@@ -3,7 +3,9 @@
 // - outstanding tokens past their expiry (a refresh token is refused after `exp` anyway); their
 //   blacklist rows go with them, so the blacklist never needs to remember an expired token;
 // - dead sessions — expired, or revoked more than REFRESH_TOKEN_TTL ago — that have no
-//   outstanding token left (a session keeps its family while any member could still be shown).
+//   outstanding token left (a session keeps its family while any member could still be shown);
+// - stale login-failure counts: no lock in force, and either a lock that ended or no failure
+//   for LOCKOUT_WINDOW — the next failure would start counting from one anyway.
 // Every batch is its own short statement that deletes at most `batchSize` rows and skips rows
 // another transaction holds (`FOR UPDATE SKIP LOCKED`), so it runs safely while the service
 // serves, and two instances flushing at once share the work instead of waiting on each other.
@@ -16,12 +18,15 @@ export interface FlushOptions {
   now?: Date
   /** Seconds a revoked session is kept (REFRESH_TOKEN_TTL): long enough to outlive its tokens. */
   revokedRetention: number
+  /** LOCKOUT_WINDOW: seconds after the last failure when an unlocked count is forgotten (default 900). */
+  lockoutWindow?: number
 }
 
 export interface FlushResult {
   outstandingTokens: number
   blacklistedTokens: number
   sessions: number
+  loginFailures: number
 }
 
 export const DEFAULT_BATCH_SIZE = 1000
@@ -87,10 +92,27 @@ export async function flushExpired (prisma: PrismaClient, options: FlushOptions)
     return rows[0] ?? { sessions: 0 }
   }, (r) => r.sessions)
 
+  const quietSince = new Date(now.getTime() - (options.lockoutWindow ?? 900) * 1000)
+  const failureBatches = await drain(batchSize, async () => {
+    const rows = await prisma.$queryRaw<Array<{ deleted: number }>>(Prisma.sql`
+      WITH doomed AS (
+        SELECT key FROM login_failures
+        WHERE (locked_until IS NOT NULL AND locked_until <= ${now}::timestamptz)
+           OR (locked_until IS NULL AND last_failed_at <= ${quietSince}::timestamptz)
+        LIMIT ${batchSize}
+        FOR UPDATE SKIP LOCKED
+      ), deleted AS (
+        DELETE FROM login_failures WHERE key IN (SELECT key FROM doomed) RETURNING key
+      )
+      SELECT count(*)::int AS deleted FROM deleted`)
+    return rows[0] ?? { deleted: 0 }
+  }, (r) => r.deleted)
+
   const sum = <T>(items: T[], pick: (item: T) => number) => items.reduce((total, item) => total + pick(item), 0)
   return {
     outstandingTokens: sum(tokenBatches, (b) => b.outstanding),
     blacklistedTokens: sum(tokenBatches, (b) => b.blacklisted),
-    sessions: sum(sessionBatches, (b) => b.sessions)
+    sessions: sum(sessionBatches, (b) => b.sessions),
+    loginFailures: sum(failureBatches, (b) => b.deleted)
   }
 }

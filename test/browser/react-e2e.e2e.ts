@@ -9,7 +9,7 @@
 import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -18,6 +18,7 @@ import { promisify } from 'node:util'
 import t from 'tap'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { build, newAccount } from '../helper.js'
+import { close, listen } from './local-servers.js'
 
 // Browser globals used inside page.evaluate() callbacks, which run in the page, not in Node
 // (module-scoped: the rest of the test program keeps its DOM-free lib).
@@ -44,17 +45,6 @@ const CONTENT_TYPES: Record<string, string> = {
   '.svg': 'image/svg+xml',
   '.json': 'application/json'
 }
-
-async function listen (handler: RequestListener): Promise<{ server: Server, port: number }> {
-  const server = createServer(handler)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return { server, port: (server.address() as AddressInfo).port }
-}
-
-const close = async (server: Server) => await new Promise<void>((resolve) => {
-  server.closeAllConnections()
-  server.close(() => resolve())
-})
 
 /** Serves a built SPA: files of `dir()`, index.html for every other path. */
 function staticSite (dir: () => string): RequestListener {

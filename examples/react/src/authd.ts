@@ -8,7 +8,7 @@
 //   login/register/refresh and also sets it as the readable cookie `authd_csrf`. After a reload
 //   the body value is gone, so the cookie is the source: it is readable here when the page and authd
 //   share a host (cookies ignore ports: localhost:5173 sees cookies set by localhost:3000) or when
-//   authd sets it for a parent domain (COOKIE_DOMAIN=example.com for app.example.com + auth.example.com).
+//   authd sets it for a parent domain (COOKIE_CSRF_DOMAIN=example.com for app.example.com + auth.example.com).
 
 export const AUTHD_URL = (import.meta.env.VITE_AUTHD_URL ?? 'http://localhost:3000').replace(/\/+$/, '')
 

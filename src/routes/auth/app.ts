@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { AppAuthResult, AppTokensResult, LoginBody, RefreshBody } from '../../schemas/auth.js'
-import { ProblemSchema } from '../../schemas/common.js'
+import { bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
 import { RegisterBody, toPublicUser } from '../../schemas/user.js'
 import type { ClientMeta, TokenPair } from '../../services/auth-service.js'
 
@@ -21,7 +21,14 @@ export const clientMeta = (request: FastifyRequest): ClientMeta => ({
   ip: request.ip
 })
 
-const errors = { 400: ProblemSchema, 401: ProblemSchema, 429: ProblemSchema }
+// The errors every token endpoint can answer; each route adds its own 401/403/409.
+const errors = { ...bodyProblems, ...problemResponses(503) }
+export const REGISTER_CONFLICT = problemResponse(409, 'The email address (`email_taken`) or the username (`username_taken`) is already registered.', 'email_taken')
+export const LOGIN_FAILED = problemResponse(401, 'Wrong login or password: `invalid_credentials` (the same answer for an unknown login and an inactive account).', 'invalid_credentials')
+export const LOGIN_REFUSED = problemResponse(403, 'Right password, but the email address is not verified yet and verification is mandatory: `email_not_verified`.', 'email_not_verified')
+export const LOGIN_LIMITED = problemResponse(429, 'Too many attempts: from this IP (`rate_limited`), or failed logins for this email/username (`account_locked`); see `Retry-After`.')
+export const REFRESH_REFUSED = problemResponse(401, 'The refresh token is not usable: `token_invalid` (bad, logged out or revoked), `token_expired`, or `token_reused` ' +
+  '(already rotated, presented again after the grace window: the whole session is now revoked).', 'token_reused')
 
 const appAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // Token responses must never be stored by a browser or proxy.
@@ -29,15 +36,31 @@ const appAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/register', {
     onRequest: app.rateLimitHooks('register'),
-    schema: { tags: ['app auth'], body: RegisterBody, response: { 201: AppAuthResult, ...errors, 409: ProblemSchema } }
+    schema: {
+      tags: ['app auth'],
+      summary: 'Register a new user (and log in)',
+      description: 'Creates the user and, unless email verification is mandatory, a session: the reply then carries both tokens. ' +
+        'The password must pass the password policy (`validation_failed` with a field error otherwise).',
+      body: RegisterBody,
+      response: { 201: AppAuthResult, ...errors, 409: REGISTER_CONFLICT, ...problemResponses(429) }
+    }
   }, async (request, reply) => {
     const { user, tokens } = await app.auth.register(request.body, clientMeta(request))
+    // Mandatory email verification: no session yet, so no tokens (API.md).
+    if (tokens === null) return await reply.code(201).send({ user: toPublicUser(user) })
     return await reply.code(201).send({ user: toPublicUser(user), tokens: appTokens(tokens) })
   })
 
   app.post('/login', {
     onRequest: app.rateLimitHooks('login'),
-    schema: { tags: ['app auth'], body: LoginBody, response: { 200: AppAuthResult, ...errors } }
+    config: { metricsEvent: 'login' },
+    schema: {
+      tags: ['app auth'],
+      summary: 'Log in with email or username and password',
+      description: 'Starts a new session and returns its access and refresh tokens.',
+      body: LoginBody,
+      response: { 200: AppAuthResult, ...errors, 401: LOGIN_FAILED, 403: LOGIN_REFUSED, 429: LOGIN_LIMITED }
+    }
   }, async (request) => {
     const { user, tokens } = await app.auth.login(request.body, clientMeta(request))
     return { user: toPublicUser(user), tokens: appTokens(tokens) }
@@ -45,15 +68,33 @@ const appAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/refresh', {
     onRequest: app.rateLimitHooks('refresh'),
-    schema: { tags: ['app auth'], body: RefreshBody, response: { 200: AppTokensResult, ...errors } }
+    config: { metricsEvent: 'refresh' },
+    schema: {
+      tags: ['app auth'],
+      summary: 'Swap a refresh token for a new token pair',
+      description: 'Rotation: the presented refresh token is blacklisted and a new one issued in the same session. ' +
+        'Presenting it again within REFRESH_GRACE_SECONDS (two tabs at once) is answered with a valid pair; after that it revokes the session.',
+      body: RefreshBody,
+      response: { 200: AppTokensResult, ...errors, 401: REFRESH_REFUSED, ...problemResponses(429) }
+    }
   }, async (request) => {
-    return { tokens: appTokens(await app.auth.refresh(request.body.refresh)) }
+    return { tokens: appTokens(await app.auth.refresh(request.body.refresh, clientMeta(request))) }
   })
 
   app.post('/logout', {
-    schema: { tags: ['app auth'], body: RefreshBody, response: { 204: Type.Null(), ...errors } }
+    schema: {
+      tags: ['app auth'],
+      summary: 'Log out: end the refresh token\'s session',
+      description: 'Blacklists every refresh token of the session. Its access token stays valid for services that verify locally until it expires (at most ACCESS_TOKEN_TTL).',
+      body: RefreshBody,
+      response: {
+        204: Type.Null({ description: 'Logged out.' }),
+        ...errors,
+        401: problemResponse(401, 'The refresh token is not usable: `token_invalid` or `token_expired`.', 'token_invalid')
+      }
+    }
   }, async (request, reply) => {
-    await app.auth.logout(request.body.refresh)
+    await app.auth.logout(request.body.refresh, clientMeta(request))
     return await reply.code(204).send(null)
   })
 }

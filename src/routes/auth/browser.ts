@@ -10,16 +10,23 @@ import { Type } from 'typebox'
 import { allowedOrigins } from '../../config.js'
 import { AppError, type ErrorCode } from '../../errors.js'
 import { BrowserAuthResult, BrowserTokensResult, LoginBody } from '../../schemas/auth.js'
-import { ProblemSchema } from '../../schemas/common.js'
+import { bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
 import { RegisterBody, toPublicUser } from '../../schemas/user.js'
 import type { TokenPair } from '../../services/auth-service.js'
-import { clientMeta } from './app.js'
+import { LOGIN_FAILED, LOGIN_LIMITED, REGISTER_CONFLICT, clientMeta } from './app.js'
 import { browserCookies } from './browser-cookies.js'
 
 /** Answers after which the refresh cookie can never work again: the browser should drop it. */
 const DEAD_COOKIE: ReadonlySet<ErrorCode> = new Set(['authentication_required', 'token_invalid', 'token_expired', 'token_reused'])
 
-const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 429: ProblemSchema }
+// The errors every browser token endpoint can answer; each route adds its own 401/403/409.
+const errors = { ...bodyProblems, ...problemResponses(503) }
+const FOREIGN_ORIGIN = 'The `Origin` is not one of CORS_ORIGINS: `csrf_failed`.'
+/** The browser session: the refresh cookie, and its CSRF token echoed in X-CSRF-Token. */
+const cookieSecurity = [{ refreshCookie: [], csrfHeader: [] }]
+const COOKIE_REFUSED = problemResponse(401, 'No refresh cookie (`authentication_required`), or it is not usable: `token_invalid`, `token_expired`, or `token_reused` ' +
+  '(the whole session is now revoked). The reply expires both cookies.', 'authentication_required')
+const CSRF_REFUSED = problemResponse(403, `${FOREIGN_ORIGIN} Or \`X-CSRF-Token\` is missing or not this session's token: \`csrf_failed\`.`, 'csrf_failed')
 
 const browserAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const cookies = browserCookies(app.config)
@@ -78,36 +85,90 @@ const browserAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }
 
+  /**
+   * A login or register from a browser that still holds another session's cookie replaces that
+   * cookie, so the old session could never be used again from here: end it rather than leave a
+   * live refresh token behind in the database (it would otherwise count as an open session).
+   */
+  async function endReplacedSession (request: FastifyRequest): Promise<void> {
+    const old = cookies.refreshToken(request)
+    if (old === undefined) return
+    try {
+      await app.auth.logout(old, clientMeta(request))
+    } catch (error) {
+      // A dead, forged or foreign cookie has no session to end; anything else is a real fault.
+      if (!(error instanceof AppError)) throw error
+    }
+  }
+
   app.post('/register', {
     onRequest: app.rateLimitHooks('register'),
-    schema: { tags: ['browser auth'], body: RegisterBody, response: { 201: BrowserAuthResult, ...errors, 409: ProblemSchema } }
+    schema: {
+      tags: ['browser auth'],
+      summary: 'Register a new user (and log in) from a browser page',
+      description: 'As the app register, but the refresh token is set as an HttpOnly cookie and the body carries the access token and `csrfToken` (also set as a readable cookie).',
+      body: RegisterBody,
+      response: { 201: BrowserAuthResult, ...errors, 403: problemResponse(403, FOREIGN_ORIGIN, 'csrf_failed'), 409: REGISTER_CONFLICT, ...problemResponses(429) }
+    }
   }, async (request, reply) => {
     const { user, tokens } = await app.auth.register(request.body, clientMeta(request))
+    // Mandatory email verification: no session yet, so no tokens and no cookies (a cookie of
+    // another session this browser holds is not replaced, so it stays as it is).
+    if (tokens === null) return await reply.code(201).send({ user: toPublicUser(user) })
+    await endReplacedSession(request)
     return await reply.code(201).send({ user: toPublicUser(user), tokens: issue(reply, tokens) })
   })
 
   app.post('/login', {
     onRequest: app.rateLimitHooks('login'),
-    schema: { tags: ['browser auth'], body: LoginBody, response: { 200: BrowserAuthResult, ...errors } }
+    config: { metricsEvent: 'login' },
+    schema: {
+      tags: ['browser auth'],
+      summary: 'Log in from a browser page',
+      description: 'Starts a new session: the refresh token is set as an HttpOnly cookie, the body carries the access token and `csrfToken`. ' +
+        'A session cookie the browser already held is replaced, and its session ended.',
+      body: LoginBody,
+      response: {
+        200: BrowserAuthResult,
+        ...errors,
+        401: LOGIN_FAILED,
+        403: problemResponse(403, `${FOREIGN_ORIGIN} Or the email address is not verified yet and verification is mandatory: \`email_not_verified\`.`, 'csrf_failed'),
+        429: LOGIN_LIMITED
+      }
+    }
   }, async (request, reply) => {
     const { user, tokens } = await app.auth.login(request.body, clientMeta(request))
+    await endReplacedSession(request)
     return { user: toPublicUser(user), tokens: issue(reply, tokens) }
   })
 
   app.post('/refresh', {
     onRequest: app.rateLimitHooks('refresh'),
     preValidation: noBody,
-    schema: { tags: ['browser auth'], response: { 200: BrowserTokensResult, ...errors } }
+    config: { metricsEvent: 'refresh' },
+    schema: {
+      tags: ['browser auth'],
+      summary: 'Rotate the session cookie and get a new access token',
+      description: 'Needs the refresh cookie and the session\'s CSRF token in `X-CSRF-Token`; no body (or `{}`). Rotates the refresh cookie as the app refresh rotates its token.',
+      security: cookieSecurity,
+      response: { 200: BrowserTokensResult, ...errors, 401: COOKIE_REFUSED, 403: CSRF_REFUSED, ...problemResponses(429) }
+    }
   }, async (request, reply) => {
-    const pair = await withSessionCookie(request, reply, async (token) => await app.auth.refresh(token))
+    const pair = await withSessionCookie(request, reply, async (token) => await app.auth.refresh(token, clientMeta(request)))
     return { tokens: issue(reply, pair) }
   })
 
   app.post('/logout', {
     preValidation: noBody,
-    schema: { tags: ['browser auth'], response: { 204: Type.Null(), ...errors } }
+    schema: {
+      tags: ['browser auth'],
+      summary: 'Log out the browser session',
+      description: 'Needs the refresh cookie and `X-CSRF-Token`; no body (or `{}`). Ends the session and expires both cookies.',
+      security: cookieSecurity,
+      response: { 204: Type.Null({ description: 'Logged out; both cookies expired.' }), ...errors, 401: COOKIE_REFUSED, 403: CSRF_REFUSED }
+    }
   }, async (request, reply) => {
-    await withSessionCookie(request, reply, async (token) => { await app.auth.logout(token) })
+    await withSessionCookie(request, reply, async (token) => { await app.auth.logout(token, clientMeta(request)) })
     cookies.clear(reply)
     return await reply.code(204).send(null)
   })

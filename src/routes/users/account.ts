@@ -3,22 +3,25 @@
 // account stops working on authd at once.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { clientMeta } from '../auth/app.js'
 import { DeleteAccountBody } from '../../schemas/account.js'
-import { ProblemSchema } from '../../schemas/common.js'
-import { requireLiveSession } from '../require-live-session.js'
+import { bearerProblems, bearerSecurity, bodyProblems, problemResponses } from '../../schemas/responses.js'
 
 const accountRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.delete('/me', {
     // Checks a password, like login: same per-IP budget (see password.ts).
-    onRequest: [app.authenticate, ...app.rateLimitHooks('login'), requireLiveSession(app)],
+    onRequest: [app.authenticate, ...app.rateLimitHooks('login'), app.requireLiveSession],
     schema: {
       tags: ['users'],
-      security: [{ bearerAuth: [] }],
+      summary: 'Delete the caller\'s account',
+      description: 'Confirmed with the password (a wrong one is `validation_failed` on `password`). The user, its sessions and tokens are deleted at once. ' +
+        'Shares the per-IP login rate limit.',
+      security: bearerSecurity,
       body: DeleteAccountBody,
-      response: { 204: Type.Null(), 400: ProblemSchema, 401: ProblemSchema, 429: ProblemSchema }
+      response: { 204: Type.Null({ description: 'Deleted.' }), ...bodyProblems, ...bearerProblems, ...problemResponses(429, 503) }
     }
   }, async (request, reply) => {
-    await app.accounts.deleteAccount(request.auth, request.body.password)
+    await app.accounts.deleteAccount(request.auth, request.currentUser, request.body.password, clientMeta(request))
     return await reply.code(204).send(null)
   })
 }

@@ -2,30 +2,39 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { AppError } from '../../errors.js'
 import { createUserRepository } from '../../repositories/users.js'
 import { uniqueViolationDetail } from '../../db/database.js'
-import { ProblemSchema } from '../../schemas/common.js'
+import { bearerProblems, bearerSecurity, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
 import { UpdateMeBody, UserSchema, toPublicUser } from '../../schemas/user.js'
 
 const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const users = createUserRepository(app.db.prisma)
   app.addHook('onRequest', app.authenticate)
-
-  /** The token's user, only while the user is active and the token's session is alive. */
-  async function currentUser (auth: { sub: string, sid: string }) {
-    const user = await users.findForAccess(auth.sub, auth.sid)
-    if (user === null) throw new AppError('token_invalid', 'The session of this token has ended')
-    return user
-  }
-
-  const errors = { 400: ProblemSchema, 401: ProblemSchema }
+  app.addHook('onRequest', app.requireLiveSession)
 
   app.get('/me', {
-    schema: { tags: ['users'], security: [{ bearerAuth: [] }], response: { 200: UserSchema, 401: ProblemSchema } }
-  }, async (request) => toPublicUser(await currentUser(request.auth)))
+    schema: {
+      tags: ['users'],
+      summary: 'Who am I: the caller\'s user',
+      security: bearerSecurity,
+      response: { 200: UserSchema, ...bearerProblems, ...problemResponses(503) }
+    }
+  }, async (request) => toPublicUser(request.currentUser))
 
   app.patch('/me', {
-    schema: { tags: ['users'], security: [{ bearerAuth: [] }], body: UpdateMeBody, response: { 200: UserSchema, ...errors, 409: ProblemSchema } }
+    schema: {
+      tags: ['users'],
+      summary: 'Update the caller\'s profile',
+      description: 'Only `username`, `fullName`, `bio` and `birthDate` (`null` clears `username` and `birthDate`); any other field is `unknown_field`.',
+      security: bearerSecurity,
+      body: UpdateMeBody,
+      response: {
+        200: UserSchema,
+        ...bodyProblems,
+        ...bearerProblems,
+        409: problemResponse(409, 'The username is taken: `username_taken`.', 'username_taken'),
+        ...problemResponses(503)
+      }
+    }
   }, async (request) => {
-    await currentUser(request.auth)
     const { birthDate, ...rest } = request.body
     try {
       const user = await users.update(request.auth.sub, {

@@ -324,3 +324,26 @@ t.test('the browser and app clients share one rate-limit budget per action', asy
   t.equal((await limited.inject({ method: 'POST', url: '/v1/app/auth/login', payload, remoteAddress })).statusCode, 401)
   assertProblem(t, await post(limited, '/login', { payload, remoteAddress }), 429, 'rate_limited')
 })
+
+t.test('logging in again from a browser that holds a session cookie ends the replaced session', async (t) => {
+  const account = newAccount()
+  const first = await post(app, '/register', { payload: account })
+  const jar = new Jar().take(first)
+  const oldAccess = first.json().tokens.access
+  const oldCookie = jar.value('authd_refresh')
+
+  const again = await post(app, '/login', { jar, payload: { login: account.email, password: account.password } })
+  t.equal(again.statusCode, 200, again.body.slice(0, 300))
+  jar.take(again)
+  t.not(jar.value('authd_refresh'), oldCookie, 'the browser now holds the new session\'s cookie')
+  assertProblem(t, await me(app, oldAccess), 401, 'token_invalid')
+  const replay = await app.inject({ method: 'POST', url: '/v1/app/auth/refresh', payload: { refresh: String(oldCookie) } })
+  assertProblem(t, replay, 401, 'token_invalid')
+  t.equal((await me(app, again.json().tokens.access)).statusCode, 200, 'the new session works')
+
+  // A cookie that is not a live session (here: garbage) does not stop the login.
+  const stray = new Jar()
+  stray.cookies.set('authd_refresh', { name: 'authd_refresh', value: 'not-a-token', path: BASE } as Cookie)
+  const withStray = await post(app, '/login', { jar: stray, payload: { login: account.email, password: account.password } })
+  t.equal(withStray.statusCode, 200, 'a stray cookie is ignored')
+})

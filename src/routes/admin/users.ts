@@ -1,0 +1,93 @@
+// The admin API over users (API.md "Admin"): search and page through them, read one, set
+// isActive and roles, end their sessions. Only for callers whose CURRENT roles include admin:
+// requireRole reads the row the live-session check just loaded, not the token's roles claim,
+// so a revoked admin is refused at once rather than when their access token expires.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import { Type } from 'typebox'
+import { AppError } from '../../errors.js'
+import { ADMIN_ROLE, createAdminService, type Actor } from '../../services/admin-service.js'
+import { AdminUserList, AdminUserListQuery, AdminUserParams, AdminUserPatchBody, DEFAULT_PAGE_LIMIT } from '../../schemas/admin.js'
+import { bearerProblems, bearerSecurity, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
+import { UserSchema, toPublicUser } from '../../schemas/user.js'
+
+const actorOf = (request: FastifyRequest): Actor => ({ id: request.currentUser.id, ip: request.ip, userAgent: request.headers['user-agent'] ?? null })
+
+/**
+ * A malformed id is answered 404, like an unknown one (it names no user either way), while a
+ * bad body is still a 400: the params error is attached (attachValidation), the others rethrown.
+ */
+function checkParams (request: FastifyRequest): void {
+  const error = request.validationError as (Error & { validationContext?: string }) | undefined
+  if (error === undefined) return
+  if (error.validationContext === 'params') throw new AppError('not_found', 'There is no user with this id')
+  throw error
+}
+
+const adminUserRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const admin = createAdminService(app.db.prisma)
+  app.addHook('onRequest', app.authenticate)
+  app.addHook('onRequest', app.requireLiveSession)
+  app.addHook('onRequest', app.requireRole(ADMIN_ROLE))
+
+  const security = bearerSecurity
+  const denied = { ...bearerProblems, 403: problemResponse(403, 'The caller\'s current roles do not include `admin`: `forbidden`.', 'forbidden'), ...problemResponses(503) }
+  const notFound = { 404: problemResponse(404, 'No user has this id (or it is not a UUID): `not_found`.') }
+  const queryProblems = { 400: problemResponse(400, 'A query parameter is unknown or out of range, or the cursor is not one authd handed out: `validation_failed`.') }
+
+  app.get('/users', {
+    schema: {
+      tags: ['admin'],
+      summary: 'Search users',
+      description: 'Users whose email, username or full name contains `q` (any case), newest first, a page at a time: pass `nextCursor` back as `cursor` until it is null.',
+      security,
+      querystring: AdminUserListQuery,
+      response: { 200: AdminUserList, ...queryProblems, ...denied }
+    }
+  }, async (request) => {
+    const { q, limit, cursor } = request.query
+    const page = await admin.listUsers({ q, cursor, limit: limit === undefined ? DEFAULT_PAGE_LIMIT : Number(limit) })
+    return { users: page.users.map(toPublicUser), nextCursor: page.nextCursor }
+  })
+
+  app.get('/users/:id', {
+    attachValidation: true,
+    schema: { tags: ['admin'], summary: 'Get a user', security, params: AdminUserParams, response: { 200: UserSchema, ...denied, ...notFound } }
+  }, async (request) => {
+    checkParams(request)
+    return toPublicUser(await admin.getUser(request.params.id))
+  })
+
+  app.patch('/users/:id', {
+    attachValidation: true,
+    schema: {
+      tags: ['admin'],
+      summary: 'Activate, deactivate or set the roles of a user',
+      description: 'Deactivating ends every session of the user at once. You cannot deactivate yourself or remove your own admin role (409 `self_lockout`).',
+      security,
+      params: AdminUserParams,
+      body: AdminUserPatchBody,
+      response: {
+        200: UserSchema,
+        ...bodyProblems,
+        ...denied,
+        ...notFound,
+        409: problemResponse(409, 'The change would deactivate the caller or remove their own admin role: `self_lockout`.', 'self_lockout')
+      }
+    }
+  }, async (request) => {
+    checkParams(request)
+    return toPublicUser(await admin.updateUser(actorOf(request), request.params.id, request.body))
+  })
+
+  app.delete('/users/:id/sessions', {
+    attachValidation: true,
+    schema: { tags: ['admin'], summary: 'End every session of a user', security, params: AdminUserParams, response: { 204: Type.Null({ description: 'Every session of the user has ended.' }), ...denied, ...notFound } }
+  }, async (request, reply) => {
+    checkParams(request)
+    await admin.revokeSessions(actorOf(request), request.params.id)
+    return await reply.code(204).send(null)
+  })
+}
+
+export default adminUserRoutes

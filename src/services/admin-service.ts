@@ -1,0 +1,135 @@
+// What an admin does to other accounts: find them, activate or deactivate them, set their
+// roles, end their sessions. Every change is one transaction with its audit event (and, for a
+// deactivation, with the revocation of every session), so no reader ever sees a deactivated
+// user whose refresh tokens still work.
+import type { PrismaClient } from '../generated/prisma/client.js'
+import { AppError } from '../errors.js'
+import { createAdminUserRepository, type AdminFields, type UserKey } from '../repositories/admin-users.js'
+import { createAuditRepository } from '../repositories/audit-events.js'
+import { createSessionRepository } from '../repositories/sessions.js'
+import type { User } from '../repositories/users.js'
+import { isUuid } from './token-service.js'
+
+/** The role that unlocks the admin API. */
+export const ADMIN_ROLE = 'admin'
+
+/** The admin acting, and where from (for the audit trail). */
+export interface Actor { id: string, ip: string | null, userAgent: string | null }
+
+const notFound = () => new AppError('not_found', 'There is no user with this id')
+
+/**
+ * The id as stored (lower case), or 404. PostgreSQL reads an upper-case UUID as the same row,
+ * so comparing the raw text with the admin's own id would let "myself" slip past the
+ * self-lockout check.
+ */
+function userId (id: string): string {
+  if (!isUuid(id)) throw notFound()
+  return id.toLowerCase()
+}
+
+/**
+ * Cursors are opaque to clients: base64url of "<createdAt ISO>|<id>" of the last user of a
+ * page. Anything that does not decode to that is a 400, never a database error.
+ */
+export function encodeUserCursor (key: UserKey): string {
+  return Buffer.from(`${key.createdAt.toISOString()}|${key.id}`).toString('base64url')
+}
+
+export function decodeUserCursor (cursor: string): UserKey {
+  const invalid = new AppError('validation_failed', 'The request is not valid', {
+    errors: [{ field: 'cursor', code: 'invalid_format', message: 'is not a cursor this API returned' }]
+  })
+  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid
+  const [iso, id, extra] = Buffer.from(cursor, 'base64url').toString('utf8').split('|')
+  const createdAt = new Date(iso ?? '')
+  if (extra !== undefined || !isUuid(id) || Number.isNaN(createdAt.getTime()) || createdAt.toISOString() !== iso) throw invalid
+  return { createdAt, id }
+}
+
+export function createAdminService (prisma: PrismaClient) {
+  const users = createAdminUserRepository(prisma)
+
+  return {
+    async listUsers (query: { q?: string, limit: number, cursor?: string }): Promise<{ users: User[], nextCursor: string | null }> {
+      const after = query.cursor === undefined ? undefined : decodeUserCursor(query.cursor)
+      // One row more than the page: whether it exists says if there is a next page.
+      const rows = await users.search({ q: query.q?.trim(), after, limit: query.limit + 1 })
+      const page = rows.slice(0, query.limit)
+      const last = page.at(-1)
+      return { users: page, nextCursor: rows.length > query.limit && last !== undefined ? encodeUserCursor(last) : null }
+    },
+
+    async getUser (rawId: string): Promise<User> {
+      const user = await users.findById(userId(rawId))
+      if (user === null) throw notFound()
+      return user
+    },
+
+    /**
+     * Sets isActive and/or roles. Deactivating ends every session of the user in the same
+     * transaction (their access tokens then fail on authd at once: the live-session check
+     * reads isActive). An admin may not deactivate themselves or drop their own admin role:
+     * that is how the last admin locks everyone out (409 self_lockout).
+     */
+    async updateUser (actor: Actor, rawId: string, patch: AdminFields): Promise<User> {
+      const id = userId(rawId)
+      if (id === actor.id && (patch.isActive === false || (patch.roles !== undefined && !patch.roles.includes(ADMIN_ROLE)))) {
+        throw new AppError('self_lockout', 'You cannot deactivate yourself or remove your own admin role; ask another admin')
+      }
+      return await prisma.$transaction(async (tx) => {
+        const repo = createAdminUserRepository(tx)
+        const before = await repo.findForUpdate(id)
+        if (before === null) throw notFound()
+        const changed: string[] = []
+        if (patch.isActive !== undefined && patch.isActive !== before.isActive) changed.push('isActive')
+        if (patch.roles !== undefined && !sameRoles(patch.roles, before.roles)) changed.push('roles')
+        // Deactivating an already inactive user still ends any session left (none should be).
+        const sessionsRevoked = patch.isActive === false ? await createSessionRepository(tx).revokeAllForUser(id, 'deactivated') : 0
+        if (changed.length === 0 && sessionsRevoked === 0) return before
+        const after = await repo.setAdminFields(id, patch)
+        await createAuditRepository(tx).record({
+          type: 'admin_user_updated',
+          userId: id,
+          actorId: actor.id,
+          ip: actor.ip,
+          userAgent: actor.userAgent,
+          detail: {
+            changed,
+            oldIsActive: before.isActive,
+            newIsActive: after.isActive,
+            oldRoles: before.roles,
+            newRoles: after.roles,
+            sessionsRevoked
+          }
+        })
+        return after
+      })
+    },
+
+    /** Ends every session of the user ("log out everywhere" on their behalf). */
+    async revokeSessions (actor: Actor, rawId: string): Promise<number> {
+      const id = userId(rawId)
+      return await prisma.$transaction(async (tx) => {
+        if (await createAdminUserRepository(tx).findById(id) === null) throw notFound()
+        const sessionsRevoked = await createSessionRepository(tx).revokeAllForUser(id, 'revoked')
+        await createAuditRepository(tx).record({
+          type: 'admin_sessions_revoked',
+          userId: id,
+          actorId: actor.id,
+          ip: actor.ip,
+          userAgent: actor.userAgent,
+          detail: { sessionsRevoked }
+        })
+        return sessionsRevoked
+      })
+    }
+  }
+}
+
+/** Roles are a set: the same names in another order are no change. */
+function sameRoles (a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && [...a].sort().join('\n') === [...b].sort().join('\n')
+}
+
+export type AdminService = ReturnType<typeof createAdminService>

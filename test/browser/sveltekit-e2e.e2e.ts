@@ -1,0 +1,325 @@
+// The SvelteKit example (examples/sveltekit) against a live authd in a real browser: Debian's
+// Chromium driven by playwright-core. Not part of `npm test`: run it with `npm run test:browser`
+// after `(cd examples/sveltekit && npm ci)` and `apt-get install chromium` (see ../../.ci/run).
+//
+// Unlike the React example, the browser never talks to authd: the SvelteKit server (built with
+// adapter-node and started with `node build`, as in production) calls authd's app endpoints and
+// keeps the tokens in its own HttpOnly cookies. The test builds the example, starts it on
+// http://localhost:<kit> against an authd on http://127.0.0.1:<authd>, and plays a visitor.
+// http://localhost:<evil> plays the attacker: same site as the app (ports do not count), so
+// SameSite=Lax cookies do travel with its forged POST and only SvelteKit's origin check stops it.
+import { execFile, spawn } from 'node:child_process'
+import { existsSync, mkdirSync } from 'node:fs'
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import t from 'tap'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { build, newAccount } from '../helper.js'
+import { close, listen } from './local-servers.js'
+
+// Browser globals used inside page.evaluate() callbacks, which run in the page, not in Node.
+interface FormElement { method: string, action: string, submit (): void }
+declare const document: {
+  cookie: string
+  body: { append (node: FormElement): void }
+  createElement (tag: 'form'): FormElement
+}
+declare const navigator: { userAgent: string }
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+const exampleDir = path.join(root, 'examples/sveltekit')
+const viteBin = path.join(exampleDir, 'node_modules/vite/bin/vite.js')
+const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const STEP_TIMEOUT = 15_000
+const STEP_DEADLINE = 90_000
+
+/** A port that was free a moment ago (for `node build`, which takes its port from PORT). */
+async function freePort (): Promise<number> {
+  const { server, port } = await listen(() => {})
+  await close(server)
+  return port
+}
+
+/** What authd saw and answered, recorded at its HTTP server (below Fastify). */
+interface Exchange { method: string, url: string, status: number, forwardedFor: string | undefined, userAgent: string | undefined }
+
+t.test('SvelteKit example + authd in Chromium', async (t) => {
+  if (!existsSync(chromiumPath)) {
+    t.fail(`no Chromium at ${chromiumPath}: apt-get install -y chromium (or set CHROMIUM_PATH)`)
+    return
+  }
+  if (!existsSync(viteBin)) {
+    t.fail('examples/sveltekit has no node_modules: run (cd examples/sveltekit && npm ci)')
+    return
+  }
+
+  // --- authd, recording every exchange -----------------------------------------------------
+  // TRUST_PROXY: the SvelteKit server (127.0.0.1) forwards the visitor's address. Grace 0: a
+  // rotated refresh token presented again is at once a reuse (the last step relies on it).
+  const app = await build(t, { TRUST_PROXY: '127.0.0.1', REFRESH_GRACE_SECONDS: '0', LOG_LEVEL: 'silent' })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const authdOrigin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+  const exchanges: Exchange[] = []
+  const fastifyHandlers = app.server.listeners('request') as RequestListener[]
+  app.server.removeAllListeners('request')
+  app.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    res.on('finish', () => {
+      exchanges.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        status: res.statusCode,
+        forwardedFor: req.headers['x-forwarded-for'] as string | undefined,
+        userAgent: req.headers['user-agent']
+      })
+    })
+    for (const h of fastifyHandlers) h.call(app.server, req, res)
+  })
+  const calls = (from: number, method: string, url: string) => exchanges.slice(from).filter((e) => e.method === method && e.url === url)
+
+  const evil = await listen((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+    res.end('<!doctype html><title>evil</title><h1>Totally harmless page</h1>')
+  })
+  t.teardown(async () => await close(evil.server))
+  const evilOrigin = `http://localhost:${evil.port}`
+
+  // --- build and start the example as in production -----------------------------------------
+  const started = Date.now()
+  await promisify(execFile)(process.execPath, [viteBin, 'build', '--logLevel', 'warn'], { cwd: exampleDir, maxBuffer: 16 * 1024 * 1024 })
+  const kitPort = await freePort()
+  const kitOrigin = `http://localhost:${kitPort}`
+  const kit = spawn(process.execPath, ['build'], {
+    cwd: exampleDir,
+    // ORIGIN: adapter-node cannot know the public URL otherwise (it would assume https and its
+    // CSRF check would refuse every form POST).
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(kitPort), ORIGIN: kitOrigin, AUTHD_URL: authdOrigin },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let kitOutput = ''
+  kit.stdout.on('data', (chunk: Buffer) => { kitOutput += chunk.toString() })
+  kit.stderr.on('data', (chunk: Buffer) => { kitOutput += chunk.toString() })
+  const kitExited = new Promise<void>((resolve) => kit.once('exit', () => resolve()))
+  // Also when tap ends this process early (a timeout): never leave the server running.
+  const killKit = () => { kit.kill('SIGKILL') }
+  process.once('exit', killKit)
+  t.teardown(async () => {
+    process.off('exit', killKit)
+    kit.kill('SIGTERM')
+    await kitExited
+  })
+  // Up when it says so on its own stdout (not merely when something answers on the port).
+  let up = false
+  for (let i = 0; i < 300 && !up && kit.exitCode === null; i++) {
+    up = kitOutput.includes(`Listening on http://127.0.0.1:${kitPort}`)
+    if (!up) await sleep(100)
+  }
+  up &&= await fetch(`${kitOrigin}/`).then((r) => r.ok, () => false)
+  if (!up) {
+    t.fail(`the SvelteKit server did not come up:\n${kitOutput}`)
+    return
+  }
+  t.comment(`built and started examples/sveltekit in ${Date.now() - started} ms; app ${kitOrigin}, authd ${authdOrigin}, evil ${evilOrigin}`)
+
+  // --- browser ---------------------------------------------------------------------------
+  const browser: Browser = await chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking']
+  })
+  t.teardown(async () => await browser.close())
+  const context: BrowserContext = await browser.newContext()
+  context.setDefaultTimeout(STEP_TIMEOUT)
+  const browserRequests: string[] = []
+  context.on('request', (r) => browserRequests.push(r.url()))
+  const artifacts = path.join(process.env.E2E_ARTIFACTS ?? path.join(tmpdir(), 'authd-e2e'), `sveltekit-${new Date().toISOString().replaceAll(':', '-')}`)
+
+  /** Runs one scenario step; on failure saves a screenshot of every open page. A step that
+   *  stalls (a browser call that never settles) fails with its name rather than hanging the run. */
+  async function step (name: string, fn: () => Promise<void>): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    t.comment(`step: ${name}`)
+    try {
+      await Promise.race([
+        fn(),
+        new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`step "${name}" did not finish within ${STEP_DEADLINE / 1000} s`)), STEP_DEADLINE) })
+      ])
+    } catch (error) {
+      mkdirSync(artifacts, { recursive: true })
+      const shots: string[] = []
+      for (const [i, page] of context.pages().entries()) {
+        const file = path.join(artifacts, `${name.replace(/\W+/g, '-')}-tab${i + 1}.png`)
+        try { await page.screenshot({ path: file, fullPage: true }); shots.push(file) } catch { /* page gone */ }
+      }
+      t.comment(`step "${name}" failed; screenshots: ${shots.join(', ') || 'none'}\nSvelteKit server output:\n${kitOutput}`)
+      throw error
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  const cookie = async (name: string) => (await context.cookies()).find((c) => c.name === name)
+  /** Waits for the page to show `testId` and asserts its text. */
+  async function expectText (page: Page, testId: string, want: string, message: string): Promise<void> {
+    const text = await page.getByTestId(testId).textContent({ timeout: STEP_TIMEOUT }).catch(() => null)
+    const error = testId === 'error' ? null : await page.getByTestId('error').textContent({ timeout: 100 }).catch(() => null)
+    t.equal(text?.trim(), want, message + (error ? ` (page error: ${error})` : ''))
+  }
+  async function expectPath (page: Page, want: string, message: string): Promise<void> {
+    await page.waitForURL((url) => url.pathname + url.search === want, { timeout: STEP_TIMEOUT }).catch(() => {})
+    const url = new URL(page.url())
+    t.equal(url.pathname + url.search, want, message)
+  }
+
+  const account = newAccount()
+  const page = await context.newPage()
+  const pageErrors: string[] = []
+  page.on('pageerror', (e) => pageErrors.push(e.message))
+
+  await step('signed out', async () => {
+    await page.goto(`${kitOrigin}/account`)
+    await expectPath(page, '/login?redirectTo=%2Faccount', 'a signed-out visitor of the protected page is sent to the login page')
+  })
+
+  await step('register', async () => {
+    await page.goto(`${kitOrigin}/register`)
+    await page.getByTestId('register-email').fill(account.email)
+    await page.getByTestId('register-password').fill(account.password)
+    await page.getByTestId('register-submit').click()
+    await expectPath(page, '/account', 'registering leads to the protected page')
+    await expectText(page, 'user-email', account.email, 'the protected page shows the user from GET /v1/users/me')
+    t.equal(calls(0, 'POST', '/v1/app/auth/register').at(-1)?.status, 201, 'the SvelteKit server registered through authd\'s app endpoint')
+  })
+
+  await step('cookies', async () => {
+    for (const name of ['access_token', 'refresh_token']) {
+      const c = await cookie(name)
+      t.ok(c?.httpOnly, `${name} is HttpOnly`)
+      t.equal(c?.sameSite, 'Lax', `${name} is SameSite=Lax`)
+      t.equal(c?.path, '/', `${name} has Path=/`)
+      t.equal(c?.domain, 'localhost', `${name} belongs to the app's host only`)
+      // SvelteKit leaves Secure off for http://localhost only; it is on anywhere else.
+      t.equal(c?.secure, false, `${name} is not Secure on http://localhost (development)`)
+    }
+    const access = await cookie('access_token')
+    t.ok(access !== undefined && access.expires * 1000 < Date.now() + 300_000, 'the access cookie expires before the access token does')
+    t.equal(await page.evaluate(() => document.cookie), '', 'page scripts see no cookie at all')
+    t.same(browserRequests.filter((u) => u.startsWith(authdOrigin)), [], 'the browser never called authd itself')
+  })
+
+  await step('visitor forwarded', async () => {
+    const userAgent = await page.evaluate(() => navigator.userAgent)
+    const register = calls(0, 'POST', '/v1/app/auth/register').at(-1)
+    t.equal(register?.userAgent, userAgent, 'the SvelteKit server forwarded the browser\'s User-Agent')
+    t.equal(register?.forwardedFor, '127.0.0.1', 'and the visitor\'s address in X-Forwarded-For')
+    const res = await fetch(`${authdOrigin}/v1/sessions`, { headers: { authorization: `Bearer ${(await cookie('access_token'))?.value ?? ''}` } })
+    const sessions = await res.json() as Array<{ userAgent: string | null, current: boolean }>
+    t.equal(sessions.find((s) => s.current)?.userAgent, userAgent, 'authd\'s session list shows the visitor\'s browser, not the SvelteKit server')
+  })
+
+  await step('reload', async () => {
+    const from = exchanges.length
+    await page.reload()
+    await expectText(page, 'user-email', account.email, 'still signed in after a reload')
+    t.equal(calls(from, 'POST', '/v1/app/auth/refresh').length, 0, 'a fresh access token needs no refresh')
+    t.equal(calls(from, 'GET', '/v1/users/me').length, 1, 'one GET /v1/users/me per page load')
+  })
+
+  await step('refresh when the access token is gone', async () => {
+    const spent = (await cookie('refresh_token'))?.value ?? ''
+    await context.clearCookies({ name: 'access_token' }) // as the browser does when it expires
+    const from = exchanges.length
+    await page.reload()
+    await expectText(page, 'user-email', account.email, 'still signed in without the access cookie')
+    t.same(calls(from, 'POST', '/v1/app/auth/refresh').map((e) => e.status), [200], 'handle refreshed once through authd')
+    const renewed = (await cookie('refresh_token'))?.value
+    t.ok(renewed !== undefined && renewed !== '' && renewed !== spent, 'the rotated refresh token replaced the spent one in the cookie')
+    t.ok(await cookie('access_token'), 'a new access cookie is set')
+  })
+
+  await step('foreign origin', async () => {
+    const attacker = await context.newPage()
+    await attacker.goto(evilOrigin)
+    const from = exchanges.length
+    const answer = attacker.waitForResponse((r) => r.url() === `${kitOrigin}/logout`)
+    await attacker.evaluate((action) => {
+      const form = document.createElement('form')
+      form.method = 'POST'
+      form.action = action
+      document.body.append(form)
+      form.submit()
+    }, `${kitOrigin}/logout`)
+    const res = await answer
+    t.equal(res.status(), 403, 'a forged form POST to /logout from another origin gets 403 (SvelteKit\'s origin check)')
+    t.equal(calls(from, 'POST', '/v1/app/auth/logout').length, 0, 'authd was never asked to log out')
+    // Closing the page that just navigated to the refused POST now and then never settles in
+    // Chromium; it is only tidying up (browser.close() ends it anyway), so do not wait for ever.
+    await attacker.waitForLoadState('load', { timeout: STEP_TIMEOUT }).catch(() => {})
+    await Promise.race([attacker.close().catch(() => {}), sleep(5_000)])
+    await page.reload()
+    await expectText(page, 'user-email', account.email, 'the session survived the attempt')
+  })
+
+  await step('logout', async () => {
+    const refresh = (await cookie('refresh_token'))?.value ?? ''
+    const from = exchanges.length
+    await page.getByTestId('logout').click()
+    await expectPath(page, '/login', 'logging out leads to the login page')
+    t.same(calls(from, 'POST', '/v1/app/auth/logout').map((e) => e.status), [204], 'the SvelteKit server ended the session at authd')
+    const names = (await context.cookies()).map((c) => c.name)
+    t.notOk(names.includes('access_token') || names.includes('refresh_token'), `logout cleared the cookies (left: ${names.join(', ') || 'none'})`)
+    const again = await fetch(`${authdOrigin}/v1/app/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh }) })
+    t.equal(again.status, 401, 'the logged-out refresh token is refused by authd')
+    await page.goto(`${kitOrigin}/account`)
+    await expectPath(page, '/login?redirectTo=%2Faccount', 'after logout the protected page redirects to the login page')
+  })
+
+  await step('log in', async () => {
+    await page.getByTestId('login-login').fill(account.email)
+    await page.getByTestId('login-password').fill('not the password')
+    await page.getByTestId('login-submit').click()
+    await expectText(page, 'error', 'Wrong email/username or password.', 'a wrong password is refused with a message')
+    await page.getByTestId('login-password').fill(account.password)
+    await page.getByTestId('login-submit').click()
+    await expectPath(page, '/account', 'logging in returns to the page asked for (redirectTo)')
+    await expectText(page, 'user-email', account.email, 'signed in again')
+  })
+
+  await step('reused refresh token', async () => {
+    // A thief replays a refresh token that was already rotated: authd revokes the session, and the
+    // app treats the visitor as signed out.
+    const current = (await cookie('refresh_token'))?.value ?? ''
+    await context.clearCookies({ name: 'access_token' })
+    await page.reload() // rotates `current`
+    await expectText(page, 'user-email', account.email, 'signed in after the rotation')
+    await context.clearCookies()
+    await context.addCookies([{ name: 'refresh_token', value: current, url: kitOrigin, httpOnly: true, sameSite: 'Lax' }])
+    const from = exchanges.length
+    await page.goto(`${kitOrigin}/account`)
+    await expectPath(page, '/login?redirectTo=%2Faccount', 'presenting a rotated refresh token ends up at the login page')
+    t.match(exchanges.slice(from).find((e) => e.url === '/v1/app/auth/refresh'), { status: 401 }, 'authd refused the reused token')
+    t.notOk(await cookie('refresh_token'), 'the app cleared the cookie')
+  })
+
+  await step('without JavaScript', async () => {
+    // Form actions work as plain HTML forms too (progressive enhancement).
+    const plain = await browser.newContext({ javaScriptEnabled: false })
+    plain.setDefaultTimeout(STEP_TIMEOUT)
+    const p = await plain.newPage()
+    await p.goto(`${kitOrigin}/login`)
+    await p.getByTestId('login-login').fill(account.email)
+    await p.getByTestId('login-password').fill(account.password)
+    await p.getByTestId('login-submit').click()
+    await expectPath(p, '/account', 'a plain form POST logs in and redirects')
+    await expectText(p, 'user-email', account.email, 'the server-rendered page shows the user')
+    await p.getByTestId('logout').click()
+    await expectPath(p, '/login', 'a plain form POST logs out')
+    await plain.close()
+  })
+
+  t.same(pageErrors, [], 'no uncaught errors in the pages')
+})

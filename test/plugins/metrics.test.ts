@@ -1,0 +1,142 @@
+// GET /metrics: Prometheus text that counts what a user of the service would count — requests
+// by route template and status, logins, refreshes, reuse detections, rate-limit refusals —
+// plus the database pool and Node's own metrics; protected by METRICS_TOKEN when set.
+import { randomBytes, randomUUID } from 'node:crypto'
+import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { assertProblem, build, login, onPostgres, refresh, register } from '../helper.js'
+
+const TOKEN = 'metrics-token-0123456789abcdef'
+const auth = { authorization: `Bearer ${TOKEN}` }
+
+interface Sample { name: string, labels: Record<string, string>, value: number }
+
+/** The samples of a text exposition (format 0.0.4). */
+function parse (text: string): Sample[] {
+  const samples: Sample[] = []
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
+    if (match === null) throw new Error(`not a sample line: ${line}`)
+    const labels: Record<string, string> = {}
+    for (const [, key, value] of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[key as string] = value as string
+    samples.push({ name: match[1] as string, labels, value: Number(match[3]) })
+  }
+  return samples
+}
+
+/** The value of the sample with exactly these labels (0 when the series does not exist yet). */
+function value (samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+  const wanted = JSON.stringify(Object.entries(labels).sort())
+  const found = samples.find((s) => s.name === name && JSON.stringify(Object.entries(s.labels).sort()) === wanted)
+  return found?.value ?? 0
+}
+
+async function scrape (app: FastifyInstance): Promise<Sample[]> {
+  const res = await app.inject({ method: 'GET', url: '/metrics', headers: auth })
+  if (res.statusCode !== 200) throw new Error(`scrape failed: ${res.statusCode} ${res.body}`)
+  return parse(res.body)
+}
+
+/** A client address of its own: rate-limit counters in Redis outlive a run. */
+const freshIp = (): string => `10.${[...randomBytes(3)].join('.')}`
+
+t.test('counts requests, logins, refreshes, reuse and rate-limit refusals', async (t) => {
+  const app = await build(t, { METRICS_TOKEN: TOKEN, RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_LOGIN: '3', REFRESH_GRACE_SECONDS: '0' })
+  const before = await scrape(app)
+
+  const s = await register(app)
+  t.equal((await login(app, s.email, s.password)).statusCode, 200)
+  t.equal((await login(app, s.email, 'not the password')).statusCode, 401)
+  // Three logins from one address are allowed, the fourth is refused before any password check.
+  const ip = freshIp()
+  for (let i = 0; i < 3; i++) {
+    t.equal((await app.inject({ method: 'POST', url: '/v1/app/auth/login', remoteAddress: ip, payload: { login: s.email, password: 'wrong again' } })).statusCode, 401)
+  }
+  t.equal((await app.inject({ method: 'POST', url: '/v1/app/auth/login', remoteAddress: ip, payload: { login: s.email, password: s.password } })).statusCode, 429)
+  // Not a login attempt: a malformed request.
+  t.equal((await app.inject({ method: 'POST', url: '/v1/app/auth/login', remoteAddress: freshIp(), payload: { login: s.email } })).statusCode, 400)
+
+  const rotated = await refresh(app, s.tokens.refresh)
+  t.equal(rotated.statusCode, 200)
+  // The rotated token again, with no grace window: reuse, the session is revoked.
+  const reused = await refresh(app, s.tokens.refresh)
+  assertProblem(t, reused, 401, 'token_reused')
+  t.equal((await refresh(app, 'not-a-token')).statusCode, 401)
+
+  const sessionId = randomUUID()
+  const fresh = await login(app, s.email, s.password)
+  t.equal(fresh.statusCode, 200, fresh.body)
+  t.equal((await app.inject({ method: 'DELETE', url: `/v1/sessions/${sessionId}`, headers: { authorization: `Bearer ${fresh.json().tokens.access}` } })).statusCode, 404)
+  t.equal((await app.inject({ method: 'GET', url: `/no/such/page/${sessionId}` })).statusCode, 404)
+
+  const after = await scrape(app)
+  const delta = (name: string, labels: Record<string, string> = {}) => value(after, name, labels) - value(before, name, labels)
+
+  t.equal(delta('authd_logins_total', { result: 'success' }), 2, 'two successful logins')
+  t.equal(delta('authd_logins_total', { result: 'failure' }), 4, 'four wrong passwords (not the refused or malformed requests)')
+  t.equal(delta('authd_refreshes_total', { result: 'success' }), 1, 'one refresh')
+  t.equal(delta('authd_refreshes_total', { result: 'failure' }), 2, 'two refused refreshes')
+  t.equal(delta('authd_refresh_reuse_detected_total'), 1, 'one reuse detected')
+  t.equal(delta('authd_rate_limited_total', { route: '/v1/app/auth/login' }), 1, 'one login refused by the rate limit')
+
+  const login200 = { method: 'POST', route: '/v1/app/auth/login', status: '200' }
+  t.equal(delta('http_requests_total', login200), 2, 'requests by route template and status')
+  t.equal(delta('http_requests_total', { method: 'POST', route: '/v1/app/auth/login', status: '401' }), 4)
+  t.equal(delta('http_requests_total', { method: 'POST', route: '/v1/app/auth/login', status: '429' }), 1)
+  t.equal(delta('http_requests_total', { method: 'POST', route: '/v1/app/auth/register', status: '201' }), 1)
+  t.equal(delta('http_requests_total', { method: 'DELETE', route: '/v1/sessions/:id', status: '404' }), 1, 'the route label is the template')
+  t.equal(delta('http_requests_total', { method: 'GET', route: 'unmatched', status: '404' }), 1, 'unmatched URLs share one label')
+  const text = (await app.inject({ method: 'GET', url: '/metrics', headers: auth })).body
+  t.notOk(text.includes(sessionId), 'no raw URL (or id) in any label')
+
+  t.equal(delta('http_request_duration_seconds_count', login200), 2, 'latency histogram observed each request')
+  t.equal(delta('http_request_duration_seconds_bucket', { ...login200, le: '+Inf' }), 2)
+  t.ok(delta('http_request_duration_seconds_sum', login200) > 0, 'with a positive duration')
+  const buckets = after.filter((x) => x.name === 'http_request_duration_seconds_bucket' && x.labels.route === '/v1/app/auth/login' && x.labels.status === '200')
+  t.ok(buckets.length > 5, 'several buckets')
+  for (let i = 1; i < buckets.length; i++) t.ok((buckets[i] as Sample).value >= (buckets[i - 1] as Sample).value, 'buckets are cumulative')
+})
+
+t.test('Node, event-loop and database pool metrics', async (t) => {
+  const app = await build(t, { METRICS_TOKEN: TOKEN })
+  // A query first: the pool opens connections on demand.
+  t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200)
+  const samples = await scrape(app)
+  const names = new Set(samples.map((s) => s.name))
+  for (const name of ['nodejs_eventloop_lag_seconds', 'nodejs_eventloop_lag_p99_seconds', 'process_cpu_user_seconds_total', 'nodejs_heap_size_used_bytes']) {
+    t.ok(names.has(name), name)
+  }
+  if (onPostgres) {
+    t.equal(value(samples, 'authd_db_pool_max_connections'), 30, 'the pool limit (the tests open pools of 30)')
+    t.ok(value(samples, 'authd_db_pool_connections') >= 1, 'the connection /readyz used is open')
+    t.ok(names.has('authd_db_pool_idle_connections') && names.has('authd_db_pool_waiting_requests'), 'idle and waiting')
+  } else {
+    t.notOk([...names].some((n) => n.startsWith('authd_db_pool_')), 'PGlite has no pool to report')
+  }
+})
+
+t.test('METRICS_TOKEN protects /metrics', async (t) => {
+  const app = await build(t, { METRICS_TOKEN: TOKEN })
+  const none = await app.inject({ method: 'GET', url: '/metrics' })
+  assertProblem(t, none, 401, 'authentication_required')
+  t.match(none.headers['www-authenticate'], /^Bearer/)
+  t.notMatch(none.body, /http_requests_total/)
+  assertProblem(t, await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}x` } }), 401, 'token_invalid')
+  assertProblem(t, await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}` } }), 401, 'authentication_required')
+  const ok = await app.inject({ method: 'GET', url: '/metrics', headers: auth })
+  t.equal(ok.statusCode, 200)
+  t.match(ok.headers['content-type'], /^text\/plain; version=0\.0\.4/)
+  t.match(ok.body, /^# HELP /m)
+})
+
+t.test('without METRICS_TOKEN /metrics is open', async (t) => {
+  const app = await build(t)
+  const res = await app.inject({ method: 'GET', url: '/metrics' })
+  t.equal(res.statusCode, 200)
+  t.match(res.body, /# TYPE http_requests_total counter/)
+})
+
+t.test('a short METRICS_TOKEN stops the start', async (t) => {
+  await t.rejects(build(t, { METRICS_TOKEN: 'short' }), /METRICS_TOKEN: must be at least 16 bytes/)
+})
