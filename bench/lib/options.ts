@@ -1,0 +1,110 @@
+// Benchmark options: environment variables, each also accepted as a flag
+// (BENCH_DURATION=3 or --duration 3 / --duration=3; flags win).
+import { parseArgs } from 'node:util'
+
+export type StoreKind = 'pglite' | 'postgres'
+
+export const SCENARIOS = ['jwks', 'me', 'verify', 'refresh', 'login', 'storm', 'memory'] as const
+export type ScenarioName = typeof SCENARIOS[number]
+
+export interface BenchOptions {
+  /** Seconds measured per scenario and connection count. */
+  duration: number
+  /** Seconds of load before each measurement, not recorded. */
+  warmup: number
+  connections: number[]
+  stores: StoreKind[]
+  scenarios: ScenarioName[]
+  /** bcrypt cost of the login server (production default 12). */
+  bcryptCost: number
+  accessTokenAlg: string
+  /** Refresh tokens made by logins before the refresh scenario (see README: token pool). */
+  refreshPool: number
+  /** Users registered on each server. */
+  users: number
+  /** Connections hammering login during the event-loop storm. */
+  stormConnections: number
+  /** Requests per memory round. */
+  memoryRequests: number
+  memoryRounds: number
+  /** Run `npm run build` first. */
+  build: boolean
+  /** A V8 CPU profile of every measured authd run (bench/results/profiles/<run>/). */
+  cpuProf: boolean
+  postgresAdminUrl: string
+}
+
+const FLAGS = {
+  duration: 'BENCH_DURATION',
+  warmup: 'BENCH_WARMUP',
+  connections: 'BENCH_CONNECTIONS',
+  stores: 'BENCH_STORES',
+  scenarios: 'BENCH_SCENARIOS',
+  'bcrypt-cost': 'BENCH_BCRYPT_COST',
+  alg: 'ACCESS_TOKEN_ALG',
+  'refresh-pool': 'BENCH_REFRESH_POOL',
+  users: 'BENCH_USERS',
+  'storm-connections': 'BENCH_STORM_CONNECTIONS',
+  'memory-requests': 'BENCH_MEMORY_REQUESTS',
+  'memory-rounds': 'BENCH_MEMORY_ROUNDS',
+  build: 'BENCH_BUILD',
+  'cpu-prof': 'BENCH_CPU_PROF',
+  'postgres-url': 'BENCH_POSTGRES_ADMIN_URL'
+} as const
+
+function list (value: string): string[] {
+  return value.split(',').map((item) => item.trim()).filter((item) => item !== '')
+}
+
+function positiveNumber (name: string, value: string, integer = true): number {
+  const number = Number(value)
+  if (!Number.isFinite(number) || number < 0 || (integer && !Number.isInteger(number))) {
+    throw new Error(`${name}="${value}": must be a ${integer ? 'non-negative integer' : 'non-negative number'}`)
+  }
+  return number
+}
+
+function bool (value: string): boolean {
+  return value === 'true' || value === '1' || value === ''
+}
+
+export function readOptions (argv = process.argv.slice(2), env = process.env): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: Object.fromEntries(Object.keys(FLAGS).map((flag) => [flag, { type: 'string' as const }])),
+    allowPositionals: false
+  })
+  const get = (flag: keyof typeof FLAGS, fallback: string): string => {
+    const fromFlag = values[flag]
+    if (typeof fromFlag === 'string') return fromFlag
+    const fromEnv = env[FLAGS[flag]]
+    return fromEnv === undefined || fromEnv === '' ? fallback : fromEnv
+  }
+
+  const stores = list(get('stores', 'pglite,postgres'))
+  for (const store of stores) if (store !== 'pglite' && store !== 'postgres') throw new Error(`BENCH_STORES: unknown store "${store}" (pglite, postgres)`)
+  const scenarios = list(get('scenarios', SCENARIOS.join(',')))
+  for (const scenario of scenarios) {
+    if (!(SCENARIOS as readonly string[]).includes(scenario)) throw new Error(`BENCH_SCENARIOS: unknown scenario "${scenario}" (${SCENARIOS.join(', ')})`)
+  }
+  const connections = list(get('connections', '1,8,32')).map((value) => positiveNumber('BENCH_CONNECTIONS', value))
+  if (connections.some((value) => value < 1)) throw new Error('BENCH_CONNECTIONS: every count must be at least 1')
+
+  return {
+    duration: positiveNumber('BENCH_DURATION', get('duration', '10'), false),
+    warmup: positiveNumber('BENCH_WARMUP', get('warmup', '3'), false),
+    connections,
+    stores: stores as StoreKind[],
+    scenarios: scenarios as ScenarioName[],
+    bcryptCost: positiveNumber('BENCH_BCRYPT_COST', get('bcrypt-cost', '12')),
+    accessTokenAlg: get('alg', 'RS256'),
+    refreshPool: Math.max(100, positiveNumber('BENCH_REFRESH_POOL', get('refresh-pool', '1000'))),
+    users: Math.max(1, positiveNumber('BENCH_USERS', get('users', '20'))),
+    stormConnections: positiveNumber('BENCH_STORM_CONNECTIONS', get('storm-connections', '50')),
+    memoryRequests: positiveNumber('BENCH_MEMORY_REQUESTS', get('memory-requests', '100000')),
+    memoryRounds: Math.max(1, positiveNumber('BENCH_MEMORY_ROUNDS', get('memory-rounds', '3'))),
+    build: bool(get('build', 'true')),
+    cpuProf: bool(get('cpu-prof', 'false')),
+    postgresAdminUrl: get('postgres-url', 'postgresql://postgres@127.0.0.1:5432/postgres')
+  }
+}
