@@ -1,17 +1,8 @@
 // parseConfig: every setting comes from environment strings, with documented defaults, and a
 // bad configuration stops the start with one ConfigError that names every bad variable.
 import t from 'tap'
-import { allowedOrigins, ConfigError, parseConfig } from '../src/config.js'
-
-function configError (env: Record<string, string>): ConfigError {
-  try {
-    parseConfig(env)
-  } catch (error) {
-    if (error instanceof ConfigError) return error
-    throw error
-  }
-  throw new Error(`expected a ConfigError for ${JSON.stringify(env)}`)
-}
+import { allowedOrigins, parseConfig } from '../src/config.js'
+import { configError } from './helper.js'
 
 t.test('defaults', async (t) => {
   const config = parseConfig({})

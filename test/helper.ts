@@ -5,7 +5,7 @@ import { generateKeyPairSync, randomBytes, randomInt, randomUUID } from 'node:cr
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import pg from 'pg'
 import { buildApp, type BuildOptions } from '../src/app.js'
-import { parseConfig, type Config } from '../src/config.js'
+import { ConfigError, parseConfig, type Config } from '../src/config.js'
 import { openDatabase, type Database } from '../src/db/database.js'
 import { signingKeyFromPem, type KeyMaterial } from '../src/services/keys.js'
 import { pgliteTemplate } from './pglite-template.js'
@@ -48,6 +48,17 @@ export async function freshPostgresUrl (t: Test): Promise<string> {
   const url = new URL(TEST_DATABASE_URL)
   url.pathname = `/${name}`
   return url.toString()
+}
+
+/** The ConfigError that parsing `env` must raise (fails the test when it parses). */
+export function configError (env: Record<string, string>): ConfigError {
+  try {
+    parseConfig(env)
+  } catch (error) {
+    if (error instanceof ConfigError) return error
+    throw error
+  }
+  throw new Error(`expected a ConfigError for ${JSON.stringify(env)}`)
 }
 
 export function testConfig (t: Test, env: Record<string, string> = {}): Config {

@@ -3,21 +3,11 @@
 // test/routes/auth/{email-verification,password-reset}.test.ts against a real SMTP server.
 import { Writable } from 'node:stream'
 import t from 'tap'
-import { ConfigError, parseConfig } from '../../src/config.js'
+import { parseConfig } from '../../src/config.js'
 import { mailLink } from '../../src/mail/links.js'
 import { describeDuration, escapeHtml, passwordResetMail, verificationMail } from '../../src/mail/templates.js'
 import { createMailer, mailerKind } from '../../src/services/mailer.js'
-import { assertProblem, build } from '../helper.js'
-
-function configError (env: Record<string, string>): ConfigError {
-  try {
-    parseConfig(env)
-  } catch (error) {
-    if (error instanceof ConfigError) return error
-    throw error
-  }
-  throw new Error(`expected a ConfigError for ${JSON.stringify(env)}`)
-}
+import { assertProblem, build, configError } from '../helper.js'
 
 t.test('defaults', async (t) => {
   t.match(parseConfig({}), {
