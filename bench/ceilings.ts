@@ -1,7 +1,8 @@
 // Raw rates the scenarios are compared with, measured in a process of their own (started by
 // bench/run.ts, one JSON line on stdout):
-//   node --import tsx bench/ceilings.ts sign <alg> <seconds> <in flight>   signatures/s with jose, as
-//       authd signs access tokens (WebCrypto: signatures in flight run on libuv's thread pool)
+//   node --import tsx bench/ceilings.ts sign <alg> <seconds> <in flight>   signatures/s as authd
+//       signs access tokens (src/keys/jws-sign.ts: node:crypto, signatures in flight run on
+//       libuv's thread pool)
 //   node --import tsx bench/ceilings.ts verify <alg> <seconds>   verifications/s with fast-jwt and no
 //       cache, as authd verifies a token it has not seen yet (synchronous)
 //   node --import tsx bench/ceilings.ts bcrypt <cost> <seconds> <in flight>   bcrypt.compare/s at that
@@ -9,7 +10,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import bcrypt from 'bcrypt'
 import { createVerifier } from 'fast-jwt'
-import { SignJWT } from 'jose'
+import { signJws } from '../src/keys/jws-sign.js'
 import { generateAccessKey, hs256AccessKey, type AccessKey, type AsymmetricAlg } from '../src/keys/access-key.js'
 
 async function timed (seconds: number, concurrency: number, operation: () => Promise<void>): Promise<number> {
@@ -33,11 +34,9 @@ async function accessKey (alg: string): Promise<AccessKey> {
 
 /** The same call as TokenService.signAccess. */
 async function sign (key: AccessKey): Promise<string> {
-  return await new SignJWT({ sid: randomUUID(), roles: [] })
-    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' })
-    .setIssuer('authd').setAudience('authd').setSubject(randomUUID()).setJti(randomUUID())
-    .setIssuedAt().setExpirationTime('300s')
-    .sign(key.privateKey)
+  const iat = Math.floor(Date.now() / 1000)
+  return await signJws(key, { alg: key.alg, kid: key.kid, typ: 'at+jwt' },
+    { sid: randomUUID(), roles: [], iss: 'authd', aud: 'authd', sub: randomUUID(), jti: randomUUID(), iat, exp: iat + 300 })
 }
 
 async function signRate (alg: string, seconds: number, concurrency: number): Promise<{ perSecond: number, concurrency: number }> {

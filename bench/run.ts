@@ -86,15 +86,23 @@ const runStamp = new Date().toISOString().replace(/[:.]/g, '-')
 const profiles: string[] = []
 
 /**
- * Warm-up (not recorded), then the measured run, with the server's loop delay over it and,
- * with BENCH_CPU_PROF, a CPU profile of the measured run only (named `profileName`).
+ * Warm-up (not recorded), then the measured run, in one load run (see LoadSpec.warmup), with
+ * the server's loop delay over the measured part and, with BENCH_CPU_PROF, a CPU profile of
+ * the measured part only (named `profileName`).
  */
-async function measure (options: BenchOptions, server: RunningProcess, spec: Omit<Parameters<typeof runLoad>[0], 'duration' | 'url'>, profileName?: string): Promise<LoadResult & { loop: LoopDelay | null }> {
-  if (options.warmup > 0) await runLoad({ ...spec, url: server.url, duration: options.warmup })
-  // The hello-world server has no probe: its loop delay is null.
-  await server.loopDelay().catch(() => null)
-  const stopProfile = options.cpuProf && profileName !== undefined ? await server.profile() : undefined
-  const result = await runLoad({ ...spec, url: server.url, duration: options.duration })
+async function measure (options: BenchOptions, server: RunningProcess, spec: Omit<Parameters<typeof runLoad>[0], 'duration' | 'url' | 'warmup' | 'onMeasureStart'>, profileName?: string): Promise<LoadResult & { loop: LoopDelay | null }> {
+  let stopProfile: ((file: string) => Promise<void>) | undefined
+  const result = await runLoad({
+    ...spec,
+    url: server.url,
+    warmup: options.warmup,
+    duration: options.duration,
+    onMeasureStart: async () => {
+      // The hello-world server has no probe: its loop delay is null.
+      await server.loopDelay().catch(() => null)
+      if (options.cpuProf && profileName !== undefined) stopProfile = await server.profile()
+    }
+  })
   const loop = await server.loopDelay().catch(() => null)
   if (stopProfile !== undefined) {
     const directory = path.join(resultsDir, 'profiles', runStamp)
@@ -383,7 +391,7 @@ async function main (): Promise<void> {
   if (results.rows.length > 0) out.push(formatTable(results.rows), '')
   const rates = (byConnections: Record<number, Rate>, digits: number): string =>
     Object.entries(byConnections).map(([connections, rate]) => `${rate.perSecond.toFixed(digits)}/s with ${rate.concurrency} in flight (for ${connections} connections)`).join(', ')
-  if (Object.keys(ceilings.sign).length > 0) out.push(`ceiling: raw ${ceilings.alg} signatures (jose): ${rates(ceilings.sign, 0)}`)
+  if (Object.keys(ceilings.sign).length > 0) out.push(`ceiling: raw ${ceilings.alg} signatures (node:crypto, as authd signs): ${rates(ceilings.sign, 0)}`)
   if (ceilings.verifyPerSecond !== undefined) out.push(`ceiling: raw ${ceilings.alg} verifications (fast-jwt, no cache): ${ceilings.verifyPerSecond.toFixed(0)}/s`)
   if (Object.keys(ceilings.bcrypt).length > 0) out.push(`ceiling: raw bcrypt.compare at cost ${ceilings.bcryptCost}: ${rates(ceilings.bcrypt, 2)}`)
   for (const storm of results.storms) {

@@ -97,7 +97,7 @@ export function readOptions (argv = process.argv.slice(2), env = process.env): B
     stores: stores as StoreKind[],
     scenarios: scenarios as ScenarioName[],
     bcryptCost: positiveNumber('BENCH_BCRYPT_COST', get('bcrypt-cost', '12')),
-    accessTokenAlg: get('alg', 'RS256'),
+    accessTokenAlg: get('alg', 'ES256'),
     refreshPool: Math.max(100, positiveNumber('BENCH_REFRESH_POOL', get('refresh-pool', '1000'))),
     users: Math.max(1, positiveNumber('BENCH_USERS', get('users', '20'))),
     stormConnections: positiveNumber('BENCH_STORM_CONNECTIONS', get('storm-connections', '50')),

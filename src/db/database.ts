@@ -8,11 +8,14 @@ import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 import { Prisma, PrismaClient } from '../generated/prisma/client.js'
 import { applyMigrations, type SqlRunner } from './migrate.js'
+import { pgSqlClient, pgliteSqlClient, type SqlClient } from './sql.js'
 
 export type { PrismaClient }
 
 export interface Database {
   prisma: PrismaClient
+  /** The same database through the driver, for the hot-path statements (see sql.ts). */
+  sql: SqlClient
   kind: 'pglite' | 'postgresql'
   /** Throws when the database cannot answer a trivial query. */
   ping (): Promise<void>
@@ -89,6 +92,7 @@ async function openPGlite (options: DatabaseOptions): Promise<Database> {
   const prisma = new PrismaClient({ adapter })
   return {
     prisma,
+    sql: pgliteSqlClient(pglite),
     kind: 'pglite',
     ping: async () => { await pglite.query('SELECT 1') },
     close: async () => {
@@ -135,6 +139,7 @@ async function openPostgres (options: DatabaseOptions): Promise<Database> {
   })
   return {
     prisma,
+    sql: pgSqlClient(pool),
     kind: 'postgresql',
     ping: async () => { await pool.query('SELECT 1') },
     poolStats: () => ({ size: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: options.poolSize }),

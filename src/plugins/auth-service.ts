@@ -27,13 +27,14 @@ async function authServicePlugin (app: FastifyInstance): Promise<void> {
     checkSimilarity: config.PASSWORD_CHECK_SIMILARITY,
     checkNumeric: config.PASSWORD_CHECK_NUMERIC
   }
-  app.decorate('accounts', createAccountService({ prisma: app.db.prisma, hasher, passwordPolicy }))
+  app.decorate('accounts', createAccountService({ prisma: app.db.prisma, sql: app.db.sql, hasher, passwordPolicy }))
   const emailFlows = createEmailFlows({ prisma: app.db.prisma, hasher, passwordPolicy, mailer: app.mailer, config, log: app.log })
   app.decorate('emailFlows', emailFlows)
   // Mail work runs after its reply; let it finish before the database closes (onClose).
   app.addHook('preClose', async () => { await emailFlows.idle() })
   app.decorate('auth', createAuthService({
     prisma: app.db.prisma,
+    sql: app.db.sql,
     hasher,
     tokens: app.tokens,
     passwordPolicy,

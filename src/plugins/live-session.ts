@@ -8,7 +8,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { AppError } from '../errors.js'
-import { createUserRepository, type User } from '../repositories/users.js'
+import { createLiveUserRepository } from '../repositories/live-users.js'
+import type { User } from '../repositories/users.js'
 import { loadLiveUser } from '../services/live-user.js'
 
 type RequestHook = (request: FastifyRequest) => Promise<void>
@@ -29,11 +30,11 @@ declare module 'fastify' {
 }
 
 async function liveSessionPlugin (app: FastifyInstance): Promise<void> {
-  const users = createUserRepository(app.db.prisma)
+  const liveUsers = createLiveUserRepository(app.db.sql)
   app.decorateRequest('currentUser', null as unknown as User)
-  app.decorate('loadLiveUser', async (claims: { sub: string, sid: string }) => await loadLiveUser(users, claims))
+  app.decorate('loadLiveUser', async (claims: { sub: string, sid: string }) => await loadLiveUser(liveUsers, claims))
   app.decorate('requireLiveSession', async (request: FastifyRequest) => {
-    request.currentUser = await loadLiveUser(users, request.auth)
+    request.currentUser = await loadLiveUser(liveUsers, request.auth)
   })
   app.decorate('requireRole', (role: string): RequestHook => async (request) => {
     // The roles of the row just read, not the token's `roles` claim: a role taken away

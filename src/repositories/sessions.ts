@@ -1,6 +1,6 @@
 // Sessions and their refresh-token family: outstanding tokens (every refresh token issued)
 // and blacklisted tokens (every one that may no longer be used), as simplejwt's
-// token_blacklist app keeps them. The hot path (rotation) is a single SQL statement.
+// token_blacklist app keeps them. Rotation, the hot path, is in token-rotation.ts.
 import { Prisma } from '../generated/prisma/client.js'
 import type { Db } from './users.js'
 
@@ -14,31 +14,12 @@ export interface NewSession {
 
 export type RevokeReason = 'logout' | 'reuse_detected' | 'revoked' | 'password_changed' | 'password_reset' | 'deactivated'
 
-export type RotationResult =
-  /** The presented token was live: it is now blacklisted and the child recorded. */
-  | { outcome: 'rotated', userId: string, roles: string[] }
-  /** No such token (never issued, or its user/session was deleted). */
-  | { outcome: 'unknown' }
-  /** The token's session is revoked or its user deactivated. */
-  | { outcome: 'dead' }
-  /** Already blacklisted; `rotatedSecondsAgo` is set when it was blacklisted by a rotation. */
-  | { outcome: 'blacklisted', reason: string | null, rotatedSecondsAgo: number | null }
-
 export interface LiveSession {
   id: string
   createdAt: Date
   lastUsedAt: Date
   userAgent: string | null
   ip: string | null
-}
-
-interface RotationRow {
-  user_id: string
-  roles: string[] | null
-  alive: boolean
-  rotated: boolean
-  reason: string | null
-  seconds_ago: number | null
 }
 
 export function createSessionRepository (db: Db) {
@@ -68,95 +49,17 @@ export function createSessionRepository (db: Db) {
   return {
     /** A new login: the session and its first outstanding refresh token, in one transaction. */
     async create (session: NewSession): Promise<void> {
-      await db.session.create({
-        data: {
-          id: session.id,
-          user: { connect: { id: session.userId } },
-          userAgent: session.userAgent,
-          ip: session.ip,
-          expiresAt: session.refresh.expiresAt,
-          outstandingTokens: {
-            create: {
-              jti: session.refresh.jti,
-              user: { connect: { id: session.userId } },
-              issuedAt: new Date(),
-              expiresAt: session.refresh.expiresAt
-            }
-          }
-        }
-      })
-    },
-
-    /**
-     * Rotation in one statement (one round trip, atomic): blacklist the presented token
-     * unless it already is, record the child, and touch the session. Concurrent rotations of
-     * one token serialise on the blacklist primary key: exactly one inserts, the others see
-     * the conflict and report `blacklisted` (or, if the winner committed after their
-     * snapshot, `blacklisted` with no reason yet, which the caller treats as just rotated).
-     */
-    async rotate (args: { jti: string, sessionId: string, child: { jti: string, expiresAt: Date } }): Promise<RotationResult> {
-      const rows = await db.$queryRaw<RotationRow[]>(Prisma.sql`
-        WITH presented AS (
-          SELECT o.jti, o.user_id, o.session_id, u.roles,
-                 (u.is_active AND s.revoked_at IS NULL) AS alive
-          FROM outstanding_tokens o
-          JOIN sessions s ON s.id = o.session_id
-          JOIN users u ON u.id = o.user_id
-          WHERE o.jti = ${args.jti}::uuid AND o.session_id = ${args.sessionId}::uuid
-        ), claimed AS (
-          INSERT INTO blacklisted_tokens (jti, reason)
-          SELECT jti, 'rotated' FROM presented WHERE alive
-          ON CONFLICT (jti) DO NOTHING
-          RETURNING jti
-        ), child AS (
-          INSERT INTO outstanding_tokens (jti, user_id, session_id, parent_jti, issued_at, expires_at)
-          SELECT ${args.child.jti}::uuid, p.user_id, p.session_id, p.jti, now(), ${args.child.expiresAt}::timestamptz
-          FROM presented p JOIN claimed c ON c.jti = p.jti
-          RETURNING session_id
-        ), touched AS (
-          UPDATE sessions SET last_used_at = now(), expires_at = ${args.child.expiresAt}::timestamptz
-          WHERE id IN (SELECT session_id FROM child)
-          RETURNING id
+      // One statement for both rows. Prisma's nested create took three round trips (two
+      // INSERTs and a read-back of the session nobody uses); a login makes it in a transaction
+      // that holds a connection, so each round trip counts.
+      await db.$executeRaw`
+        WITH created AS (
+          INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip)
+          VALUES (${session.id}::uuid, ${session.userId}::uuid, now(), now(), ${session.refresh.expiresAt}::timestamptz, ${session.userAgent}, ${session.ip})
+          RETURNING id, user_id
         )
-        SELECT p.user_id::text AS user_id, p.roles, p.alive,
-               EXISTS (SELECT 1 FROM touched) AS rotated,
-               b.reason,
-               CASE WHEN b.reason = 'rotated' THEN EXTRACT(EPOCH FROM (now() - b.blacklisted_at))::float8 END AS seconds_ago
-        FROM presented p
-        LEFT JOIN blacklisted_tokens b ON b.jti = p.jti`)
-      const row = rows[0]
-      if (row === undefined) return { outcome: 'unknown' }
-      if (row.rotated) return { outcome: 'rotated', userId: row.user_id, roles: row.roles ?? [] }
-      if (!row.alive) return { outcome: 'dead' }
-      return { outcome: 'blacklisted', reason: row.reason, rotatedSecondsAgo: row.seconds_ago }
-    },
-
-    /**
-     * Within the grace window a rotated token may be presented again (two tabs refreshing at
-     * once): issue a sibling in the same session, if the token was rotated no longer than
-     * `graceSeconds` ago and the session is still alive. Returns the user, or null.
-     */
-    async issueSibling (args: { jti: string, sessionId: string, graceSeconds: number, child: { jti: string, expiresAt: Date } }): Promise<{ userId: string, roles: string[] } | null> {
-      const rows = await db.$queryRaw<Array<{ user_id: string, roles: string[] | null }>>(Prisma.sql`
-        WITH presented AS (
-          SELECT o.jti, o.user_id, o.session_id, u.roles
-          FROM outstanding_tokens o
-          JOIN blacklisted_tokens b ON b.jti = o.jti
-          JOIN sessions s ON s.id = o.session_id
-          JOIN users u ON u.id = o.user_id
-          WHERE o.jti = ${args.jti}::uuid AND o.session_id = ${args.sessionId}::uuid
-            AND b.reason = 'rotated'
-            AND b.blacklisted_at > now() - make_interval(secs => ${args.graceSeconds})
-            AND s.revoked_at IS NULL AND u.is_active
-        ), child AS (
-          INSERT INTO outstanding_tokens (jti, user_id, session_id, parent_jti, issued_at, expires_at)
-          SELECT ${args.child.jti}::uuid, user_id, session_id, jti, now(), ${args.child.expiresAt}::timestamptz
-          FROM presented
-          RETURNING jti
-        )
-        SELECT p.user_id::text AS user_id, p.roles FROM presented p WHERE EXISTS (SELECT 1 FROM child)`)
-      const row = rows[0]
-      return row === undefined ? null : { userId: row.user_id, roles: row.roles ?? [] }
+        INSERT INTO outstanding_tokens (jti, user_id, session_id, issued_at, expires_at)
+        SELECT ${session.refresh.jti}::uuid, user_id, id, now(), ${session.refresh.expiresAt}::timestamptz FROM created`
     },
 
     /**

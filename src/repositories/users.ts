@@ -61,16 +61,6 @@ export function createUserRepository (db: Db) {
         : await db.user.findUnique({ where: { usernameNormalized: normalizeUsername(login) } })
     },
 
-    /**
-     * The user behind an access token, in one query: only while the user is active and the
-     * token's session has not been revoked, so logout and deactivation take effect at once.
-     */
-    async findForAccess (userId: string, sessionId: string): Promise<User | null> {
-      return await db.user.findFirst({
-        where: { id: userId, isActive: true, sessions: { some: { id: sessionId, revokedAt: null } } }
-      })
-    },
-
     async update (id: string, patch: UserPatch): Promise<User> {
       const data: Prisma.UserUpdateInput = { ...patch }
       if (patch.username !== undefined) {

@@ -3,8 +3,10 @@
 // token alone can do neither) and report a wrong one as a field error, as dj-rest-auth
 // does for old_password, rather than a 401 that clients would take for an expired token.
 import type { PrismaClient } from '../generated/prisma/client.js'
+import type { SqlClient } from '../db/sql.js'
 import { AppError, type FieldError } from '../errors.js'
 import { createAuditRepository } from '../repositories/audit-events.js'
+import { createLiveUserRepository } from '../repositories/live-users.js'
 import { createSessionRepository } from '../repositories/sessions.js'
 import { createUserRepository, type User } from '../repositories/users.js'
 import type { ClientMeta } from './auth-service.js'
@@ -14,6 +16,8 @@ import { loadLiveUser } from './live-user.js'
 
 export interface AccountServiceOptions {
   prisma: PrismaClient
+  /** The same database through the driver (the live-session check). */
+  sql: SqlClient
   hasher: PasswordHasher
   passwordPolicy: PasswordPolicy
 }
@@ -29,14 +33,14 @@ function invalid (errors: FieldError[]): AppError {
 
 export function createAccountService (options: AccountServiceOptions) {
   const { prisma, hasher, passwordPolicy } = options
-  const users = createUserRepository(prisma)
+  const liveUsers = createLiveUserRepository(options.sql)
 
   /**
    * A conditional write did nothing: either the session ended meanwhile (401, from
    * loadLiveUser) or the password was changed meanwhile, so the one given is no longer right.
    */
   async function lostRace (caller: Caller, field: string): Promise<never> {
-    await loadLiveUser(users, caller)
+    await loadLiveUser(liveUsers, caller)
     throw invalid([wrongPassword(field)])
   }
 

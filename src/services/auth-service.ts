@@ -3,11 +3,13 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { PrismaClient } from '../generated/prisma/client.js'
+import type { SqlClient } from '../db/sql.js'
 import { AppError } from '../errors.js'
 import { uniqueViolationDetail } from '../db/database.js'
 import { createAuditRepository } from '../repositories/audit-events.js'
 import { createLoginFailureRepository, loginFailureKey, type LockoutPolicy } from '../repositories/login-failures.js'
 import { createSessionRepository } from '../repositories/sessions.js'
+import { createTokenRotationRepository } from '../repositories/token-rotation.js'
 import { createUserRepository, type User } from '../repositories/users.js'
 import type { PasswordHasher } from './password-hasher.js'
 import { checkPassword, type PasswordPolicy } from './password-policy.js'
@@ -25,6 +27,8 @@ export interface TokenPair {
 
 export interface AuthServiceOptions {
   prisma: PrismaClient
+  /** The same database through the driver (refresh rotation). */
+  sql: SqlClient
   hasher: PasswordHasher
   tokens: TokenService
   passwordPolicy: PasswordPolicy
@@ -70,6 +74,7 @@ export function createAuthService (options: AuthServiceOptions) {
   const verifiedOnly = options.emailVerification === 'mandatory'
   const users = createUserRepository(prisma)
   const sessions = createSessionRepository(prisma)
+  const rotation = createTokenRotationRepository(options.sql)
   const audit = createAuditRepository(prisma)
   const failures = createLoginFailureRepository(prisma)
 
@@ -172,14 +177,14 @@ export function createAuthService (options: AuthServiceOptions) {
     async refresh (token: string, meta: ClientMeta): Promise<TokenPair> {
       const claims = tokens.verifyRefresh(token)
       const child = tokens.issueRefresh(claims.sub, claims.sid)
-      const result = await sessions.rotate({ jti: claims.jti, sessionId: claims.sid, child })
+      const result = await rotation.rotate({ jti: claims.jti, sessionId: claims.sid, child })
       if (result.outcome === 'rotated') return await pair({ id: result.userId, roles: result.roles }, claims.sid, child)
       if (result.outcome !== 'blacklisted') throw new AppError('token_invalid')
       // reason null: a concurrent rotation of this very token committed a moment ago.
       const rotated = result.reason === 'rotated' || result.reason === null
       if (!rotated) throw new AppError('token_invalid', 'This refresh token has been revoked')
       if (result.reason === null || (result.rotatedSecondsAgo ?? Infinity) <= graceSeconds) {
-        const sibling = await sessions.issueSibling({ jti: claims.jti, sessionId: claims.sid, graceSeconds, child })
+        const sibling = await rotation.issueSibling({ jti: claims.jti, sessionId: claims.sid, graceSeconds, child })
         if (sibling !== null) return await pair({ id: sibling.userId, roles: sibling.roles }, claims.sid, child)
         // No sibling inside the window: a logout (or revocation) ended the session meanwhile. That
         // is not theft evidence, so no token_reused and no reuse alarm.

@@ -1,12 +1,12 @@
 // Issues and checks authd's two kinds of JWT (RFC 8725 practice):
-// - access tokens: signed by the active key of the access-key set (RS256 by default, ES256,
+// - access tokens: signed by the active key of the access-key set (ES256 by default, RS256,
 //   EdDSA, or HS256 in single-service mode), header { alg, kid, typ: "at+jwt" } (RFC 9068),
 //   verified by anyone through the JWKS; claims { iss, aud, sub, sid, jti, iat, exp, roles }.
 // - refresh tokens: HS256 with a secret only authd holds, header typ "refresh+jwt" and a
 //   distinct audience, so neither kind is ever accepted as the other (different key,
 //   algorithm, typ and aud must all line up).
-// Access tokens are signed with jose through WebCrypto, whose RSA work runs on the thread
-// pool instead of the event loop; the HMAC of a refresh token costs microseconds.
+// Access tokens are signed by keys/jws-sign.ts with node:crypto, whose signature work runs on
+// the thread pool instead of the event loop; the HMAC of a refresh token costs microseconds.
 //
 // Access tokens are verified with one fast-jwt verifier per key, picked by the token's kid
 // among authd's own keys (jku, x5u and embedded jwk headers are never looked at), each pinned
@@ -18,10 +18,10 @@
 import { randomUUID } from 'node:crypto'
 import { createVerifier, TokenError } from 'fast-jwt'
 import type { FastifyJWTOptions } from '@fastify/jwt'
-import { SignJWT } from 'jose'
 import { AppError } from '../errors.js'
 import type { AccessKey } from '../keys/access-key.js'
 import type { AccessKeyStore } from '../keys/key-store.js'
+import { signJws } from '../keys/jws-sign.js'
 
 export interface AccessClaims {
   iss: string
@@ -146,15 +146,17 @@ export function createTokenService (options: TokenServiceOptions) {
 
     async signAccess (user: { id: string, roles: string[] }, sessionId: string): Promise<string> {
       const key = accessKeys.signingKey()
-      return await new SignJWT({ sid: sessionId, roles: user.roles })
-        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ACCESS_TYP })
-        .setIssuer(issuer)
-        .setAudience(audience)
-        .setSubject(user.id)
-        .setJti(randomUUID())
-        .setIssuedAt()
-        .setExpirationTime(`${accessTtl}s`)
-        .sign(key.privateKey)
+      const iat = Math.floor(Date.now() / 1000)
+      return await signJws(key, { alg: key.alg, kid: key.kid, typ: ACCESS_TYP }, {
+        sid: sessionId,
+        roles: user.roles,
+        iss: issuer,
+        aud: audience,
+        sub: user.id,
+        jti: randomUUID(),
+        iat,
+        exp: iat + accessTtl
+      })
     },
 
     /** A new refresh token; the caller records `jti`/`expiresAt` as an outstanding token. */

@@ -224,7 +224,7 @@ t.test('authd keys on sources authd cannot change: refuse, or print with --print
   const set = JSON.parse(printed.out) as { keys: Array<Record<string, unknown>> }
   t.equal(set.keys.length, 2, 'the old key and the new one')
   const newKey = await accessKeyFromJwk(set.keys[1] as Record<string, unknown>)
-  t.equal(newKey.alg, 'RS256')
+  t.equal(newKey.alg, 'ES256', 'the new key has the default ACCESS_TOKEN_ALG, whatever the old one was')
   t.equal(newKey.activatesAt.getTime(), T0 + 330_000)
 
   const hs = { ACCESS_TOKEN_ALG: 'HS256', ACCESS_TOKEN_SECRET: 'y'.repeat(40) }
@@ -239,7 +239,7 @@ t.test('rotate creates a missing SIGNING_KEYS_FILE with one key that signs at on
   const created = await runKeys(['rotate'], { SIGNING_KEYS_FILE: file }, T0)
   t.equal(created.code, 0, created.err)
   const keys = await readKeys(keySourceOf(config({ SIGNING_KEYS_FILE: file })))
-  t.same(keys.map((k) => [k.alg, k.activatesAt.getTime()]), [['RS256', T0]])
+  t.same(keys.map((k) => [k.alg, k.activatesAt.getTime()]), [['ES256', T0]])
   t.equal((await stat(file)).mode & 0o777, 0o600)
   t.equal((await runKeys(['prune'], { SIGNING_KEYS_FILE: `${file}.missing` })).code, 1, 'prune does not invent a file')
 })

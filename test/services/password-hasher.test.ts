@@ -2,7 +2,7 @@
 // comparison for unknown users, and rehash detection when the cost changes.
 import t from 'tap'
 import bcrypt from 'bcrypt'
-import { createPasswordHasher } from '../../src/services/password-hasher.js'
+import { bcryptConcurrency, createPasswordHasher } from '../../src/services/password-hasher.js'
 
 const FORMAT = /^bcrypt_sha256\$\$2b\$(\d{2})\$[./A-Za-z0-9]{53}$/
 
@@ -89,4 +89,37 @@ t.test('needsRehash: only after a successful check of a hash of another cost', a
   // The rehash produced by the new hasher verifies and no longer needs rehashing.
   const rehashed = await cost5.hash('the password')
   t.same(await cost5.verify('the password', rehashed), { ok: true, needsRehash: false })
+})
+
+t.test('bcryptConcurrency: no more hashes at once than cores, and one thread-pool thread always left free', async (t) => {
+  t.equal(bcryptConcurrency({}, 2), 2, 'default pool of 4 on 2 cores: 2')
+  t.equal(bcryptConcurrency({}, 8), 3, 'default pool of 4 on 8 cores: 3 (one thread kept for signing)')
+  t.equal(bcryptConcurrency({}, 1), 1)
+  t.equal(bcryptConcurrency({ UV_THREADPOOL_SIZE: '16' }, 8), 8, 'a larger pool lets every core hash')
+  t.equal(bcryptConcurrency({ UV_THREADPOOL_SIZE: '2' }, 8), 1)
+  t.equal(bcryptConcurrency({ UV_THREADPOOL_SIZE: '1' }, 8), 1, 'never below 1')
+  t.equal(bcryptConcurrency({ UV_THREADPOOL_SIZE: 'lots' }, 8), 3, 'an unreadable value means libuv\'s default, 4')
+  t.equal(bcryptConcurrency({ UV_THREADPOOL_SIZE: '0' }, 8), 3)
+})
+
+t.test('at most `concurrency` bcrypt operations run at once; the rest wait their turn and all finish', async (t) => {
+  const hasher = createPasswordHasher({ cost: 4, concurrency: 2 })
+  const hash = await hasher.hash('the password')
+  const original = bcrypt.compare
+  let running = 0
+  let most = 0
+  ;(bcrypt as { compare: unknown }).compare = async (data: string, stored: string) => {
+    running++
+    most = Math.max(most, running)
+    try {
+      return await original(data, stored)
+    } finally {
+      running--
+    }
+  }
+  t.teardown(() => { (bcrypt as { compare: unknown }).compare = original })
+  const results = await Promise.all(Array.from({ length: 9 }, async (_, i) => await hasher.verify(i % 3 === 0 ? 'wrong' : 'the password', i % 4 === 0 ? null : hash)))
+  t.equal(most, 2, 'never more than 2 in flight')
+  t.equal(results.length, 9)
+  t.same(results.map((r) => r.ok), [false, true, true, false, false, true, false, true, false])
 })
