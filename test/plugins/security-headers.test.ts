@@ -1,4 +1,4 @@
-// Response headers for a JSON API (@fastify/helmet) and Cache-Control: no-store on everything
+// Response headers for a JSON API (helmet's, computed once) and Cache-Control: no-store on everything
 // that carries tokens or personal data.
 import t, { type Test } from 'tap'
 import { build, register } from '../helper.js'
@@ -13,6 +13,10 @@ function assertApiHeaders (t: Test, headers: Record<string, unknown>, what: stri
   t.match(headers['content-security-policy'], /default-src 'none'/, `${what}: loads nothing if rendered`)
   t.match(headers['strict-transport-security'], /max-age=\d+/, `${what}: HSTS`)
   t.equal(headers['referrer-policy'], 'no-referrer')
+  t.equal(headers['cross-origin-opener-policy'], 'same-origin')
+  t.equal(headers['cross-origin-resource-policy'], 'same-origin')
+  t.equal(headers['x-permitted-cross-domain-policies'], 'none')
+  t.equal(headers['x-xss-protection'], '0', 'the old XSS auditor off, as OWASP advises')
   t.notOk(headers['x-powered-by'])
 }
 
