@@ -24,7 +24,7 @@ const OPTIONS: HelmetOptions = {
 }
 
 /** The headers helmet sets with `options`, captured by running its middleware once. */
-export function helmetHeaders (options: HelmetOptions): Record<string, string> {
+function helmetHeaders (options: HelmetOptions): Record<string, string> {
   const headers: Record<string, string> = {}
   const response = {
     setHeader (name: string, value: string | number | readonly string[]) { headers[name.toLowerCase()] = String(value) },

@@ -47,7 +47,7 @@ export function createSessionRepository (db: Db) {
   }
 
   return {
-    /** A new login: the session and its first outstanding refresh token, in one transaction. */
+    /** A new login: the session and its first outstanding refresh token, in one statement. */
     async create (session: NewSession): Promise<void> {
       // One statement for both rows. Prisma's nested create took three round trips (two
       // INSERTs and a read-back of the session nobody uses); a login makes it in a transaction

@@ -2,8 +2,8 @@
 // thread pool, so hashing never blocks the event loop.
 //
 // That pool (UV_THREADPOOL_SIZE threads, 4 by default) also runs access-token signing
-// (WebCrypto) and file I/O. Unbounded, a login storm queues hundreds of bcrypt jobs of ~0.25 s
-// each ahead of every signature, and a refresh waited seconds for its access token (measured:
+// (keys/jws-sign.ts) and file I/O. Unbounded, a login storm queues hundreds of bcrypt jobs of
+// ~0.25 s each ahead of every signature, and a refresh waited seconds for its access token (measured:
 // refresh p99 4.6 s during 50 concurrent logins). So at most `bcryptConcurrency()` hashes run at
 // once: no more than there are cores (more would not hash faster) and always one pool thread
 // left free. The limit applies to every hash, the dummy one for unknown users included, so

@@ -17,6 +17,9 @@ function assertApiHeaders (t: Test, headers: Record<string, unknown>, what: stri
   t.equal(headers['cross-origin-resource-policy'], 'same-origin')
   t.equal(headers['x-permitted-cross-domain-policies'], 'none')
   t.equal(headers['x-xss-protection'], '0', 'the old XSS auditor off, as OWASP advises')
+  t.equal(headers['origin-agent-cluster'], '?1')
+  t.equal(headers['x-dns-prefetch-control'], 'off')
+  t.equal(headers['x-download-options'], 'noopen')
   t.notOk(headers['x-powered-by'])
 }
 

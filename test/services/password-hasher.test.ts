@@ -6,19 +6,27 @@ import { bcryptConcurrency, createPasswordHasher } from '../../src/services/pass
 
 const FORMAT = /^bcrypt_sha256\$\$2b\$(\d{2})\$[./A-Za-z0-9]{53}$/
 
-/** Records every bcrypt.compare call (same module instance as the hasher's) while `fn` runs. */
-async function countCompares<T> (fn: () => Promise<T>): Promise<{ result: T, calls: Array<[string, string]> }> {
-  const original = bcrypt.compare
-  const calls: Array<[string, string]> = []
-  ;(bcrypt as { compare: unknown }).compare = async (data: string, hash: string) => {
-    calls.push([data, hash])
-    return await original(data, hash)
-  }
+type Compare = (data: string, hash: string) => Promise<boolean>
+
+/** Runs `fn` with bcrypt.compare (the same module instance as the hasher's) wrapped by `wrap`, then puts it back. */
+async function withCompare<T> (wrap: (original: Compare) => Compare, fn: () => Promise<T>): Promise<T> {
+  const original = bcrypt.compare as Compare
+  ;(bcrypt as { compare: unknown }).compare = wrap(original)
   try {
-    return { result: await fn(), calls }
+    return await fn()
   } finally {
     ;(bcrypt as { compare: unknown }).compare = original
   }
+}
+
+/** Records every bcrypt.compare call while `fn` runs. */
+async function countCompares<T> (fn: () => Promise<T>): Promise<{ result: T, calls: Array<[string, string]> }> {
+  const calls: Array<[string, string]> = []
+  const result = await withCompare((original) => async (data, hash) => {
+    calls.push([data, hash])
+    return await original(data, hash)
+  }, fn)
+  return { result, calls }
 }
 
 t.test('hash format: bcrypt_sha256$ + a $2b$ bcrypt hash at the configured cost', async (t) => {
@@ -105,10 +113,9 @@ t.test('bcryptConcurrency: no more hashes at once than cores, and one thread-poo
 t.test('at most `concurrency` bcrypt operations run at once; the rest wait their turn and all finish', async (t) => {
   const hasher = createPasswordHasher({ cost: 4, concurrency: 2 })
   const hash = await hasher.hash('the password')
-  const original = bcrypt.compare
   let running = 0
   let most = 0
-  ;(bcrypt as { compare: unknown }).compare = async (data: string, stored: string) => {
+  const results = await withCompare((original) => async (data, stored) => {
     running++
     most = Math.max(most, running)
     try {
@@ -116,9 +123,7 @@ t.test('at most `concurrency` bcrypt operations run at once; the rest wait their
     } finally {
       running--
     }
-  }
-  t.teardown(() => { (bcrypt as { compare: unknown }).compare = original })
-  const results = await Promise.all(Array.from({ length: 9 }, async (_, i) => await hasher.verify(i % 3 === 0 ? 'wrong' : 'the password', i % 4 === 0 ? null : hash)))
+  }, async () => await Promise.all(Array.from({ length: 9 }, async (_, i) => await hasher.verify(i % 3 === 0 ? 'wrong' : 'the password', i % 4 === 0 ? null : hash))))
   t.equal(most, 2, 'never more than 2 in flight')
   t.equal(results.length, 9)
   t.same(results.map((r) => r.ok), [false, true, true, false, false, true, false, true, false])
