@@ -9,6 +9,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import type { Database } from './db/database.js'
 import type { KeyMaterial } from './services/keys.js'
+import type { PasswordHasher } from './services/password-hasher.js'
 import { loggerOptions } from './logger.js'
 import configPlugin from './plugins/config.js'
 import errorHandler, { frameworkError } from './plugins/error-handler.js'
@@ -49,6 +50,8 @@ export interface BuildOptions {
   keys?: KeyMaterial
   /** Overrides for Fastify's own options (e.g. a test logger). */
   fastify?: FastifyServerOptions
+  /** Use this password hasher instead of one made from the config (tests hold a login at its check). */
+  passwordHasher?: PasswordHasher
 }
 
 export function fastifyOptions (config: Config): FastifyServerOptions {
@@ -106,7 +109,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(rateLimitPlugin)
   await app.register(tokensPlugin, { keys: options.keys })
   await app.register(mailerPlugin)
-  await app.register(authServicePlugin)
+  await app.register(authServicePlugin, { hasher: options.passwordHasher })
   await app.register(authenticatePlugin)
   await app.register(liveSessionPlugin)
   await app.register(housekeepingPlugin)

@@ -30,6 +30,7 @@ export const ConfigSchema = Type.Object({
   ACCESS_TOKEN_TTL: Int(300, 30, 86_400, 'seconds'),
   REFRESH_TOKEN_TTL: Int(86_400, 60, 31_536_000, 'seconds'),
   REFRESH_GRACE_SECONDS: Int(10, 0, 300, 'window in which a rotated refresh token may be presented again'),
+  SESSION_MAX_LIFETIME: Int(2_592_000, 60, 315_360_000, 'seconds a session lasts from its login, however often it is refreshed (ASVS v5 7.3.2)'),
   ACCESS_TOKEN_ALG: Type.Union([Type.Literal('RS256'), Type.Literal('ES256'), Type.Literal('EdDSA'), Type.Literal('HS256')], { default: 'ES256', description: 'algorithm of new access-token signing keys; HS256 = single-service mode' }),
   ACCESS_TOKEN_SECRET: Type.String({ default: '', description: 'HMAC secret (≥ 32 bytes) for access tokens; required with, and only used with, ACCESS_TOKEN_ALG=HS256' }),
   SIGNING_KEYS_FILE: Type.String({ default: '', description: 'JSON file holding the private JWK set of access-token signing keys (rotatable by `authd keys`)' }),

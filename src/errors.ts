@@ -12,6 +12,7 @@ export const ErrorCodes = {
   token_invalid: { status: 401, title: 'Token is invalid' },
   token_expired: { status: 401, title: 'Token has expired' },
   token_reused: { status: 401, title: 'Refresh token was reused' },
+  session_expired: { status: 401, title: 'Session has reached its maximum lifetime' },
   account_inactive: { status: 403, title: 'Account is inactive' },
   email_taken: { status: 409, title: 'Email address already registered' },
   username_taken: { status: 409, title: 'Username already taken' },

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import { createAccountService, type AccountService } from '../services/account-service.js'
 import { createAuthService, type AuthService } from '../services/auth-service.js'
 import { createEmailFlows, type EmailFlows } from '../services/email-flows.js'
-import { createPasswordHasher } from '../services/password-hasher.js'
+import { createPasswordHasher, type PasswordHasher } from '../services/password-hasher.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -16,9 +16,14 @@ declare module 'fastify' {
   }
 }
 
-async function authServicePlugin (app: FastifyInstance): Promise<void> {
+export interface AuthServicePluginOptions {
+  /** A hasher of the caller's (tests); otherwise bcrypt at BCRYPT_COST. */
+  hasher?: PasswordHasher
+}
+
+async function authServicePlugin (app: FastifyInstance, options: AuthServicePluginOptions): Promise<void> {
   const { config } = app
-  const hasher = createPasswordHasher({ cost: config.BCRYPT_COST })
+  const hasher = options.hasher ?? createPasswordHasher({ cost: config.BCRYPT_COST })
   await hasher.warmUp()
   const passwordPolicy = {
     minLength: config.PASSWORD_MIN_LENGTH,
@@ -27,7 +32,8 @@ async function authServicePlugin (app: FastifyInstance): Promise<void> {
     checkSimilarity: config.PASSWORD_CHECK_SIMILARITY,
     checkNumeric: config.PASSWORD_CHECK_NUMERIC
   }
-  app.decorate('accounts', createAccountService({ prisma: app.db.prisma, sql: app.db.sql, hasher, passwordPolicy }))
+  const lockout = { threshold: config.LOCKOUT_THRESHOLD, cooloffSeconds: config.LOCKOUT_COOLOFF, windowSeconds: config.LOCKOUT_WINDOW }
+  app.decorate('accounts', createAccountService({ prisma: app.db.prisma, sql: app.db.sql, hasher, passwordPolicy, lockout, maxLifetimeSeconds: config.SESSION_MAX_LIFETIME }))
   const emailFlows = createEmailFlows({ prisma: app.db.prisma, hasher, passwordPolicy, mailer: app.mailer, config, log: app.log })
   app.decorate('emailFlows', emailFlows)
   // Mail work runs after its reply; let it finish before the database closes (onClose).
@@ -39,7 +45,8 @@ async function authServicePlugin (app: FastifyInstance): Promise<void> {
     tokens: app.tokens,
     passwordPolicy,
     graceSeconds: config.REFRESH_GRACE_SECONDS,
-    lockout: { threshold: config.LOCKOUT_THRESHOLD, cooloffSeconds: config.LOCKOUT_COOLOFF, windowSeconds: config.LOCKOUT_WINDOW },
+    maxLifetimeSeconds: config.SESSION_MAX_LIFETIME,
+    lockout,
     log: app.log,
     emailVerification: config.EMAIL_VERIFICATION,
     onRegistered: emailFlows.afterRegister

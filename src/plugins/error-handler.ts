@@ -107,7 +107,7 @@ export function sendProblem (request: FastifyRequest, reply: FastifyReply, code:
     ...(errors !== undefined && errors.length > 0 ? { errors } : {})
   }
   if (status === 401 && !reply.hasHeader('www-authenticate')) {
-    const sentToken = code === 'token_invalid' || code === 'token_expired' || code === 'token_reused'
+    const sentToken = code === 'token_invalid' || code === 'token_expired' || code === 'token_reused' || code === 'session_expired'
     reply.header('www-authenticate', sentToken ? 'Bearer realm="authd", error="invalid_token"' : 'Bearer realm="authd"')
   }
   reply.problemCode = code

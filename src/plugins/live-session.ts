@@ -30,7 +30,7 @@ declare module 'fastify' {
 }
 
 async function liveSessionPlugin (app: FastifyInstance): Promise<void> {
-  const liveUsers = createLiveUserRepository(app.db.sql)
+  const liveUsers = createLiveUserRepository(app.db.sql, { maxLifetimeSeconds: app.config.SESSION_MAX_LIFETIME })
   app.decorateRequest('currentUser', null as unknown as User)
   app.decorate('loadLiveUser', async (claims: { sub: string, sid: string }) => await loadLiveUser(liveUsers, claims))
   app.decorate('requireLiveSession', async (request: FastifyRequest) => {

@@ -40,8 +40,7 @@ async function tokensPlugin (app: FastifyInstance, options: TokensPluginOptions)
   await app.register(fastifyJwt, refreshJwtOptions({
     secret: refreshSecret,
     issuer: config.JWT_ISSUER,
-    audience: config.JWT_AUDIENCE,
-    refreshTtl: config.REFRESH_TOKEN_TTL
+    audience: config.JWT_AUDIENCE
   }))
 
   app.decorate('tokens', createTokenService({

@@ -11,6 +11,8 @@ export const AUDIT_EVENT_TYPES = [
   'account_locked',
   'user_registered',
   'refresh_reuse_detected',
+  'session_expired',
+  'password_check_failed',
   'logged_out',
   'session_revoked',
   'sessions_revoked_all',

@@ -28,18 +28,23 @@ const USER_COLUMNS = [
   'u.last_login_at AS "lastLoginAt"'
 ].join(', ')
 
+/** A live session: not revoked, and younger than SESSION_MAX_LIFETIME ($3 seconds). */
 const FIND_LIVE: Statement = {
   name: 'authd_find_live_user',
   text: `SELECT ${USER_COLUMNS} FROM users u
     WHERE u.id = $1::uuid AND u.is_active
-      AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = $2::uuid AND s.user_id = u.id AND s.revoked_at IS NULL)`
+      AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = $2::uuid AND s.user_id = u.id AND s.revoked_at IS NULL
+        AND s.created_at > now() - make_interval(secs => $3::float8))`
 }
 
-export function createLiveUserRepository (sql: SqlClient) {
+export function createLiveUserRepository (sql: SqlClient, options: { maxLifetimeSeconds: number }) {
   return {
-    /** The user, while active and while session `sessionId` (of that user) is not revoked; else null. Both ids must be UUIDs. */
+    /**
+     * The user, while active and while session `sessionId` (of that user) is alive: not
+     * revoked and within SESSION_MAX_LIFETIME; else null. Both ids must be UUIDs.
+     */
     async findLive (userId: string, sessionId: string): Promise<User | null> {
-      const rows = await sql.query<User>(FIND_LIVE, [userId, sessionId])
+      const rows = await sql.query<User>(FIND_LIVE, [userId, sessionId, options.maxLifetimeSeconds])
       return rows[0] ?? null
     }
   }

@@ -9,10 +9,16 @@ export interface NewSession {
   userId: string
   userAgent: string | null
   ip: string | null
-  refresh: { jti: string, expiresAt: Date }
+  refresh: { jti: string, issuedAt: Date, expiresAt: Date }
+  /** SESSION_MAX_LIFETIME: the session's expiry never passes its login plus this. */
+  maxLifetimeSeconds: number
 }
 
-export type RevokeReason = 'logout' | 'reuse_detected' | 'revoked' | 'password_changed' | 'password_reset' | 'deactivated'
+/**
+ * Why a session ended. `expired`: past SESSION_MAX_LIFETIME; `password_check_failed`: too many
+ * wrong passwords given to a route that re-checks it (a stolen access token guessing).
+ */
+export type RevokeReason = 'logout' | 'reuse_detected' | 'revoked' | 'password_changed' | 'password_reset' | 'deactivated' | 'expired' | 'password_check_failed'
 
 export interface LiveSession {
   id: string
@@ -55,11 +61,13 @@ export function createSessionRepository (db: Db) {
       await db.$executeRaw`
         WITH created AS (
           INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip)
-          VALUES (${session.id}::uuid, ${session.userId}::uuid, now(), now(), ${session.refresh.expiresAt}::timestamptz, ${session.userAgent}, ${session.ip})
+          VALUES (${session.id}::uuid, ${session.userId}::uuid, now(), now(),
+            LEAST(${session.refresh.expiresAt}::timestamptz, now() + make_interval(secs => ${session.maxLifetimeSeconds}::float8)),
+            ${session.userAgent}, ${session.ip})
           RETURNING id, user_id
         )
         INSERT INTO outstanding_tokens (jti, user_id, session_id, issued_at, expires_at)
-        SELECT ${session.refresh.jti}::uuid, user_id, id, now(), ${session.refresh.expiresAt}::timestamptz FROM created`
+        SELECT ${session.refresh.jti}::uuid, user_id, id, ${session.refresh.issuedAt}::timestamptz, ${session.refresh.expiresAt}::timestamptz FROM created`
     },
 
     /**
@@ -72,13 +80,18 @@ export function createSessionRepository (db: Db) {
       return revoked > 0
     },
 
-    /** The session a refresh token belongs to, when that token was issued by authd. */
-    async findTokenSession (jti: string, sessionId: string): Promise<{ userId: string, revoked: boolean } | null> {
+    /**
+     * The session a refresh token belongs to, when that token was issued by authd, with why
+     * the token was blacklisted (null: it was not).
+     */
+    async findTokenSession (jti: string, sessionId: string): Promise<{ userId: string, revoked: boolean, createdAt: Date, blacklistReason: string | null } | null> {
       const token = await db.outstandingToken.findFirst({
         where: { jti, sessionId },
-        select: { userId: true, session: { select: { revokedAt: true } } }
+        select: { userId: true, session: { select: { revokedAt: true, createdAt: true } }, blacklisted: { select: { reason: true } } }
       })
-      return token === null ? null : { userId: token.userId, revoked: token.session.revokedAt !== null }
+      return token === null
+        ? null
+        : { userId: token.userId, revoked: token.session.revokedAt !== null, createdAt: token.session.createdAt, blacklistReason: token.blacklisted?.reason ?? null }
     },
 
     /** A user's sessions that can still be refreshed (not revoked, not expired), newest first. */

@@ -1,6 +1,6 @@
 // Users table access. Routes and services never touch Prisma directly; they get these
 // functions, bound either to the client or to a transaction client.
-import type { Prisma, PrismaClient, User } from '../generated/prisma/client.js'
+import { Prisma, type PrismaClient, type User } from '../generated/prisma/client.js'
 
 export type { User }
 export type Db = PrismaClient | Prisma.TransactionClient
@@ -111,11 +111,22 @@ export function createUserRepository (db: Db) {
       await db.user.update({ where: { id }, data: { passwordHash, emailVerified: true } })
     },
 
-    async recordLogin (id: string, newPasswordHash?: string): Promise<User> {
-      return await db.user.update({
-        where: { id },
-        data: { lastLoginAt: new Date(), ...(newPasswordHash === undefined ? {} : { passwordHash: newPasswordHash }) }
-      })
+    /**
+     * Records a successful login (and stores `newHash`, a rehash of the same password), only
+     * while the user is active and still has `expectedHash`, the hash the login verified; null
+     * otherwise. One UPDATE, so it also locks the row for the rest of the caller's transaction.
+     */
+    async recordLogin (args: { id: string, expectedHash: string, newHash?: string }): Promise<User | null> {
+      try {
+        return await db.user.update({
+          where: { id: args.id, passwordHash: args.expectedHash, isActive: true },
+          data: { lastLoginAt: new Date(), ...(args.newHash === undefined ? {} : { passwordHash: args.newHash }) }
+        })
+      } catch (error) {
+        // P2025: no row matched the conditions (Prisma's "record to update not found").
+        if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2025') return null
+        throw error
+      }
     }
   }
 }

@@ -13,6 +13,7 @@ import { createTokenRotationRepository } from '../repositories/token-rotation.js
 import { createUserRepository, type User } from '../repositories/users.js'
 import type { PasswordHasher } from './password-hasher.js'
 import { checkPassword, type PasswordPolicy } from './password-policy.js'
+import { lockedError } from './lockout.js'
 import type { TokenService } from './token-service.js'
 
 export interface ClientMeta { userAgent: string | null, ip: string | null }
@@ -33,6 +34,8 @@ export interface AuthServiceOptions {
   tokens: TokenService
   passwordPolicy: PasswordPolicy
   graceSeconds: number
+  /** SESSION_MAX_LIFETIME: no refresh succeeds this long after the session's login. */
+  maxLifetimeSeconds: number
   /** Per-identifier lockout after failed logins (threshold 0: off). */
   lockout: LockoutPolicy
   log: FastifyBaseLogger
@@ -61,16 +64,17 @@ function uniqueViolation (error: unknown): 'email' | 'username' | null {
   return null
 }
 
-/** Why a login failed, for the audit trail only: the client always gets one answer. */
-type LoginFailureReason = 'unknown_login' | 'wrong_password' | 'inactive' | 'locked'
+/**
+ * Why a login failed, for the audit trail only: the client always gets one answer.
+ * `password_changed`: the password was right when checked, but a reset, change or deactivation
+ * committed before the login could open its session.
+ */
+type LoginFailureReason = 'unknown_login' | 'wrong_password' | 'inactive' | 'locked' | 'password_changed'
 
-/** The answer while an identifier is locked; the same whether or not an account has it. */
-function lockedError (seconds: number): AppError {
-  return new AppError('account_locked', `Too many failed logins: try again in ${seconds} seconds`, { headers: { 'retry-after': String(seconds) } })
-}
+const INVALID_CREDENTIALS = 'No active account found with the given credentials'
 
 export function createAuthService (options: AuthServiceOptions) {
-  const { prisma, hasher, tokens, passwordPolicy, graceSeconds, lockout, log } = options
+  const { prisma, hasher, tokens, passwordPolicy, graceSeconds, maxLifetimeSeconds, lockout, log } = options
   const verifiedOnly = options.emailVerification === 'mandatory'
   const users = createUserRepository(prisma)
   const sessions = createSessionRepository(prisma)
@@ -83,14 +87,36 @@ export function createAuthService (options: AuthServiceOptions) {
     ip: meta.ip
   })
 
-  async function pair (user: { id: string, roles: string[] }, sessionId: string, refresh: { token: string, expiresIn: number }): Promise<TokenPair> {
+  /**
+   * The reply's pair. `refreshExpiresIn` counts down to whichever comes first: the refresh
+   * token's exp or the session's absolute end (SESSION_MAX_LIFETIME), so that a client (and a
+   * browser cookie's Max-Age) knows when it must log in again.
+   */
+  async function pair (user: { id: string, roles: string[] }, sessionId: string, refresh: { token: string, exp: number, iat?: number }, sessionEndsAt: Date): Promise<TokenPair> {
+    // From the token's own iat when it is new (so it reports REFRESH_TOKEN_TTL exactly, even
+    // when a second ticks over meanwhile), else from now (a replay has less time left).
+    const now = refresh.iat ?? Math.floor(Date.now() / 1000)
+    const endsAt = Math.min(refresh.exp, Math.floor(sessionEndsAt.getTime() / 1000))
     return {
       sessionId,
       access: await tokens.signAccess(user, sessionId),
       accessExpiresIn: tokens.accessTtl,
       refresh: refresh.token,
-      refreshExpiresIn: refresh.expiresIn
+      refreshExpiresIn: Math.max(1, endsAt - now)
     }
+  }
+
+  /** Where a session opened with its first refresh token ends at the latest. */
+  const newSessionEnd = (first: { iat: number }): Date => new Date((first.iat + maxLifetimeSeconds) * 1000)
+
+  /** Ends a session that outlived SESSION_MAX_LIFETIME and answers 401 session_expired. */
+  async function expireSession (claims: { sub: string, sid: string }, meta: ClientMeta): Promise<never> {
+    await prisma.$transaction(async (tx) => {
+      if (await createSessionRepository(tx).revoke(claims.sid, 'expired')) {
+        await createAuditRepository(tx).record({ type: 'session_expired', userId: claims.sub, ...cleanMeta(meta), detail: { sessionId: claims.sid } })
+      }
+    })
+    throw new AppError('session_expired', 'This session has reached its maximum lifetime; log in again')
   }
 
   return {
@@ -109,8 +135,10 @@ export function createAuthService (options: AuthServiceOptions) {
           const created = await createUserRepository(tx).create({ ...input, id: userId, passwordHash })
           await createAuditRepository(tx).record({ type: 'user_registered', userId, ...cleanMeta(meta), detail: { sessionId: verifiedOnly ? null : sessionId } })
           if (verifiedOnly) return created
-          await createSessionRepository(tx).create({ id: sessionId, userId, ...cleanMeta(meta), refresh })
-          return await createUserRepository(tx).recordLogin(created.id)
+          await createSessionRepository(tx).create({ id: sessionId, userId, ...cleanMeta(meta), refresh, maxLifetimeSeconds })
+          const loggedIn = await createUserRepository(tx).recordLogin({ id: created.id, expectedHash: passwordHash })
+          if (loggedIn === null) throw new Error('a user created in this transaction was not found')
+          return loggedIn
         })
       } catch (error) {
         const field = uniqueViolation(error)
@@ -119,7 +147,7 @@ export function createAuthService (options: AuthServiceOptions) {
         throw error
       }
       options.onRegistered?.(user, cleanMeta(meta))
-      return { user, tokens: verifiedOnly ? null : await pair(user, sessionId, refresh) }
+      return { user, tokens: verifiedOnly ? null : await pair(user, sessionId, refresh, newSessionEnd(refresh)) }
     },
 
     async login (input: { login: string, password: string }, meta: ClientMeta): Promise<{ user: User, tokens: TokenPair }> {
@@ -152,7 +180,7 @@ export function createAuthService (options: AuthServiceOptions) {
           return counted
         })
         if (count?.lockedFor != null) throw lockedError(count.lockedFor)
-        throw new AppError('invalid_credentials', 'No active account found with the given credentials')
+        throw new AppError('invalid_credentials', INVALID_CREDENTIALS)
       }
       // Only after the password check, so it tells nothing to someone without the password.
       if (verifiedOnly && !found.emailVerified) throw new AppError('email_not_verified', 'Confirm your email address first (follow the link in the mail, or ask for another)')
@@ -160,37 +188,58 @@ export function createAuthService (options: AuthServiceOptions) {
       const sessionId = randomUUID()
       const refresh = tokens.issueRefresh(found.id, sessionId)
       const user = await prisma.$transaction(async (tx) => {
+        // First, and only while the password hash is still the one bcrypt just accepted (and
+        // the account still active): a reset, change or deactivation that committed since
+        // then wins, and this login fails as if the password were wrong. The UPDATE also
+        // locks the user's row until this transaction ends, so one that commits after it
+        // waits for the session below and then revokes it. A rehash can therefore never
+        // write a hash of the old password over a new one.
+        const user = await createUserRepository(tx).recordLogin({ id: found.id, expectedHash: found.passwordHash, newHash })
+        if (user === null) return null
         if (key !== null) {
           // A success forgets the failures, unless concurrent failures locked the identifier
           // after this request was let in: then it is refused like any other (rolled back).
           const stillLocked = await createLoginFailureRepository(tx).clearOnSuccess(key)
           if (stillLocked !== null) throw lockedError(stillLocked)
         }
-        await createSessionRepository(tx).create({ id: sessionId, userId: found.id, ...client, refresh })
+        await createSessionRepository(tx).create({ id: sessionId, userId: found.id, ...client, refresh, maxLifetimeSeconds })
         await createAuditRepository(tx).record({ type: 'login_succeeded', userId: found.id, ...client, detail: { sessionId } })
-        return await createUserRepository(tx).recordLogin(found.id, newHash)
+        return user
       })
-      return { user, tokens: await pair(user, sessionId, refresh) }
+      if (user === null) {
+        await audit.record({ type: 'login_failed', userId: found.id, ...client, detail: { reason: 'password_changed' satisfies LoginFailureReason } })
+        throw new AppError('invalid_credentials', INVALID_CREDENTIALS)
+      }
+      return { user, tokens: await pair(user, sessionId, refresh, newSessionEnd(refresh)) }
     },
 
-    /** Rotation with grace window and reuse detection (API.md, refresh-token rules). */
+    /**
+     * Rotation with grace window, reuse detection and the absolute session lifetime (API.md,
+     * refresh-token rules). A session has exactly one live refresh token at any moment: inside
+     * the grace window a rotated token is answered with the very child its rotation issued.
+     */
     async refresh (token: string, meta: ClientMeta): Promise<TokenPair> {
       const claims = tokens.verifyRefresh(token)
       const child = tokens.issueRefresh(claims.sub, claims.sid)
-      const result = await rotation.rotate({ jti: claims.jti, sessionId: claims.sid, child })
-      if (result.outcome === 'rotated') return await pair({ id: result.userId, roles: result.roles }, claims.sid, child)
+      const result = await rotation.rotate({ jti: claims.jti, sessionId: claims.sid, child, maxLifetimeSeconds })
+      if (result.outcome === 'rotated') return await pair({ id: result.userId, roles: result.roles }, claims.sid, child, result.sessionEndsAt)
+      if (result.outcome === 'session_expired') return await expireSession(claims, meta)
       if (result.outcome !== 'blacklisted') throw new AppError('token_invalid')
-      // reason null: a concurrent rotation of this very token committed a moment ago.
-      const rotated = result.reason === 'rotated' || result.reason === null
-      if (!rotated) throw new AppError('token_invalid', 'This refresh token has been revoked')
-      if (result.reason === null || (result.rotatedSecondsAgo ?? Infinity) <= graceSeconds) {
-        const sibling = await rotation.issueSibling({ jti: claims.jti, sessionId: claims.sid, graceSeconds, child })
-        if (sibling !== null) return await pair({ id: sibling.userId, roles: sibling.roles }, claims.sid, child)
-        // No sibling inside the window: a logout (or revocation) ended the session meanwhile. That
-        // is not theft evidence, so no token_reused and no reuse alarm.
-        const session = await sessions.findTokenSession(claims.jti, claims.sid)
-        if (session === null || session.revoked) throw new AppError('token_invalid', 'This refresh token has been revoked')
+      // Already blacklisted. Rotated within the grace window (two tabs at once, or a reply the
+      // client lost): the same child again, with a new access token.
+      const replay = await rotation.rotatedChild({ jti: claims.jti, sessionId: claims.sid, graceSeconds, maxLifetimeSeconds })
+      if (replay !== null) {
+        const again = { sub: claims.sub, sid: claims.sid, ...replay.child }
+        // No iat: the replayed token is older than this reply, so its time left counts from now.
+        return await pair({ id: replay.userId, roles: replay.roles }, claims.sid, { token: tokens.signRefresh(again), exp: again.exp }, replay.sessionEndsAt)
       }
+      // Not a replay: find out why, off the hot path.
+      const session = await sessions.findTokenSession(claims.jti, claims.sid)
+      // Ended by a logout or a revocation (perhaps a moment ago, inside the window): that is
+      // not theft evidence, so no token_reused and no reuse alarm.
+      if (session === null || session.revoked) throw new AppError('token_invalid', 'This refresh token has been revoked')
+      if (session.createdAt.getTime() <= Date.now() - maxLifetimeSeconds * 1000) return await expireSession(claims, meta)
+      if (session.blacklistReason !== 'rotated') throw new AppError('token_invalid', 'This refresh token has been revoked')
       // A rotated token presented again after the grace window: assume it was stolen and
       // end the whole family, so neither the thief nor the victim keeps a live token. The
       // only write refresh makes beyond rotation, and only here.

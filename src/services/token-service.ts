@@ -41,11 +41,20 @@ export interface RefreshClaims {
   exp: number
 }
 
-export interface IssuedRefresh {
-  token: string
+/** What an outstanding-token row records of a refresh token: enough to sign it again, identically. */
+export interface RefreshRecord {
+  sub: string
+  sid: string
   jti: string
+  /** Seconds since the epoch, as in the JWT. */
+  iat: number
+  exp: number
+}
+
+export interface IssuedRefresh extends RefreshRecord {
+  token: string
+  issuedAt: Date
   expiresAt: Date
-  expiresIn: number
 }
 
 /** Signs and verifies refresh tokens (the @fastify/jwt decorator, configured by refreshJwtOptions). */
@@ -75,12 +84,13 @@ const REFRESH_TYP = 'refresh+jwt'
  * and audience, every claim the rotation needs required. Refresh tokens have one key and one
  * algorithm, which is exactly the case @fastify/jwt's synchronous app.jwt.sign/verify serve.
  */
-export function refreshJwtOptions (options: { secret: Buffer, issuer: string, audience: string, refreshTtl: number }): FastifyJWTOptions {
+export function refreshJwtOptions (options: { secret: Buffer, issuer: string, audience: string }): FastifyJWTOptions {
   const aud = `${options.audience}:refresh`
   return {
     secret: options.secret,
-    // expiresIn in seconds (@fastify/jwt converts numbers from seconds).
-    sign: { algorithm: 'HS256', iss: options.issuer, aud, expiresIn: options.refreshTtl, header: { typ: REFRESH_TYP } } as FastifyJWTOptions['sign'],
+    // No expiresIn: iat and exp come in the payload (see signRefresh), so that a recorded
+    // token can be signed again byte for byte.
+    sign: { algorithm: 'HS256', iss: options.issuer, aud, header: { typ: REFRESH_TYP } } as FastifyJWTOptions['sign'],
     verify: {
       algorithms: ['HS256'],
       allowedIss: options.issuer,
@@ -117,6 +127,9 @@ export function createTokenService (options: TokenServiceOptions) {
   const { accessKeys, refreshJwt, issuer, audience, accessTtl, refreshTtl } = options
 
   // Keyed by the key object: a key dropped from the set takes its verifier and cache with it.
+  const signRefresh = (record: RefreshRecord): string =>
+    refreshJwt.sign({ sub: record.sub, sid: record.sid, jti: record.jti, iat: record.iat, exp: record.exp })
+
   const verifiers = new WeakMap<AccessKey, (token: string) => unknown>()
   function verifierFor (key: AccessKey): (token: string) => unknown {
     let verifier = verifiers.get(key)
@@ -159,13 +172,22 @@ export function createTokenService (options: TokenServiceOptions) {
       })
     },
 
-    /** A new refresh token; the caller records `jti`/`expiresAt` as an outstanding token. */
+    /**
+     * A new refresh token; the caller records `jti`, `issuedAt` and `expiresAt` as an
+     * outstanding token, which is all `signRefresh` needs to give the same token again.
+     */
     issueRefresh (userId: string, sessionId: string): IssuedRefresh {
-      const jti = randomUUID()
-      const token = refreshJwt.sign({ sub: userId, sid: sessionId, jti })
-      const exp = Math.floor(Date.now() / 1000) + refreshTtl
-      return { token, jti, expiresAt: new Date(exp * 1000), expiresIn: refreshTtl }
+      const iat = Math.floor(Date.now() / 1000)
+      const record: RefreshRecord = { sub: userId, sid: sessionId, jti: randomUUID(), iat, exp: iat + refreshTtl }
+      return { ...record, token: signRefresh(record), issuedAt: new Date(iat * 1000), expiresAt: new Date(record.exp * 1000) }
     },
+
+    /**
+     * The refresh token of a recorded outstanding token. HS256 is deterministic and the
+     * claims are written in a fixed order, so the same record always gives the same string:
+     * the grace window hands back the child a rotation issued instead of minting another.
+     */
+    signRefresh,
 
     verifyAccess (token: string): AccessClaims {
       const kid = headerKid(token)

@@ -13,13 +13,13 @@ async function userWithSession (database: Database, fields: { email: string, use
   const id = randomUUID()
   const sessionId = randomUUID()
   await users.create({ id, passwordHash: 'bcrypt_sha256$x', ...fields })
-  await createSessionRepository(database.prisma).create({ id: sessionId, userId: id, userAgent: 'ua', ip: '127.0.0.1', refresh: { jti: randomUUID(), expiresAt: new Date(Date.now() + 86_400_000) } })
+  await createSessionRepository(database.prisma).create({ id: sessionId, userId: id, userAgent: 'ua', ip: '127.0.0.1', refresh: { jti: randomUUID(), issuedAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) }, maxLifetimeSeconds: 86_400 })
   return { id, sessionId }
 }
 
 t.test('the row is the User Prisma reads, field for field', async (t) => {
   const { database } = await buildWithDatabase(t)
-  const liveUsers = createLiveUserRepository(database.sql)
+  const liveUsers = createLiveUserRepository(database.sql, { maxLifetimeSeconds: 3600 })
 
   // Every field set, the date one included (a SQL date: Prisma gives midnight UTC).
   const full = await userWithSession(database, { email: 'full@example.com', username: 'Full_Name' })
@@ -40,7 +40,7 @@ t.test('the row is the User Prisma reads, field for field', async (t) => {
 
 t.test('null unless the user is active and the session is theirs and alive', async (t) => {
   const { database } = await buildWithDatabase(t)
-  const liveUsers = createLiveUserRepository(database.sql)
+  const liveUsers = createLiveUserRepository(database.sql, { maxLifetimeSeconds: 3600 })
   const a = await userWithSession(database, { email: 'a@example.com' })
   const b = await userWithSession(database, { email: 'b@example.com' })
 
@@ -55,4 +55,11 @@ t.test('null unless the user is active and the session is theirs and alive', asy
   t.ok(await liveUsers.findLive(b.id, b.sessionId))
   await database.prisma.user.update({ where: { id: b.id }, data: { isActive: false } })
   t.equal(await liveUsers.findLive(b.id, b.sessionId), null, 'deactivated user')
+
+  // SESSION_MAX_LIFETIME (3600 s here) counts from the login, however recent the last refresh.
+  const c = await userWithSession(database, { email: 'c@example.com' })
+  await database.prisma.session.update({ where: { id: c.sessionId }, data: { createdAt: new Date(Date.now() - 3_599_000), lastUsedAt: new Date() } })
+  t.ok(await liveUsers.findLive(c.id, c.sessionId), 'a second before the session\'s maximum lifetime')
+  await database.prisma.session.update({ where: { id: c.sessionId }, data: { createdAt: new Date(Date.now() - 3_601_000) } })
+  t.equal(await liveUsers.findLive(c.id, c.sessionId), null, 'past the session\'s maximum lifetime')
 })

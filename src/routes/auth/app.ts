@@ -27,8 +27,8 @@ export const REGISTER_CONFLICT = problemResponse(409, 'The email address (`email
 export const LOGIN_FAILED = problemResponse(401, 'Wrong login or password: `invalid_credentials` (the same answer for an unknown login and an inactive account).', 'invalid_credentials')
 export const LOGIN_REFUSED = problemResponse(403, 'Right password, but the email address is not verified yet and verification is mandatory: `email_not_verified`.', 'email_not_verified')
 export const LOGIN_LIMITED = problemResponse(429, 'Too many attempts: from this IP (`rate_limited`), or failed logins for this email/username (`account_locked`); see `Retry-After`.')
-export const REFRESH_REFUSED = problemResponse(401, 'The refresh token is not usable: `token_invalid` (bad, logged out or revoked), `token_expired`, or `token_reused` ' +
-  '(already rotated, presented again after the grace window: the whole session is now revoked).', 'token_reused')
+export const REFRESH_REFUSED = problemResponse(401, 'The refresh token is not usable: `token_invalid` (bad, logged out or revoked), `token_expired`, `token_reused` ' +
+  '(already rotated, presented again after the grace window: the whole session is now revoked), or `session_expired` (the session is older than SESSION_MAX_LIFETIME: log in again).', 'token_reused')
 
 const appAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // Token responses must never be stored by a browser or proxy.
@@ -73,7 +73,7 @@ const appAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['app auth'],
       summary: 'Swap a refresh token for a new token pair',
       description: 'Rotation: the presented refresh token is blacklisted and a new one issued in the same session. ' +
-        'Presenting it again within REFRESH_GRACE_SECONDS (two tabs at once) is answered with a valid pair; after that it revokes the session.',
+        'Presenting it again within REFRESH_GRACE_SECONDS (two tabs at once, a lost reply) is answered with the same new refresh token and a fresh access token; after that it revokes the session.',
       body: RefreshBody,
       response: { 200: AppTokensResult, ...errors, 401: REFRESH_REFUSED, ...problemResponses(429) }
     }

@@ -17,15 +17,15 @@ import { LOGIN_FAILED, LOGIN_LIMITED, REGISTER_CONFLICT, clientMeta } from './ap
 import { browserCookies } from './browser-cookies.js'
 
 /** Answers after which the refresh cookie can never work again: the browser should drop it. */
-const DEAD_COOKIE: ReadonlySet<ErrorCode> = new Set(['authentication_required', 'token_invalid', 'token_expired', 'token_reused'])
+const DEAD_COOKIE: ReadonlySet<ErrorCode> = new Set(['authentication_required', 'token_invalid', 'token_expired', 'token_reused', 'session_expired'])
 
 // The errors every browser token endpoint can answer; each route adds its own 401/403/409.
 const errors = { ...bodyProblems, ...problemResponses(503) }
 const FOREIGN_ORIGIN = 'The `Origin` is not one of CORS_ORIGINS: `csrf_failed`.'
 /** The browser session: the refresh cookie, and its CSRF token echoed in X-CSRF-Token. */
 const cookieSecurity = [{ refreshCookie: [], csrfHeader: [] }]
-const COOKIE_REFUSED = problemResponse(401, 'No refresh cookie (`authentication_required`), or it is not usable: `token_invalid`, `token_expired`, or `token_reused` ' +
-  '(the whole session is now revoked). The reply expires both cookies.', 'authentication_required')
+const COOKIE_REFUSED = problemResponse(401, 'No refresh cookie (`authentication_required`), or it is not usable: `token_invalid`, `token_expired`, `token_reused` ' +
+  '(the whole session is now revoked), or `session_expired` (past SESSION_MAX_LIFETIME). The reply expires both cookies.', 'authentication_required')
 const CSRF_REFUSED = problemResponse(403, `${FOREIGN_ORIGIN} Or \`X-CSRF-Token\` is missing or not this session's token: \`csrf_failed\`.`, 'csrf_failed')
 
 const browserAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {

@@ -104,33 +104,85 @@ t.test('reuse kills only that family: other sessions of the user live on', async
   t.equal((await me(strict.app, res.json().tokens.access)).statusCode, 200)
 })
 
-t.test('within the grace window a rotated token gets a valid pair for the same session', async (t) => {
+/** Live refresh tokens of a session: outstanding and not blacklisted. */
+async function liveTokens (sid: string): Promise<string[]> {
+  const rows = await database.prisma.outstandingToken.findMany({ where: { sessionId: sid, blacklisted: null }, select: { jti: true } })
+  return rows.map((r) => r.jti)
+}
+
+/** Moves a token's rotation `seconds` into the past, as if the grace window had run out. */
+async function rotatedAgo (jti: string, seconds: number): Promise<void> {
+  await database.prisma.blacklistedToken.update({ where: { jti }, data: { blacklistedAt: new Date(Date.now() - seconds * 1000) } })
+}
+
+t.test('within the grace window a rotated token gets the same child refresh token again', async (t) => {
   const s = await register(app)
-  const sid = refreshClaims(s.tokens.refresh).sid
+  const { sid, jti: parentJti } = refreshClaims(s.tokens.refresh)
   const first = await refresh(app, s.tokens.refresh)
   t.equal(first.statusCode, 200)
   const second = await refresh(app, s.tokens.refresh)
   t.equal(second.statusCode, 200, `second use within the grace window: ${second.body.slice(0, 200)}`)
+  const third = await refresh(app, s.tokens.refresh)
+  t.equal(third.statusCode, 200, 'and a third')
 
   const a = first.json().tokens
   const b = second.json().tokens
-  t.not(b.refresh, a.refresh, 'a different refresh token')
-  t.equal(refreshClaims(b.refresh).sid, sid, 'in the same session')
+  t.equal(b.refresh, a.refresh, 'the very refresh token the rotation issued, byte for byte')
+  t.equal(third.json().tokens.refresh, a.refresh, 'every time')
+  t.not(b.access, a.access, 'with a fresh access token')
+  t.ok(b.refreshExpiresIn <= a.refreshExpiresIn && b.refreshExpiresIn > a.refreshExpiresIn - 5, 'whose lifetime counts down from the first reply')
   t.equal((await me(app, b.access)).statusCode, 200, 'its access token works')
   t.equal((await me(app, a.access)).statusCode, 200, 'and the first access token still works')
 
   const prisma = database.prisma
-  const siblingRow = await prisma.outstandingToken.findUniqueOrThrow({ where: { jti: refreshClaims(b.refresh).jti } })
-  t.equal(siblingRow.parentJti, refreshClaims(s.tokens.refresh).jti, 'recorded as a sibling (same parent)')
+  t.equal(await prisma.outstandingToken.count({ where: { parentJti } }), 1, 'one child recorded, however often the parent is presented')
+  t.same(await liveTokens(sid), [refreshClaims(a.refresh).jti], 'exactly one live refresh token in the session')
   t.equal((await prisma.session.findUniqueOrThrow({ where: { id: sid } })).revokedAt, null, 'nothing revoked')
-  t.same((await prisma.blacklistedToken.findMany({ where: { token: { sessionId: sid } } })).map((b) => b.reason), ['rotated'],
-    'only the rotated token is blacklisted')
 
-  const ra = await refresh(app, a.refresh)
-  t.equal(ra.statusCode, 200, 'the first child still refreshes')
-  const rb = await refresh(app, b.refresh)
-  t.equal(rb.statusCode, 200, 'the second child too')
-  t.equal(refreshClaims(rb.json().tokens.refresh).sid, sid)
+  const next = await refresh(app, a.refresh)
+  t.equal(next.statusCode, 200, 'the child refreshes')
+  t.equal(refreshClaims(next.json().tokens.refresh).sid, sid)
+  t.same(await liveTokens(sid), [refreshClaims(next.json().tokens.refresh).jti], 'and is then the session\'s only live token')
+})
+
+t.test('a thief who refreshes first gets no branch of their own: the owner\'s late use is caught', async (t) => {
+  // The thief copies the refresh token and uses it a moment before the owner does.
+  const s = await register(app)
+  const { sid } = refreshClaims(s.tokens.refresh)
+  const thief = (await refresh(app, s.tokens.refresh)).json().tokens
+  const owner = (await refresh(app, s.tokens.refresh)).json().tokens
+  t.equal(owner.refresh, thief.refresh, 'inside the window the owner is handed the thief\'s token, not a second family')
+  t.same(await liveTokens(sid), [refreshClaims(thief.refresh).jti], 'one live token')
+
+  // The thief rotates on; later (after the window) the owner uses the token they hold.
+  const thiefNext = (await refresh(app, thief.refresh)).json().tokens
+  await rotatedAgo(refreshClaims(owner.refresh).jti, 60)
+  assertRejected(t, await refresh(app, owner.refresh), 'token_reused')
+  assertRejected(t, await refresh(app, thiefNext.refresh), 'token_invalid')
+  t.equal((await me(app, thiefNext.access)).statusCode, 401, 'the thief\'s access token is dead on authd too')
+  t.equal((await database.prisma.session.findUniqueOrThrow({ where: { id: sid } })).revokeReason, 'reuse_detected')
+})
+
+t.test('the grace window replays only while the session lives', async (t) => {
+  await t.test('not after a logout', async (t) => {
+    const s = await register(app)
+    const child = (await refresh(app, s.tokens.refresh)).json().tokens
+    const out = await app.inject({ method: 'POST', url: '/v1/app/auth/logout', payload: { refresh: child.refresh } })
+    t.equal(out.statusCode, 204)
+    assertRejected(t, await refresh(app, s.tokens.refresh), 'token_invalid')
+  })
+  await t.test('not for a deactivated user', async (t) => {
+    const s = await register(app)
+    t.equal((await refresh(app, s.tokens.refresh)).statusCode, 200)
+    await database.prisma.user.update({ where: { id: s.user.id }, data: { isActive: false } })
+    assertRejected(t, await refresh(app, s.tokens.refresh), 'token_invalid')
+  })
+  await t.test('not after the window: reuse', async (t) => {
+    const s = await register(app)
+    t.equal((await refresh(app, s.tokens.refresh)).statusCode, 200)
+    await rotatedAgo(refreshClaims(s.tokens.refresh).jti, 11)
+    assertRejected(t, await refresh(app, s.tokens.refresh), 'token_reused')
+  })
 })
 
 t.test('an access token is not a refresh token, nor the reverse', async (t) => {
