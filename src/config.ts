@@ -47,6 +47,7 @@ export const ConfigSchema = Type.Object({
   LOCKOUT_THRESHOLD: Int(10, 0, 10_000, 'failed logins for one email/username that lock it for LOCKOUT_COOLOFF; 0 = no lockout'),
   LOCKOUT_COOLOFF: Int(900, 1, 604_800, 'seconds a locked email/username stays locked'),
   LOCKOUT_WINDOW: Int(900, 1, 604_800, 'seconds without a failure after which the failures of an email/username are forgotten'),
+  DEVICE_TOKEN_TTL: Int(15_552_000, 0, 63_072_000, 'seconds a known-device token (issued at each successful login) lets its device log in past a lock on the account; 0 = no device tokens'),
   BODY_LIMIT: Int(16_384, 1024, 1_048_576, 'bytes'),
   RATE_LIMIT_ENABLED: Type.Boolean({ default: true }),
   RATE_LIMIT_LOGIN: Int(10, 1, 100_000, 'requests per window per IP'),

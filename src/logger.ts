@@ -7,13 +7,14 @@ import type { FastifyRequest, FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
 
 /** Names of fields that hold passwords or tokens in authd's bodies. */
-const SECRET_FIELDS = ['password', 'currentPassword', 'newPassword', 'token', 'access', 'refresh', 'csrfToken', 'authorization', 'cookie']
+const SECRET_FIELDS = ['password', 'currentPassword', 'newPassword', 'token', 'access', 'refresh', 'csrfToken', 'deviceToken', 'authorization', 'cookie']
 
 /** Paths pino replaces with "[redacted]": headers, and secret fields at the top or one level down. */
 export const REDACTED_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'req.headers["x-csrf-token"]',
+  'req.headers["x-device-token"]',
   'res.headers["set-cookie"]',
   ...SECRET_FIELDS.flatMap((field) => [field, `*.${field}`])
 ]
@@ -57,7 +58,7 @@ export function requestSecrets (request: FastifyRequest): string[] {
   const { authorization, cookie } = request.headers
   if (typeof authorization === 'string') found.push(authorization, authorization.replace(/^\S+\s+/, ''))
   if (typeof cookie === 'string') found.push(...cookie.split(';').map((pair) => pair.slice(pair.indexOf('=') + 1).trim()))
-  found.push(request.headers['x-csrf-token'])
+  found.push(request.headers['x-csrf-token'], request.headers['x-device-token'])
   const fieldsOf = (value: unknown): void => {
     if (typeof value !== 'object' || value === null) return
     for (const field of SECRET_FIELDS) found.push((value as Record<string, unknown>)[field])

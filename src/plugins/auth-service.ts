@@ -43,6 +43,7 @@ async function authServicePlugin (app: FastifyInstance, options: AuthServicePlug
     sql: app.db.sql,
     hasher,
     tokens: app.tokens,
+    devices: app.devices,
     passwordPolicy,
     graceSeconds: config.REFRESH_GRACE_SECONDS,
     maxLifetimeSeconds: config.SESSION_MAX_LIFETIME,

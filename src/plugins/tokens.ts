@@ -8,12 +8,15 @@ import { keySourceOf } from '../keys/key-sources.js'
 import { loadRefreshSecret, type KeyMaterial } from '../services/keys.js'
 import { createTokenService, refreshJwtOptions, type TokenService } from '../services/token-service.js'
 import { createCsrf, type Csrf } from '../services/csrf.js'
+import { createDeviceTokens, type DeviceTokens } from '../services/device-tokens.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     tokens: TokenService
     /** CSRF tokens of browser sessions (keyed from the refresh secret, which stays here). */
     csrf: Csrf
+    /** Known-device tokens for the lockout (keyed from the refresh secret too). */
+    devices: DeviceTokens
   }
 }
 
@@ -52,6 +55,7 @@ async function tokensPlugin (app: FastifyInstance, options: TokensPluginOptions)
     refreshTtl: config.REFRESH_TOKEN_TTL
   }))
   app.decorate('csrf', createCsrf(refreshSecret))
+  app.decorate('devices', createDeviceTokens({ refreshSecret, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttlSeconds: config.DEVICE_TOKEN_TTL }))
 }
 
 export default fp(tokensPlugin, { name: 'tokens', dependencies: ['config'] })

@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox'
 import { Password } from './common.js'
-import { EXAMPLE_ACCESS, EXAMPLE_APP_TOKENS, EXAMPLE_BROWSER_TOKENS, EXAMPLE_PASSWORD, EXAMPLE_REFRESH, EXAMPLE_USER } from './examples.js'
+import { EXAMPLE_ACCESS, EXAMPLE_APP_TOKENS, EXAMPLE_BROWSER_TOKENS, EXAMPLE_DEVICE_TOKEN, EXAMPLE_PASSWORD, EXAMPLE_REFRESH, EXAMPLE_USER } from './examples.js'
 import { UserSchema } from './user.js'
 
 export const LoginBody = Type.Object({
@@ -36,6 +36,18 @@ export const BrowserAuthResult = Type.Object({ user: UserSchema, tokens: Type.Op
 export const BrowserTokensResult = Type.Object({ tokens: BrowserTokensSchema }, { examples: [{ tokens: EXAMPLE_BROWSER_TOKENS }] })
 
 export const AppAuthResult = Type.Object({ user: UserSchema, tokens: Type.Optional(AppTokensSchema) }, { examples: [{ user: EXAMPLE_USER, tokens: EXAMPLE_APP_TOKENS }] })
+
+/** The header an app sends its known-device token in (the browser's travels in a cookie). */
+export const DEVICE_TOKEN_HEADER = 'x-device-token'
+
+export const AppLoginResult = Type.Object({
+  user: UserSchema,
+  tokens: AppTokensSchema,
+  deviceToken: Type.Optional(Type.String({
+    description: 'Known-device token: keep it (like a refresh token, in secure storage) and send it back in `X-Device-Token` with the next login, ' +
+      'so that a lock an attacker keeps on the account does not keep this device out. Absent when DEVICE_TOKEN_TTL=0.'
+  }))
+}, { examples: [{ user: EXAMPLE_USER, tokens: EXAMPLE_APP_TOKENS, deviceToken: EXAMPLE_DEVICE_TOKEN }] })
 export const AppTokensResult = Type.Object({ tokens: AppTokensSchema }, { examples: [{ tokens: EXAMPLE_APP_TOKENS }] })
 
 export const VerifyBody = Type.Object({ token: TokenString }, { additionalProperties: false, examples: [{ token: EXAMPLE_ACCESS }] })

@@ -20,6 +20,7 @@ export const EXAMPLE_PASSWORD = 'correct horse battery staple'
 export const EXAMPLE_ACCESS = 'eyJhbGciOiJSUzI1NiIsImtpZCI6IjRmMWMiLCJ0eXAiOiJhdCtqd3QifQ.eyJzdWIiOiJiY2E3ZWM3ZiJ9.c2lnbmF0dXJl'
 export const EXAMPLE_REFRESH = 'eyJhbGciOiJIUzI1NiIsInR5cCI6InJ0K2p3dCJ9.eyJzdWIiOiJiY2E3ZWM3ZiJ9.c2lnbmF0dXJl'
 export const EXAMPLE_CSRF = 'Rk1s0yV6m3q3q1C7bJ3pW3lQ2o2gX9yQm5bWkq0T0vA'
+export const EXAMPLE_DEVICE_TOKEN = 'eyJhbGciOiJIUzI1NiIsInR5cCI6ImRldmljZStqd3QifQ.eyJzdWIiOiJiY2E3ZWM3ZiJ9.c2lnbmF0dXJl'
 
 export const EXAMPLE_APP_TOKENS = { tokenType: 'Bearer', access: EXAMPLE_ACCESS, accessExpiresIn: 300, refresh: EXAMPLE_REFRESH, refreshExpiresIn: 86400 }
 export const EXAMPLE_BROWSER_TOKENS = { tokenType: 'Bearer', access: EXAMPLE_ACCESS, accessExpiresIn: 300, csrfToken: EXAMPLE_CSRF }

@@ -15,6 +15,7 @@ import type { PasswordHasher } from './password-hasher.js'
 import { checkPassword, type PasswordPolicy } from './password-policy.js'
 import { lockedError } from './lockout.js'
 import type { TokenService } from './token-service.js'
+import type { DeviceTokens, IssuedDeviceToken } from './device-tokens.js'
 
 export interface ClientMeta { userAgent: string | null, ip: string | null }
 
@@ -32,6 +33,8 @@ export interface AuthServiceOptions {
   sql: SqlClient
   hasher: PasswordHasher
   tokens: TokenService
+  /** Known-device tokens: the owner's way past a lock an attacker keeps renewing. */
+  devices: DeviceTokens
   passwordPolicy: PasswordPolicy
   graceSeconds: number
   /** SESSION_MAX_LIFETIME: no refresh succeeds this long after the session's login. */
@@ -74,7 +77,7 @@ type LoginFailureReason = 'unknown_login' | 'wrong_password' | 'inactive' | 'loc
 const INVALID_CREDENTIALS = 'No active account found with the given credentials'
 
 export function createAuthService (options: AuthServiceOptions) {
-  const { prisma, hasher, tokens, passwordPolicy, graceSeconds, maxLifetimeSeconds, lockout, log } = options
+  const { prisma, hasher, tokens, devices, passwordPolicy, graceSeconds, maxLifetimeSeconds, lockout, log } = options
   const verifiedOnly = options.emailVerification === 'mandatory'
   const users = createUserRepository(prisma)
   const sessions = createSessionRepository(prisma)
@@ -150,18 +153,29 @@ export function createAuthService (options: AuthServiceOptions) {
       return { user, tokens: verifiedOnly ? null : await pair(user, sessionId, refresh, newSessionEnd(refresh)) }
     },
 
-    async login (input: { login: string, password: string }, meta: ClientMeta): Promise<{ user: User, tokens: TokenPair }> {
+    /**
+     * `deviceToken`: the known-device token this browser or app got at its last successful
+     * login (device-tokens.ts), if it sent one. The reply carries a new one.
+     */
+    async login (input: { login: string, password: string }, meta: ClientMeta, deviceToken?: string): Promise<{ user: User, tokens: TokenPair, deviceToken: IssuedDeviceToken | null }> {
       const client = cleanMeta(meta)
-      // The lockout counts per identifier as typed (README "Lockout"), known or not.
-      const key = lockout.threshold > 0 ? loginFailureKey(input.login) : null
-      const [found, lockedFor] = await Promise.all([
+      // The lockout counts per identifier as typed (README "Lockout"), known or not…
+      const identifierKey = lockout.threshold > 0 ? loginFailureKey(input.login) : null
+      const device = lockout.threshold > 0 ? devices.check(deviceToken) : null
+      const [found, identifierLock, deviceLock] = await Promise.all([
         users.findByLogin(input.login),
-        key === null ? null : failures.lockedFor(key)
+        identifierKey === null ? null : failures.lockedFor(identifierKey),
+        device === null ? null : failures.lockedFor(device.lockoutKey)
       ])
+      // …except from a known device of this very account: it answers to its own lock, so an
+      // attacker who keeps the name locked does not keep its owner out.
+      const knownDevice = device !== null && found !== null && device.userId === found.id
+      const key = knownDevice ? device.lockoutKey : identifierKey
+      const lockedFor = knownDevice ? deviceLock : identifierLock
       // Refused before bcrypt: even the right password is refused while locked, so there is
       // nothing to learn from trying.
       if (lockedFor !== null) {
-        await audit.record({ type: 'login_failed', userId: found?.id ?? null, ...client, detail: { reason: 'locked' } })
+        await audit.record({ type: 'login_failed', userId: found?.id ?? null, ...client, detail: { reason: 'locked', knownDevice } })
         throw lockedError(lockedFor)
       }
       // Unknown users cost the same bcrypt work as a wrong password (verify uses a dummy hash).
@@ -173,9 +187,9 @@ export function createAuthService (options: AuthServiceOptions) {
         const count = await prisma.$transaction(async (tx) => {
           const counted = key === null ? null : await createLoginFailureRepository(tx).recordFailure(key, lockout)
           const events = createAuditRepository(tx)
-          await events.record({ type: 'login_failed', userId: found?.id ?? null, ...client, detail: { reason, ...(counted === null ? {} : { failures: counted.failures }) } })
+          await events.record({ type: 'login_failed', userId: found?.id ?? null, ...client, detail: { reason, knownDevice, ...(counted === null ? {} : { failures: counted.failures }) } })
           if (counted?.justLocked === true) {
-            await events.record({ type: 'account_locked', userId: found?.id ?? null, ...client, detail: { failures: counted.failures, lockedForSeconds: counted.lockedFor } })
+            await events.record({ type: 'account_locked', userId: found?.id ?? null, ...client, detail: { failures: counted.failures, lockedForSeconds: counted.lockedFor, knownDevice } })
           }
           return counted
         })
@@ -197,20 +211,25 @@ export function createAuthService (options: AuthServiceOptions) {
         const user = await createUserRepository(tx).recordLogin({ id: found.id, expectedHash: found.passwordHash, newHash })
         if (user === null) return null
         if (key !== null) {
-          // A success forgets the failures, unless concurrent failures locked the identifier
-          // after this request was let in: then it is refused like any other (rolled back).
+          // A success forgets the failures (a known device's own, never the name's: the owner
+          // logging in must not reset an attacker's lock), unless concurrent failures locked
+          // the key after this request was let in: then it is refused like any other (rolled back).
           const stillLocked = await createLoginFailureRepository(tx).clearOnSuccess(key)
           if (stillLocked !== null) throw lockedError(stillLocked)
         }
         await createSessionRepository(tx).create({ id: sessionId, userId: found.id, ...client, refresh, maxLifetimeSeconds })
-        await createAuditRepository(tx).record({ type: 'login_succeeded', userId: found.id, ...client, detail: { sessionId } })
+        await createAuditRepository(tx).record({ type: 'login_succeeded', userId: found.id, ...client, detail: { sessionId, knownDevice } })
         return user
       })
       if (user === null) {
-        await audit.record({ type: 'login_failed', userId: found.id, ...client, detail: { reason: 'password_changed' satisfies LoginFailureReason } })
+        await audit.record({ type: 'login_failed', userId: found.id, ...client, detail: { reason: 'password_changed' satisfies LoginFailureReason, knownDevice } })
         throw new AppError('invalid_credentials', INVALID_CREDENTIALS)
       }
-      return { user, tokens: await pair(user, sessionId, refresh, newSessionEnd(refresh)) }
+      return {
+        user,
+        tokens: await pair(user, sessionId, refresh, newSessionEnd(refresh)),
+        deviceToken: devices.enabled ? devices.issue(user.id) : null
+      }
     },
 
     /**

@@ -80,7 +80,10 @@ t.test('every flow that carries a secret, at log level trace', async (t) => {
   const registered = (await call({ method: 'POST', url: '/v1/app/auth/register', payload: account }, 201)).json()
   keep(registered.tokens.access, registered.tokens.refresh)
   const loggedIn = (await call({ method: 'POST', url: '/v1/app/auth/login', payload: { login: account.email, password: account.password } }, 200)).json()
-  keep(loggedIn.tokens.access, loggedIn.tokens.refresh)
+  keep(loggedIn.tokens.access, loggedIn.tokens.refresh, loggedIn.deviceToken)
+  // A known-device token both ways: in the reply body, and back in X-Device-Token.
+  const known = (await call({ method: 'POST', url: '/v1/app/auth/login', headers: { 'x-device-token': loggedIn.deviceToken }, payload: { login: account.email, password: account.password } }, 200)).json()
+  keep(known.tokens.access, known.tokens.refresh, known.deviceToken)
   await call({ method: 'POST', url: '/v1/app/auth/login', payload: { login: account.email, password: wrongPassword } }, 401)
   const refreshed = (await call({ method: 'POST', url: '/v1/app/auth/refresh', payload: { refresh: loggedIn.tokens.refresh } }, 200)).json()
   keep(refreshed.tokens.access, refreshed.tokens.refresh)

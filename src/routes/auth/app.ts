@@ -3,7 +3,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import { AppAuthResult, AppTokensResult, LoginBody, RefreshBody } from '../../schemas/auth.js'
+import { AppAuthResult, AppLoginResult, AppTokensResult, DEVICE_TOKEN_HEADER, LoginBody, RefreshBody } from '../../schemas/auth.js'
 import { bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
 import { RegisterBody, toPublicUser } from '../../schemas/user.js'
 import type { ClientMeta, TokenPair } from '../../services/auth-service.js'
@@ -57,13 +57,16 @@ const appAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['app auth'],
       summary: 'Log in with email or username and password',
-      description: 'Starts a new session and returns its access and refresh tokens.',
+      description: 'Starts a new session and returns its access and refresh tokens, and a known-device token (`deviceToken`). ' +
+        'Send that back in `X-Device-Token` with later logins: a lock that failed logins of others put on the account does not apply to this device ' +
+        '(its own failures still lock it).',
+      headers: Type.Object({ [DEVICE_TOKEN_HEADER]: Type.Optional(Type.String({ description: 'The `deviceToken` of this app\'s last successful login.' })) }),
       body: LoginBody,
-      response: { 200: AppAuthResult, ...errors, 401: LOGIN_FAILED, 403: LOGIN_REFUSED, 429: LOGIN_LIMITED }
+      response: { 200: AppLoginResult, ...errors, 401: LOGIN_FAILED, 403: LOGIN_REFUSED, 429: LOGIN_LIMITED }
     }
   }, async (request) => {
-    const { user, tokens } = await app.auth.login(request.body, clientMeta(request))
-    return { user: toPublicUser(user), tokens: appTokens(tokens) }
+    const { user, tokens, deviceToken } = await app.auth.login(request.body, clientMeta(request), request.headers[DEVICE_TOKEN_HEADER])
+    return { user: toPublicUser(user), tokens: appTokens(tokens), ...(deviceToken === null ? {} : { deviceToken: deviceToken.token }) }
   })
 
   app.post('/refresh', {

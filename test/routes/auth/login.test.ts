@@ -16,7 +16,7 @@ t.test('login by email, in any case', async (t) => {
     const res = await login(app, variant, s.password)
     t.equal(res.statusCode, 200, `${variant}: ${res.body.slice(0, 200)}`)
     const body = res.json()
-    t.same(Object.keys(body).sort(), ['tokens', 'user'])
+    t.same(Object.keys(body).sort(), ['deviceToken', 'tokens', 'user'], 'user and tokens, and the known-device token')
     t.equal(body.user.id, s.user.id)
     t.equal(body.user.email, s.email.toLowerCase())
     t.equal(body.tokens.tokenType, 'Bearer')
