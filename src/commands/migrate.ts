@@ -6,8 +6,9 @@ import { parseOptions, type Command } from './command.js'
 const HELP = `Usage: authd migrate
 
 Applies the pending database migrations (prisma/migrations) to DIRECT_DATABASE_URL when set, else
-DATABASE_URL, or to the embedded database in DATA_DIR, and exits. Safe to run while other instances start (PostgreSQL: under an
-advisory lock). With PGlite, only while authd is stopped (one process at a time may open it).
+to DATABASE_URL, or to the embedded database in DATA_DIR, and exits. Safe to run while other
+instances start (PostgreSQL: under an advisory lock, which needs a real session: not through a
+transaction-mode pooler). With PGlite, only while authd is stopped (one process at a time may open it).
 
 Options:
   --help   show this text`

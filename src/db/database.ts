@@ -1,5 +1,6 @@
 // Opens the store: embedded PGlite by default (no server to install), PostgreSQL when
-// DATABASE_URL is a postgres:// URL. Both speak the same SQL, so one migration set serves both.
+// DATABASE_URL is a postgres:// URL (directly, or through a connection pooler: see
+// connection-url.ts). Both speak the same SQL, so one migration set serves both.
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
