@@ -8,7 +8,8 @@ export default {
   experimental: { adapter: true },
   engine: 'js',
   async adapter () {
-    const url = process.env.DATABASE_URL
+    // Like authd's own migrations (and Prisma's directUrl): around a connection pooler when one is set.
+    const url = process.env.DIRECT_DATABASE_URL || process.env.DATABASE_URL
     if (url && /^postgres(ql)?:/.test(url)) {
       const { PrismaPg } = await import('@prisma/adapter-pg')
       return new PrismaPg({ connectionString: url })

@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs'
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
+import { isPostgresUrl, parsePostgresUrl, PoolerFlagError } from './db/connection-url.js'
 
 /** An RFC 6265 cookie-name token (no separators, no spaces). */
 const COOKIE_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
@@ -22,7 +23,8 @@ export const ConfigSchema = Type.Object({
   LOG_FORMAT: Type.Union([Type.Literal('auto'), Type.Literal('json'), Type.Literal('pretty')], { default: 'auto', description: 'json, pretty (pino-pretty, for people), or auto: pretty when NODE_ENV=development and stdout is a terminal, else json' }),
   METRICS_TOKEN: Type.String({ default: '', description: 'bearer token GET /metrics requires; empty = /metrics is open (keep it off the public network)' }),
   DATA_DIR: Type.String({ default: './data', minLength: 1, description: 'Embedded database and development keys live here' }),
-  DATABASE_URL: Type.String({ default: '', description: 'postgresql://… for PostgreSQL; empty or pglite://<dir> or memory:// for embedded PGlite' }),
+  DATABASE_URL: Type.String({ default: '', description: 'postgresql://… for PostgreSQL (add ?pgbouncer=true behind a transaction-mode pooler); empty or pglite://<dir> or memory:// for embedded PGlite' }),
+  DIRECT_DATABASE_URL: Type.String({ default: '', description: 'postgresql://… reaching PostgreSQL without a transaction-mode pooler, for migrations; empty = DATABASE_URL' }),
   DATABASE_POOL_SIZE: Int(10, 1, 200, 'PostgreSQL connections per process'),
   MIGRATE_ON_START: Type.Boolean({ default: true }),
   JWT_ISSUER: Type.String({ default: 'authd', minLength: 1 }),
@@ -118,11 +120,33 @@ export function parseConfig (env: Record<string, string | undefined>): Config {
   if (typeof config.METRICS_TOKEN === 'string' && config.METRICS_TOKEN !== '' && Buffer.byteLength(config.METRICS_TOKEN) < 16) {
     problems.push('  METRICS_TOKEN: must be at least 16 bytes (or empty)')
   }
+  problems.push(...databaseProblems(config))
   problems.push(...signingKeyProblems(config))
   problems.push(...browserProblems(config))
   problems.push(...mailProblems(config))
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`)
   return config
+}
+
+/** Database URLs (see src/db/connection-url.ts). They may hold a password: never echoed. */
+function databaseProblems (config: Config): string[] {
+  const problems: string[] = []
+  const databaseUrl = typeof config.DATABASE_URL === 'string' ? config.DATABASE_URL : ''
+  const directUrl = typeof config.DIRECT_DATABASE_URL === 'string' ? config.DIRECT_DATABASE_URL : ''
+  for (const [name, url] of [['DATABASE_URL', databaseUrl], ['DIRECT_DATABASE_URL', directUrl]] as const) {
+    if (!isPostgresUrl(url)) continue
+    try {
+      parsePostgresUrl(url)
+    } catch (error) {
+      if (!(error instanceof PoolerFlagError)) throw error
+      problems.push(`  ${name}: ${error.message} (value not shown)`)
+    }
+  }
+  if (directUrl !== '') {
+    if (!isPostgresUrl(directUrl)) problems.push('  DIRECT_DATABASE_URL: must be a postgresql:// or postgres:// URL (value not shown)')
+    else if (!isPostgresUrl(databaseUrl)) problems.push('  DIRECT_DATABASE_URL: only used with a PostgreSQL DATABASE_URL (postgresql://…); unset it for the embedded database')
+  }
+  return problems
 }
 
 /** Access-token key variables that contradict each other (see README "Keys and rotation"). */

@@ -1,6 +1,8 @@
 // Shared test setup: build(t) gives a fresh authd (fresh database, silent logs) per test.
 // Database: in-memory PGlite by default; a throw-away database on the PostgreSQL server of
 // TEST_DATABASE_URL when that is set. Rate-limit counters go to Redis when TEST_REDIS_URL is set.
+// With TEST_POOLER_URL too (a transaction-mode PgBouncer in front of that server, `?pgbouncer=true`),
+// build()'s app reaches its database through the pooler and migrates it directly.
 import { generateKeyPairSync, randomBytes, randomInt, randomUUID } from 'node:crypto'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import pg from 'pg'
@@ -18,6 +20,14 @@ export interface Test {
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? ''
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? ''
 export const onPostgres = TEST_DATABASE_URL !== ''
+export const TEST_POOLER_URL = onPostgres ? process.env.TEST_POOLER_URL ?? '' : ''
+
+/** The database of `directUrl` through the pooler of TEST_POOLER_URL (its query, e.g. pgbouncer=true, kept). */
+export function throughPooler (directUrl: string): string {
+  const url = new URL(TEST_POOLER_URL)
+  url.pathname = new URL(directUrl).pathname
+  return url.toString()
+}
 
 let keysPromise: Promise<KeyMaterial> | undefined
 /** One RSA key per test process: generating one per test would dominate the run time. */
@@ -88,7 +98,7 @@ export async function buildWithDatabase (t: Test, env: Record<string, string> = 
   const config = testConfig(t, env)
   const url = onPostgres ? await freshPostgresUrl(t) : 'memory://'
   const database = options.database ?? await openDatabase({
-    url,
+    ...(TEST_POOLER_URL === '' ? { url } : { url: throughPooler(url), directUrl: url }),
     dataDir: config.DATA_DIR,
     poolSize: 30,
     migrate: true,

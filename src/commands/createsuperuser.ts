@@ -89,7 +89,7 @@ export const createsuperuserCommand: Command = {
     if (problems.length > 0) return refused(context, `the password ${problems.map((p) => p.message).join('; ')}`)
     const passwordHash = await createPasswordHasher({ cost: config.BCRYPT_COST }).hash(password)
 
-    const db = await openDatabase({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, poolSize: 1, migrate: config.MIGRATE_ON_START })
+    const db = await openDatabase({ url: config.DATABASE_URL, directUrl: config.DIRECT_DATABASE_URL, dataDir: config.DATA_DIR, poolSize: 1, migrate: config.MIGRATE_ON_START })
     try {
       const result = await createSuperuser(db.prisma, { email, username, fullName, passwordHash, updateExisting })
       switch (result.outcome) {

@@ -29,7 +29,7 @@ export const flushExpiredCommand: Command = {
       return 2
     }
     const config = context.loadConfig()
-    const db = await openDatabase({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, poolSize: 1, migrate: config.MIGRATE_ON_START })
+    const db = await openDatabase({ url: config.DATABASE_URL, directUrl: config.DIRECT_DATABASE_URL, dataDir: config.DATA_DIR, poolSize: 1, migrate: config.MIGRATE_ON_START })
     try {
       const result = await flushExpired(db.prisma, { batchSize, revokedRetention: config.REFRESH_TOKEN_TTL, lockoutWindow: config.LOCKOUT_WINDOW })
       context.out(`expired outstanding tokens deleted: ${result.outstandingTokens}\n` +

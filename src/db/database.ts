@@ -1,5 +1,6 @@
 // Opens the store: embedded PGlite by default (no server to install), PostgreSQL when
-// DATABASE_URL is a postgres:// URL. Both speak the same SQL, so one migration set serves both.
+// DATABASE_URL is a postgres:// URL (directly, or through a connection pooler: see
+// connection-url.ts). Both speak the same SQL, so one migration set serves both.
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
@@ -7,6 +8,7 @@ import { PrismaPGlite } from 'pglite-prisma-adapter'
 import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 import { Prisma, PrismaClient } from '../generated/prisma/client.js'
+import { isPostgresUrl, migrationTarget, parsePostgresUrl } from './connection-url.js'
 import { applyMigrations, type SqlRunner } from './migrate.js'
 import { pgSqlClient, pgliteSqlClient, type SqlClient } from './sql.js'
 
@@ -34,7 +36,10 @@ export interface PoolStats {
 }
 
 export interface DatabaseOptions {
+  /** DATABASE_URL: PostgreSQL (`?pgbouncer=true` behind a transaction-mode pooler), or PGlite. */
   url: string
+  /** DIRECT_DATABASE_URL: PostgreSQL without the pooler, for migrations (empty or absent: `url`). */
+  directUrl?: string
   dataDir: string
   poolSize: number
   migrate: boolean
@@ -57,9 +62,7 @@ export function uniqueViolationDetail (error: unknown): string | null {
   return null
 }
 
-export function isPostgresUrl (url: string): boolean {
-  return /^postgres(ql)?:\/\//.test(url)
-}
+export { isPostgresUrl }
 
 /** Where PGlite keeps its files: `memory://` for a throw-away database, else a folder. */
 export function pgliteLocation (url: string, dataDir: string): string {
@@ -108,8 +111,10 @@ export const QUERY_TIMEOUT_MS = 10_000
 const TRANSACTION_TIMEOUT_MS = 6 * QUERY_TIMEOUT_MS
 
 async function openPostgres (options: DatabaseOptions): Promise<Database> {
+  const target = parsePostgresUrl(options.url)
   if (options.migrate) {
-    const client = new pg.Client({ connectionString: options.url })
+    // A real session (DIRECT_DATABASE_URL when set): migrations hold a session-level advisory lock.
+    const client = new pg.Client({ connectionString: parsePostgresUrl(migrationTarget(options.url, options.directUrl).url).url })
     await client.connect()
     try {
       await applyMigrations(pgRunner(client), { lock: true })
@@ -118,7 +123,7 @@ async function openPostgres (options: DatabaseOptions): Promise<Database> {
     }
   }
   const pool = new pg.Pool({
-    connectionString: options.url,
+    connectionString: target.url,
     max: options.poolSize,
     // Fail fast instead of queueing forever when the server is gone; the error handler answers 503.
     connectionTimeoutMillis: 5_000,
@@ -139,7 +144,7 @@ async function openPostgres (options: DatabaseOptions): Promise<Database> {
   })
   return {
     prisma,
-    sql: pgSqlClient(pool),
+    sql: pgSqlClient(pool, { pooled: target.pgbouncer }),
     kind: 'postgresql',
     ping: async () => { await pool.query('SELECT 1') },
     poolStats: () => ({ size: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: options.poolSize }),

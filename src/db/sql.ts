@@ -5,12 +5,20 @@
 // client spends ~1.4 ms of main-thread CPU per query (its WebAssembly query compiler and
 // result shaping) where pg with a prepared statement spends ~0.08 ms; on /users/me that was
 // more than half of the whole request. Prisma has no prepared-statement or plan cache in 6.x.
+//
+// Which statements are prepared: these hot-path ones, as named statements that PostgreSQL
+// parses and plans once per connection — when not pooled. Behind a transaction-mode pooler
+// (`?pgbouncer=true`, src/db/connection-url.ts) a client's next statement may run on another
+// server connection, where its name is unknown ("does not exist"), or where another client
+// already parsed it ("already exists"); so there they go unnamed (parsed on every run, still
+// one round trip and still without Prisma's cost). Prisma never names statements
+// (@prisma/adapter-pg sends `{ text, values }`), so it needs no switch.
 import type { PGlite } from '@electric-sql/pglite'
 import type pg from 'pg'
 
 /** One SQL statement with $1…$n placeholders; `name` identifies its prepared form. */
 export interface Statement {
-  /** Unique per distinct `text`: PostgreSQL parses and plans a named statement once per connection. */
+  /** Unique per distinct `text`: PostgreSQL parses and plans a named statement once per connection (not sent when pooled). */
   name: string
   text: string
 }
@@ -20,7 +28,14 @@ export interface SqlClient {
   query: <Row>(statement: Statement, values: readonly unknown[]) => Promise<Row[]>
 }
 
-export function pgSqlClient (pool: pg.Pool): SqlClient {
+/** `pooled`: a transaction-mode pooler is in the way (`?pgbouncer=true`); statements go unnamed. */
+export function pgSqlClient (pool: pg.Pool, options: { pooled: boolean }): SqlClient {
+  if (options.pooled) {
+    return {
+      query: async <Row>(statement: Statement, values: readonly unknown[]) =>
+        (await pool.query({ text: statement.text, values: [...values] })).rows as Row[]
+    }
+  }
   return {
     query: async <Row>(statement: Statement, values: readonly unknown[]) =>
       (await pool.query({ name: statement.name, text: statement.text, values: [...values] })).rows as Row[]

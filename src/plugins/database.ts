@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { pooledMigrationWarning } from '../db/connection-url.js'
 import { openDatabase, type Database } from '../db/database.js'
 
 declare module 'fastify' {
@@ -15,8 +16,14 @@ export interface DatabasePluginOptions {
 
 async function databasePlugin (app: FastifyInstance, options: DatabasePluginOptions): Promise<void> {
   const { config } = app
+  if (options.database === undefined && config.MIGRATE_ON_START) {
+    // Before migrating: if the advisory lock then hangs the start, this is the last line logged.
+    const warning = pooledMigrationWarning(config.DATABASE_URL, config.DIRECT_DATABASE_URL)
+    if (warning !== null) app.log.warn(warning)
+  }
   const database = options.database ?? await openDatabase({
     url: config.DATABASE_URL,
+    directUrl: config.DIRECT_DATABASE_URL,
     dataDir: config.DATA_DIR,
     poolSize: config.DATABASE_POOL_SIZE,
     migrate: config.MIGRATE_ON_START
