@@ -112,18 +112,20 @@ t.test('the hot-path statements are unnamed with pgbouncer=true, named without',
     // The driver is stopped at pool.query: what authd asks of it is what is checked.
     const queries = t.capture(pg.Pool.prototype, 'query', async () => ({ rows: [] }))
     const db = await openDatabase({ url, dataDir: t.testdir(), poolSize: 1, migrate: false })
-    await createLiveUserRepository(db.sql).findLive(randomUUID(), randomUUID())
-    await createTokenRotationRepository(db.sql).rotate({ jti: randomUUID(), sessionId: randomUUID(), child: { jti: randomUUID(), expiresAt: new Date() } })
+    await createLiveUserRepository(db.sql, { maxLifetimeSeconds: 3600 }).findLive(randomUUID(), randomUUID())
+    const rotation = createTokenRotationRepository(db.sql)
+    await rotation.rotate({ jti: randomUUID(), sessionId: randomUUID(), child: { jti: randomUUID(), issuedAt: new Date(), expiresAt: new Date() }, maxLifetimeSeconds: 3600 })
+    await rotation.rotatedChild({ jti: randomUUID(), sessionId: randomUUID(), graceSeconds: 10, maxLifetimeSeconds: 3600 })
     await db.close()
     const calls = queries()
     queries.restore()
     return calls.map((c) => ({ name: (c.args[0] as pg.QueryConfig).name, connectionString: (c.receiver as unknown as { options: pg.PoolConfig }).options.connectionString }))
   }
   const pooled = await sent('postgresql://authd:pw@127.0.0.1:1/authd?application_name=authd&pgbouncer=true')
-  t.same(pooled.map((q) => q.name), [undefined, undefined], 'no statement name behind the pooler')
+  t.same(pooled.map((q) => q.name), [undefined, undefined, undefined], 'no statement name behind the pooler')
   t.same(new Set(pooled.map((q) => q.connectionString)), new Set(['postgresql://authd:pw@127.0.0.1:1/authd?application_name=authd']), 'pg gets the URL without pgbouncer')
   const direct = await sent('postgresql://authd:pw@127.0.0.1:1/authd')
-  t.same(direct.map((q) => q.name), ['authd_find_live_user', 'authd_rotate_refresh'], 'named (prepared once per connection) otherwise')
+  t.same(direct.map((q) => q.name), ['authd_find_live_user', 'authd_rotate_refresh', 'authd_rotated_refresh_child'], 'named (prepared once per connection) otherwise')
 })
 
 t.test('on PostgreSQL, a whole app with pgbouncer=true sends no named statement (Prisma included)', { skip: onPostgres ? false : 'needs PostgreSQL (TEST_DATABASE_URL)' }, async (t) => {
