@@ -5,8 +5,8 @@ import { existsSync } from 'node:fs'
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 
-/** An RFC 6265 cookie-name token (no separators, no spaces). */
-const COOKIE_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+/** An RFC 6265 cookie-name token (no separators, no spaces), or empty for the default name. */
+const COOKIE_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]*$"
 
 /** An absolute URL path without query or fragment (those belong to authd's link). */
 const URL_PATH = '^/[A-Za-z0-9._~!$&\'()*+,;=:@%/-]*$'
@@ -58,11 +58,11 @@ export const ConfigSchema = Type.Object({
   TRUST_PROXY: Type.String({ default: '', description: 'comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed' }),
   HOUSEKEEPING_INTERVAL: Int(3600, 0, 604_800, 'seconds between in-service deletions of expired tokens and dead sessions; 0 = off'),
   CORS_ORIGINS: Type.String({ default: '', description: 'comma-separated exact origins (scheme://host[:port]) that browsers may call authd from, with credentials; empty = none' }),
-  COOKIE_REFRESH_NAME: Type.String({ default: 'authd_refresh', pattern: COOKIE_NAME, description: 'name of the HttpOnly refresh-token cookie of browser clients' }),
-  COOKIE_CSRF_NAME: Type.String({ default: 'authd_csrf', pattern: COOKIE_NAME, description: 'name of the readable CSRF-token cookie of browser clients' }),
+  COOKIE_REFRESH_NAME: Type.String({ default: '', pattern: COOKIE_NAME, description: 'name of the HttpOnly refresh-token cookie of browser clients; empty = __Host-authd_refresh (authd_refresh when COOKIE_SECURE=false)' }),
+  COOKIE_CSRF_NAME: Type.String({ default: '', pattern: COOKIE_NAME, description: 'name of the readable CSRF-token cookie of browser clients; empty = __Host-authd_csrf (__Secure- with COOKIE_CSRF_DOMAIN, plain when COOKIE_SECURE=false)' }),
   COOKIE_SECURE: Type.Boolean({ default: true, description: 'Secure flag of both cookies; false only when every CORS origin is http://localhost or http://127.0.0.1' }),
   COOKIE_SAMESITE: Type.Union([Type.Literal('Strict'), Type.Literal('Lax'), Type.Literal('None')], { default: 'Strict' }),
-  COOKIE_PATH: Type.String({ default: '/v1/browser/auth', pattern: '^/[\\x21-\\x3A\\x3C-\\x7E]*$', description: 'Path of the refresh cookie: the browser token endpoints as the browser sees them' }),
+  COOKIE_PATH: Type.String({ default: '', pattern: '^(/[\\x21-\\x3A\\x3C-\\x7E]*)?$', description: 'Path of the refresh cookie; empty = / for a __Host- name, else /v1/browser/auth (the browser token endpoints as the browser sees them)' }),
   COOKIE_CSRF_DOMAIN: Type.String({ default: '', pattern: '^[A-Za-z0-9.-]*$', description: 'Domain of the CSRF cookie (so a page on a sibling host can read it); empty = host-only. The refresh cookie is always host-only' }),
   SMTP_URL: Type.String({ default: '', description: 'smtp://user:pass@host:587 or smtps://…:465; empty = mail printed to stdout in development, dropped in test, none in production' }),
   MAIL_FROM: Type.String({ default: 'authd <no-reply@localhost>', minLength: 3, description: 'From address of every mail authd sends' }),
@@ -105,6 +105,7 @@ export function parseConfig (env: Record<string, string | undefined>): Config {
     problems.push(`  ${name}=${JSON.stringify(env[name] ?? '')}: ${message}`)
   }
   const config = converted as Config
+  resolveCookieDefaults(config)
   // Checked with the others, so that these too are named alongside every other bad variable.
   if (config.PASSWORD_MIN_LENGTH > config.PASSWORD_MAX_LENGTH) {
     problems.push('  PASSWORD_MIN_LENGTH: must not exceed PASSWORD_MAX_LENGTH')
@@ -138,6 +139,36 @@ function signingKeyProblems (config: Config): string[] {
   if (secret !== '' && Buffer.byteLength(secret) < 32) problems.push('  ACCESS_TOKEN_SECRET: must be at least 32 bytes')
   if (secret !== '' && secret === config.REFRESH_TOKEN_SECRET) problems.push('  ACCESS_TOKEN_SECRET: must differ from REFRESH_TOKEN_SECRET')
   return problems
+}
+
+/** Where the browser token endpoints are mounted (src/app.ts): the refresh cookie's narrowest path. */
+export const BROWSER_AUTH_PATH = '/v1/browser/auth'
+
+/**
+ * The name a cookie `base` gets by default: the strongest prefix its attributes allow
+ * (RFC 6265bis 4.1.3). `__Host-` (Secure, Path=/, no Domain) cannot be set or shadowed by another
+ * host of the domain — the defence against cookie tossing from a sibling subdomain; `__Secure-`
+ * (Secure only) when a Domain or narrower Path rules `__Host-` out; none without Secure, which
+ * browsers require of both prefixes. Every authd cookie takes its default name from here.
+ */
+export function prefixedCookieName (base: string, attributes: { secure: boolean, path: string, domain: string }): string {
+  if (!attributes.secure) return base
+  return attributes.path === '/' && attributes.domain === '' ? `__Host-${base}` : `__Secure-${base}`
+}
+
+/**
+ * Empty COOKIE_REFRESH_NAME, COOKIE_CSRF_NAME and COOKIE_PATH become concrete values here, once,
+ * so the rest of the code (and browserProblems below) only ever sees real names and paths.
+ */
+function resolveCookieDefaults (config: Config): void {
+  if (typeof config.COOKIE_SECURE !== 'boolean' || typeof config.COOKIE_PATH !== 'string' || typeof config.COOKIE_CSRF_DOMAIN !== 'string') return
+  const secure = config.COOKIE_SECURE
+  if (config.COOKIE_REFRESH_NAME === '') {
+    // An explicit COOKIE_PATH other than / (a proxy prefix) rules out __Host-: __Secure- then.
+    config.COOKIE_REFRESH_NAME = prefixedCookieName('authd_refresh', { secure, path: config.COOKIE_PATH === '' ? '/' : config.COOKIE_PATH, domain: '' })
+  }
+  if (config.COOKIE_PATH === '') config.COOKIE_PATH = /^__Host-/i.test(String(config.COOKIE_REFRESH_NAME)) ? '/' : BROWSER_AUTH_PATH
+  if (config.COOKIE_CSRF_NAME === '') config.COOKIE_CSRF_NAME = prefixedCookieName('authd_csrf', { secure, path: '/', domain: config.COOKIE_CSRF_DOMAIN })
 }
 
 /**
