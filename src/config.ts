@@ -20,7 +20,8 @@ export const ConfigSchema = Type.Object({
   PORT: Int(3000, 0, 65535, 'TCP port to listen on'),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   LOG_FORMAT: Type.Union([Type.Literal('auto'), Type.Literal('json'), Type.Literal('pretty')], { default: 'auto', description: 'json, pretty (pino-pretty, for people), or auto: pretty when NODE_ENV=development and stdout is a terminal, else json' }),
-  METRICS_TOKEN: Type.String({ default: '', description: 'bearer token GET /metrics requires; empty = /metrics is open (keep it off the public network)' }),
+  METRICS_TOKEN: Type.String({ default: '', description: 'bearer token GET /metrics requires; empty = /metrics is open in development and test, absent (404) in production' }),
+  METRICS_PORT: Int(0, 0, 65535, 'serve GET /metrics on this port of HOST only (not on PORT), for a scraper on a private network; 0 = off'),
   DATA_DIR: Type.String({ default: './data', minLength: 1, description: 'Embedded database and development keys live here' }),
   DATABASE_URL: Type.String({ default: '', description: 'postgresql://… for PostgreSQL; empty or pglite://<dir> or memory:// for embedded PGlite' }),
   DATABASE_POOL_SIZE: Int(10, 1, 200, 'PostgreSQL connections per process'),
@@ -117,6 +118,7 @@ export function parseConfig (env: Record<string, string | undefined>): Config {
   if (typeof config.METRICS_TOKEN === 'string' && config.METRICS_TOKEN !== '' && Buffer.byteLength(config.METRICS_TOKEN) < 16) {
     problems.push('  METRICS_TOKEN: must be at least 16 bytes (or empty)')
   }
+  if (config.METRICS_PORT !== 0 && config.METRICS_PORT === config.PORT) problems.push(`  METRICS_PORT: must differ from PORT (${config.PORT})`)
   problems.push(...signingKeyProblems(config))
   problems.push(...browserProblems(config))
   problems.push(...mailProblems(config))

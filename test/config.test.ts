@@ -209,3 +209,10 @@ t.test('prefixedCookieName: __Host- only with Secure, Path=/ and no Domain', asy
   t.equal(prefixedCookieName('x', { secure: true, path: '/', domain: 'example.com' }), '__Secure-x')
   t.equal(prefixedCookieName('x', { secure: false, path: '/', domain: '' }), 'x')
 })
+
+t.test('METRICS_PORT: off by default, a port of its own', async (t) => {
+  t.equal(parseConfig({}).METRICS_PORT, 0)
+  t.equal(parseConfig({ METRICS_PORT: '9464' }).METRICS_PORT, 9464)
+  t.match(configError({ METRICS_PORT: '3000' }).message, /METRICS_PORT: must differ from PORT/)
+  t.match(configError({ METRICS_PORT: '70000' }).message, /METRICS_PORT/)
+})
