@@ -37,7 +37,8 @@ export const ConfigSchema = Type.Object({
   SIGNING_KEYS: Type.String({ default: '', description: 'the same private JWK set as JSON, or one PEM private key' }),
   SIGNING_KEY_FILE: Type.String({ default: '', description: 'PEM private key (RSA, EC P-256 or Ed25519) for access tokens; with no key variable set, keys live in DATA_DIR/keys/access' }),
   SIGNING_KEYS_RELOAD_INTERVAL: Int(30, 0, 86_400, 'seconds between checks for a changed key directory or key file; 0 = never'),
-  REFRESH_TOKEN_SECRET: Type.String({ default: '', description: 'HMAC secret (≥ 32 bytes) for refresh tokens; generated into DATA_DIR when empty' }),
+  REFRESH_TOKEN_SECRET: Type.String({ default: '', description: 'HMAC secret (≥ 32 bytes) for refresh tokens; generated into DATA_DIR when empty (production: only with ALLOW_GENERATED_KEYS=true)' }),
+  ALLOW_GENERATED_KEYS: Type.Boolean({ default: false, description: 'with NODE_ENV=production, allow keys generated into DATA_DIR/keys instead of SIGNING_KEYS_FILE/SIGNING_KEYS and REFRESH_TOKEN_SECRET' }),
   BCRYPT_COST: Int(12, 4, 16, 'bcrypt work factor'),
   PASSWORD_MIN_LENGTH: Int(8, 1, 1024, 'characters'),
   PASSWORD_MAX_LENGTH: Int(256, 8, 4096, 'characters'),
@@ -120,6 +121,7 @@ export function parseConfig (env: Record<string, string | undefined>): Config {
   }
   if (config.METRICS_PORT !== 0 && config.METRICS_PORT === config.PORT) problems.push(`  METRICS_PORT: must differ from PORT (${config.PORT})`)
   problems.push(...signingKeyProblems(config))
+  problems.push(...productionKeyProblems(config))
   problems.push(...browserProblems(config))
   problems.push(...mailProblems(config))
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`)
@@ -140,6 +142,28 @@ function signingKeyProblems (config: Config): string[] {
   }
   if (secret !== '' && Buffer.byteLength(secret) < 32) problems.push('  ACCESS_TOKEN_SECRET: must be at least 32 bytes')
   if (secret !== '' && secret === config.REFRESH_TOKEN_SECRET) problems.push('  ACCESS_TOKEN_SECRET: must differ from REFRESH_TOKEN_SECRET')
+  return problems
+}
+
+/**
+ * NODE_ENV=production never signs with keys it made up itself: a generated key lives on one
+ * host's disk (replicas would each make their own, and a lost volume logs everyone out) and
+ * nobody chose where it is kept. ALLOW_GENERATED_KEYS=true is the explicit way to accept that.
+ */
+function productionKeyProblems (config: Config): string[] {
+  if (config.NODE_ENV !== 'production' || config.ALLOW_GENERATED_KEYS === true) return []
+  const problems: string[] = []
+  const set = (value: unknown) => typeof value === 'string' && value !== ''
+  const configured = config.ACCESS_TOKEN_ALG === 'HS256' || set(config.SIGNING_KEYS_FILE) || set(config.SIGNING_KEYS) || set(config.SIGNING_KEY_FILE)
+  if (!configured) {
+    problems.push('  SIGNING_KEYS_FILE / SIGNING_KEYS: NODE_ENV=production needs the access-token signing keys from configuration. ' +
+      'Create a key set with `SIGNING_KEYS_FILE=signing-keys.json authd keys rotate` (writes the file, mode 0600) or print one for SIGNING_KEYS ' +
+      'with `SIGNING_KEYS_FILE=signing-keys.json authd keys rotate --print`; or set ALLOW_GENERATED_KEYS=true to generate keys into DATA_DIR/keys')
+  }
+  if (!set(config.REFRESH_TOKEN_SECRET)) {
+    problems.push('  REFRESH_TOKEN_SECRET: required with NODE_ENV=production (at least 32 bytes, e.g. `openssl rand -base64 48`; the same on every instance); ' +
+      'or set ALLOW_GENERATED_KEYS=true to generate it into DATA_DIR/keys/refresh-secret')
+  }
   return problems
 }
 

@@ -51,8 +51,10 @@ t.test('numbers and booleans are parsed from strings', async (t) => {
     RATE_LIMIT_LOGIN: '3',
     LOG_LEVEL: 'warn',
     NODE_ENV: 'production',
-    // Production needs a mail server (see test/services/mailer.test.ts).
+    // Production needs a mail server (see test/services/mailer.test.ts) and keys from configuration.
     SMTP_URL: 'smtp://mail.example.com:587',
+    SIGNING_KEYS_FILE: '/run/secrets/authd-signing-keys.json',
+    REFRESH_TOKEN_SECRET: 'r'.repeat(48),
     JWT_ISSUER: 'https://auth.example.com'
   })
   t.match(config, {
@@ -208,6 +210,30 @@ t.test('prefixedCookieName: __Host- only with Secure, Path=/ and no Domain', asy
   t.equal(prefixedCookieName('x', { secure: true, path: '/a', domain: '' }), '__Secure-x')
   t.equal(prefixedCookieName('x', { secure: true, path: '/', domain: 'example.com' }), '__Secure-x')
   t.equal(prefixedCookieName('x', { secure: false, path: '/', domain: '' }), 'x')
+})
+
+// A production environment that passes every production rule but the ones under test (mail off).
+const PRODUCTION = { NODE_ENV: 'production', EMAIL_VERIFICATION: 'none' }
+
+t.test('production: signing keys and the refresh secret come from configuration', async (t) => {
+  const error = configError(PRODUCTION)
+  t.match(error.message, /SIGNING_KEYS_FILE \/ SIGNING_KEYS: NODE_ENV=production needs the access-token signing keys from configuration/)
+  t.match(error.message, /authd keys rotate --print/, 'says how to make a key set')
+  t.match(error.message, /ALLOW_GENERATED_KEYS=true/, 'and how to accept generated keys')
+  t.match(error.message, /REFRESH_TOKEN_SECRET: required with NODE_ENV=production/)
+  // Listed with every other bad variable, in the one error.
+  t.match(configError({ ...PRODUCTION, PORT: 'x' }).message, /PORT[\s\S]*SIGNING_KEYS_FILE[\s\S]*REFRESH_TOKEN_SECRET/)
+
+  for (const keys of [{ SIGNING_KEYS_FILE: '/k.json' }, { SIGNING_KEYS: '{"keys":[]}' }, { SIGNING_KEY_FILE: '/k.pem' }] as Array<Record<string, string>>) {
+    t.doesNotThrow(() => parseConfig({ ...PRODUCTION, ...keys, REFRESH_TOKEN_SECRET: 's'.repeat(48) }), `${Object.keys(keys)[0]} is configuration`)
+    t.notMatch(configError({ ...PRODUCTION, ...keys }).message, /SIGNING_KEYS_FILE \/ SIGNING_KEYS/, `${Object.keys(keys)[0]}: only the refresh secret is missing`)
+  }
+  t.doesNotThrow(() => parseConfig({ ...PRODUCTION, ACCESS_TOKEN_ALG: 'HS256', ACCESS_TOKEN_SECRET: 'a'.repeat(40), REFRESH_TOKEN_SECRET: 's'.repeat(48) }),
+    'HS256: the secret is configuration')
+  t.match(configError({ ...PRODUCTION, ACCESS_TOKEN_ALG: 'HS256', ACCESS_TOKEN_SECRET: 'a'.repeat(40) }).message, /REFRESH_TOKEN_SECRET: required/)
+  t.doesNotThrow(() => parseConfig({ ...PRODUCTION, ALLOW_GENERATED_KEYS: 'true' }), 'ALLOW_GENERATED_KEYS=true accepts generated keys')
+  for (const env of ['development', 'test']) t.doesNotThrow(() => parseConfig({ NODE_ENV: env }), `${env}: keys may be generated`)
+  t.equal(parseConfig({}).ALLOW_GENERATED_KEYS, false, 'off by default')
 })
 
 t.test('METRICS_PORT: off by default, a port of its own', async (t) => {
