@@ -187,8 +187,9 @@ export function prefixedCookieName (base: string, attributes: { secure: boolean,
  * so the rest of the code (and browserProblems below) only ever sees real names and paths.
  */
 function resolveCookieDefaults (config: Config): void {
-  if (typeof config.COOKIE_SECURE !== 'boolean' || typeof config.COOKIE_PATH !== 'string' || typeof config.COOKIE_CSRF_DOMAIN !== 'string') return
-  const secure = config.COOKIE_SECURE
+  // A bad COOKIE_SECURE is reported on its own; resolving as if it were the default keeps the two
+  // empty names from also being reported as equal.
+  const secure = config.COOKIE_SECURE !== false
   if (config.COOKIE_REFRESH_NAME === '') {
     // An explicit COOKIE_PATH other than / (a proxy prefix) rules out __Host-: __Secure- then.
     config.COOKIE_REFRESH_NAME = prefixedCookieName('authd_refresh', { secure, path: config.COOKIE_PATH === '' ? '/' : config.COOKIE_PATH, domain: '' })

@@ -199,6 +199,9 @@ t.test('default cookie names: the strongest prefix the other settings allow', as
   t.same(cookies({ COOKIE_REFRESH_NAME: '__Secure-rt' }), ['__Secure-rt', '/v1/browser/auth', '__Host-authd_csrf'])
   t.match(configError({ COOKIE_REFRESH_NAME: '__Host-rt', COOKIE_PATH: '/v1/browser/auth' }).message, /COOKIE_REFRESH_NAME: a __Host- name requires COOKIE_PATH=\//, 'an explicit __Host- name with another path is still refused')
   t.match(configError({ COOKIE_CSRF_NAME: 'authd_refresh', COOKIE_SECURE: 'false' }).message, /COOKIE_CSRF_NAME: must differ/, 'an explicit name equal to the default of the other')
+  const badSecure = configError({ COOKIE_SECURE: 'maybe' }).message
+  t.match(badSecure, /COOKIE_SECURE/)
+  t.notMatch(badSecure, /COOKIE_CSRF_NAME|COOKIE_REFRESH_NAME|COOKIE_PATH/, 'a bad COOKIE_SECURE blames only itself')
   // Resolved once: parsing the resolved config again gives the same values.
   const resolved = parseConfig({ COOKIE_CSRF_DOMAIN: 'example.com' })
   t.same(cookies({ COOKIE_REFRESH_NAME: resolved.COOKIE_REFRESH_NAME, COOKIE_PATH: resolved.COOKIE_PATH, COOKIE_CSRF_NAME: resolved.COOKIE_CSRF_NAME, COOKIE_CSRF_DOMAIN: 'example.com' }),
