@@ -1,8 +1,12 @@
 # syntax=docker/dockerfile:1
 # authd container image: build with dev dependencies, run with production dependencies only.
 #   docker build -t authd .
-#   docker run --init -p 3000:3000 -v authd-data:/data -e SMTP_URL=smtp://user:pass@mail.example.com:587 authd
-#   (production needs SMTP_URL for verification/reset mail, or -e EMAIL_VERIFICATION=none: no mail at all)
+#   docker run --init -p 3000:3000 -v authd-data:/data -v "$PWD/secrets:/run/secrets:ro" --env-file authd.env \
+#     -e SIGNING_KEYS_FILE=/run/secrets/signing-keys.json -e SMTP_URL=smtp://user:pass@mail.example.com:587 authd
+#   (authd.env holding REFRESH_TOKEN_SECRET=…; the key file mode 0600, owned by uid 1000)
+#   (NODE_ENV=production: signing keys and REFRESH_TOKEN_SECRET from configuration, or
+#   -e ALLOW_GENERATED_KEYS=true to generate them into /data/keys for a try-out; SMTP_URL for
+#   verification/reset mail, or -e EMAIL_VERIFICATION=none: no mail at all. README "Docker".)
 # Migrate only, then exit (e.g. with MIGRATE_ON_START=false), with the service's settings:
 #   docker run --rm --env-file authd.env authd node dist/cli.js migrate
 # With PostgreSQL and Redis: compose.yaml (docker compose up).
@@ -43,8 +47,8 @@ COPY --from=build /app/dist ./dist
 # the server applies them at start (MIGRATE_ON_START=true), or `node dist/cli.js migrate` does.
 COPY prisma/migrations ./prisma/migrations
 # /app stays root-owned (the process cannot change its own code). DATA_DIR holds the embedded
-# database and the generated keys (DATA_DIR/keys), owned by the unprivileged user before it
-# becomes a volume, so a new named volume inherits that ownership.
+# database and, with ALLOW_GENERATED_KEYS=true, the generated keys (DATA_DIR/keys), owned by the
+# unprivileged user before it becomes a volume, so a new named volume inherits that ownership.
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]

@@ -28,7 +28,7 @@ import liveSessionPlugin from './plugins/live-session.js'
 import housekeepingPlugin from './plugins/housekeeping.js'
 import openapiPlugin from './plugins/openapi.js'
 import healthRoutes from './routes/health.js'
-import metricsRoutes from './routes/metrics.js'
+import metricsRoutes, { metricsOnMainPort } from './routes/metrics.js'
 import jwksRoutes from './routes/jwks.js'
 import appAuthRoutes from './routes/auth/app.js'
 import browserAuthRoutes from './routes/auth/browser.js'
@@ -117,7 +117,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(openapiPlugin)
 
   await app.register(healthRoutes)
-  await app.register(metricsRoutes)
+  // Not a route of PORT when METRICS_PORT serves it, or in production without METRICS_TOKEN.
+  if (metricsOnMainPort(config)) await app.register(metricsRoutes)
   await app.register(jwksRoutes)
   await app.register(appAuthRoutes, { prefix: '/v1/app/auth' })
   await app.register(browserAuthRoutes, { prefix: '/v1/browser/auth' })

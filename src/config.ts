@@ -6,8 +6,8 @@ import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { isPostgresUrl, parsePostgresUrl, PoolerFlagError } from './db/connection-url.js'
 
-/** An RFC 6265 cookie-name token (no separators, no spaces). */
-const COOKIE_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+/** An RFC 6265 cookie-name token (no separators, no spaces), or empty for the default name. */
+const COOKIE_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]*$"
 
 /** An absolute URL path without query or fragment (those belong to authd's link). */
 const URL_PATH = '^/[A-Za-z0-9._~!$&\'()*+,;=:@%/-]*$'
@@ -21,7 +21,8 @@ export const ConfigSchema = Type.Object({
   PORT: Int(3000, 0, 65535, 'TCP port to listen on'),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   LOG_FORMAT: Type.Union([Type.Literal('auto'), Type.Literal('json'), Type.Literal('pretty')], { default: 'auto', description: 'json, pretty (pino-pretty, for people), or auto: pretty when NODE_ENV=development and stdout is a terminal, else json' }),
-  METRICS_TOKEN: Type.String({ default: '', description: 'bearer token GET /metrics requires; empty = /metrics is open (keep it off the public network)' }),
+  METRICS_TOKEN: Type.String({ default: '', description: 'bearer token GET /metrics requires; empty = /metrics is open in development and test, absent (404) in production' }),
+  METRICS_PORT: Int(0, 0, 65535, 'serve GET /metrics on this port of HOST only (not on PORT), for a scraper on a private network; 0 = off'),
   DATA_DIR: Type.String({ default: './data', minLength: 1, description: 'Embedded database and development keys live here' }),
   DATABASE_URL: Type.String({ default: '', description: 'postgresql://… for PostgreSQL (add ?pgbouncer=true behind a transaction-mode pooler); empty or pglite://<dir> or memory:// for embedded PGlite' }),
   DIRECT_DATABASE_URL: Type.String({ default: '', description: 'postgresql://… reaching PostgreSQL without a transaction-mode pooler, for migrations; empty = DATABASE_URL' }),
@@ -39,7 +40,8 @@ export const ConfigSchema = Type.Object({
   SIGNING_KEYS: Type.String({ default: '', description: 'the same private JWK set as JSON, or one PEM private key' }),
   SIGNING_KEY_FILE: Type.String({ default: '', description: 'PEM private key (RSA, EC P-256 or Ed25519) for access tokens; with no key variable set, keys live in DATA_DIR/keys/access' }),
   SIGNING_KEYS_RELOAD_INTERVAL: Int(30, 0, 86_400, 'seconds between checks for a changed key directory or key file; 0 = never'),
-  REFRESH_TOKEN_SECRET: Type.String({ default: '', description: 'HMAC secret (≥ 32 bytes) for refresh tokens; generated into DATA_DIR when empty' }),
+  REFRESH_TOKEN_SECRET: Type.String({ default: '', description: 'HMAC secret (≥ 32 bytes) for refresh tokens; generated into DATA_DIR when empty (production: only with ALLOW_GENERATED_KEYS=true)' }),
+  ALLOW_GENERATED_KEYS: Type.Boolean({ default: false, description: 'with NODE_ENV=production, allow keys generated into DATA_DIR/keys instead of SIGNING_KEYS_FILE/SIGNING_KEYS and REFRESH_TOKEN_SECRET' }),
   BCRYPT_COST: Int(12, 4, 16, 'bcrypt work factor'),
   PASSWORD_MIN_LENGTH: Int(8, 1, 1024, 'characters'),
   PASSWORD_MAX_LENGTH: Int(256, 8, 4096, 'characters'),
@@ -62,11 +64,11 @@ export const ConfigSchema = Type.Object({
   TRUST_PROXY: Type.String({ default: '', description: 'comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed' }),
   HOUSEKEEPING_INTERVAL: Int(3600, 0, 604_800, 'seconds between in-service deletions of expired tokens and dead sessions; 0 = off'),
   CORS_ORIGINS: Type.String({ default: '', description: 'comma-separated exact origins (scheme://host[:port]) that browsers may call authd from, with credentials; empty = none' }),
-  COOKIE_REFRESH_NAME: Type.String({ default: 'authd_refresh', pattern: COOKIE_NAME, description: 'name of the HttpOnly refresh-token cookie of browser clients' }),
-  COOKIE_CSRF_NAME: Type.String({ default: 'authd_csrf', pattern: COOKIE_NAME, description: 'name of the readable CSRF-token cookie of browser clients' }),
+  COOKIE_REFRESH_NAME: Type.String({ default: '', pattern: COOKIE_NAME, description: 'name of the HttpOnly refresh-token cookie of browser clients; empty = __Host-authd_refresh (authd_refresh when COOKIE_SECURE=false)' }),
+  COOKIE_CSRF_NAME: Type.String({ default: '', pattern: COOKIE_NAME, description: 'name of the readable CSRF-token cookie of browser clients; empty = __Host-authd_csrf (__Secure- with COOKIE_CSRF_DOMAIN, plain when COOKIE_SECURE=false)' }),
   COOKIE_SECURE: Type.Boolean({ default: true, description: 'Secure flag of both cookies; false only when every CORS origin is http://localhost or http://127.0.0.1' }),
   COOKIE_SAMESITE: Type.Union([Type.Literal('Strict'), Type.Literal('Lax'), Type.Literal('None')], { default: 'Strict' }),
-  COOKIE_PATH: Type.String({ default: '/v1/browser/auth', pattern: '^/[\\x21-\\x3A\\x3C-\\x7E]*$', description: 'Path of the refresh cookie: the browser token endpoints as the browser sees them' }),
+  COOKIE_PATH: Type.String({ default: '', pattern: '^(/[\\x21-\\x3A\\x3C-\\x7E]*)?$', description: 'Path of the refresh cookie; empty = / for a __Host- name, else /v1/browser/auth (the browser token endpoints as the browser sees them)' }),
   COOKIE_CSRF_DOMAIN: Type.String({ default: '', pattern: '^[A-Za-z0-9.-]*$', description: 'Domain of the CSRF cookie (so a page on a sibling host can read it); empty = host-only. The refresh cookie is always host-only' }),
   SMTP_URL: Type.String({ default: '', description: 'smtp://user:pass@host:587 or smtps://…:465; empty = mail printed to stdout in development, dropped in test, none in production' }),
   MAIL_FROM: Type.String({ default: 'authd <no-reply@localhost>', minLength: 3, description: 'From address of every mail authd sends' }),
@@ -109,6 +111,7 @@ export function parseConfig (env: Record<string, string | undefined>): Config {
     problems.push(`  ${name}=${JSON.stringify(env[name] ?? '')}: ${message}`)
   }
   const config = converted as Config
+  resolveCookieDefaults(config)
   // Checked with the others, so that these too are named alongside every other bad variable.
   if (config.PASSWORD_MIN_LENGTH > config.PASSWORD_MAX_LENGTH) {
     problems.push('  PASSWORD_MIN_LENGTH: must not exceed PASSWORD_MAX_LENGTH')
@@ -120,8 +123,10 @@ export function parseConfig (env: Record<string, string | undefined>): Config {
   if (typeof config.METRICS_TOKEN === 'string' && config.METRICS_TOKEN !== '' && Buffer.byteLength(config.METRICS_TOKEN) < 16) {
     problems.push('  METRICS_TOKEN: must be at least 16 bytes (or empty)')
   }
+  if (config.METRICS_PORT !== 0 && config.METRICS_PORT === config.PORT) problems.push(`  METRICS_PORT: must differ from PORT (${config.PORT})`)
   problems.push(...databaseProblems(config))
   problems.push(...signingKeyProblems(config))
+  problems.push(...productionKeyProblems(config))
   problems.push(...browserProblems(config))
   problems.push(...mailProblems(config))
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`)
@@ -164,6 +169,59 @@ function signingKeyProblems (config: Config): string[] {
   if (secret !== '' && Buffer.byteLength(secret) < 32) problems.push('  ACCESS_TOKEN_SECRET: must be at least 32 bytes')
   if (secret !== '' && secret === config.REFRESH_TOKEN_SECRET) problems.push('  ACCESS_TOKEN_SECRET: must differ from REFRESH_TOKEN_SECRET')
   return problems
+}
+
+/**
+ * NODE_ENV=production never signs with keys it made up itself: a generated key lives on one
+ * host's disk (replicas would each make their own, and a lost volume logs everyone out) and
+ * nobody chose where it is kept. ALLOW_GENERATED_KEYS=true is the explicit way to accept that.
+ */
+function productionKeyProblems (config: Config): string[] {
+  if (config.NODE_ENV !== 'production' || config.ALLOW_GENERATED_KEYS === true) return []
+  const problems: string[] = []
+  const set = (value: unknown) => typeof value === 'string' && value !== ''
+  const configured = config.ACCESS_TOKEN_ALG === 'HS256' || set(config.SIGNING_KEYS_FILE) || set(config.SIGNING_KEYS) || set(config.SIGNING_KEY_FILE)
+  if (!configured) {
+    problems.push('  SIGNING_KEYS_FILE / SIGNING_KEYS: NODE_ENV=production needs the access-token signing keys from configuration. ' +
+      'Create a key set with `SIGNING_KEYS_FILE=signing-keys.json authd keys rotate` (writes the file, mode 0600) or print one for SIGNING_KEYS ' +
+      'with `SIGNING_KEYS_FILE=signing-keys.json authd keys rotate --print`; or set ALLOW_GENERATED_KEYS=true to generate keys into DATA_DIR/keys')
+  }
+  if (!set(config.REFRESH_TOKEN_SECRET)) {
+    problems.push('  REFRESH_TOKEN_SECRET: required with NODE_ENV=production (at least 32 bytes, e.g. `openssl rand -base64 48`; the same on every instance); ' +
+      'or set ALLOW_GENERATED_KEYS=true to generate it into DATA_DIR/keys/refresh-secret')
+  }
+  return problems
+}
+
+/** Where the browser token endpoints are mounted (src/app.ts): the refresh cookie's narrowest path. */
+export const BROWSER_AUTH_PATH = '/v1/browser/auth'
+
+/**
+ * The name a cookie `base` gets by default: the strongest prefix its attributes allow
+ * (RFC 6265bis 4.1.3). `__Host-` (Secure, Path=/, no Domain) cannot be set or shadowed by another
+ * host of the domain — the defence against cookie tossing from a sibling subdomain; `__Secure-`
+ * (Secure only) when a Domain or narrower Path rules `__Host-` out; none without Secure, which
+ * browsers require of both prefixes. Every authd cookie takes its default name from here.
+ */
+export function prefixedCookieName (base: string, attributes: { secure: boolean, path: string, domain: string }): string {
+  if (!attributes.secure) return base
+  return attributes.path === '/' && attributes.domain === '' ? `__Host-${base}` : `__Secure-${base}`
+}
+
+/**
+ * Empty COOKIE_REFRESH_NAME, COOKIE_CSRF_NAME and COOKIE_PATH become concrete values here, once,
+ * so the rest of the code (and browserProblems below) only ever sees real names and paths.
+ */
+function resolveCookieDefaults (config: Config): void {
+  // A bad COOKIE_SECURE is reported on its own; resolving as if it were the default keeps the two
+  // empty names from also being reported as equal.
+  const secure = config.COOKIE_SECURE !== false
+  if (config.COOKIE_REFRESH_NAME === '') {
+    // An explicit COOKIE_PATH other than / (a proxy prefix) rules out __Host-: __Secure- then.
+    config.COOKIE_REFRESH_NAME = prefixedCookieName('authd_refresh', { secure, path: config.COOKIE_PATH === '' ? '/' : config.COOKIE_PATH, domain: '' })
+  }
+  if (config.COOKIE_PATH === '') config.COOKIE_PATH = /^__Host-/i.test(String(config.COOKIE_REFRESH_NAME)) ? '/' : BROWSER_AUTH_PATH
+  if (config.COOKIE_CSRF_NAME === '') config.COOKIE_CSRF_NAME = prefixedCookieName('authd_csrf', { secure, path: '/', domain: config.COOKIE_CSRF_DOMAIN })
 }
 
 /**

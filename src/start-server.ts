@@ -2,8 +2,10 @@
 // signals. Both process entries run exactly this: `node dist/server.js` (npm start) and
 // `authd serve`.
 import closeWithGrace from 'close-with-grace'
+import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
+import { listenMetrics } from './metrics-server.js'
 
 export async function startServer (): Promise<void> {
   let app
@@ -20,9 +22,11 @@ export async function startServer (): Promise<void> {
     throw error
   }
   const { config } = app
+  let metricsServer: FastifyInstance | undefined
   closeWithGrace({ delay: 10_000 }, async ({ err }) => {
     if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
-    await app.close()
+    await Promise.all([app.close(), metricsServer?.close()])
   })
   await app.listen({ host: config.HOST, port: config.PORT })
+  if (config.METRICS_PORT !== 0) metricsServer = await listenMetrics(app, { host: config.HOST, port: config.METRICS_PORT })
 }

@@ -1,7 +1,7 @@
 // parseConfig: every setting comes from environment strings, with documented defaults, and a
 // bad configuration stops the start with one ConfigError that names every bad variable.
 import t from 'tap'
-import { allowedOrigins, parseConfig } from '../src/config.js'
+import { allowedOrigins, parseConfig, prefixedCookieName } from '../src/config.js'
 import { configError } from './helper.js'
 
 t.test('defaults', async (t) => {
@@ -51,8 +51,10 @@ t.test('numbers and booleans are parsed from strings', async (t) => {
     RATE_LIMIT_LOGIN: '3',
     LOG_LEVEL: 'warn',
     NODE_ENV: 'production',
-    // Production needs a mail server (see test/services/mailer.test.ts).
+    // Production needs a mail server (see test/services/mailer.test.ts) and keys from configuration.
     SMTP_URL: 'smtp://mail.example.com:587',
+    SIGNING_KEYS_FILE: '/run/secrets/authd-signing-keys.json',
+    REFRESH_TOKEN_SECRET: 'r'.repeat(48),
     JWT_ISSUER: 'https://auth.example.com'
   })
   t.match(config, {
@@ -141,13 +143,14 @@ t.test('cross-variable problems are reported together with the others', async (t
 })
 
 t.test('browser-client settings: safe defaults', async (t) => {
+  // __Host-: Secure, Path=/, no Domain, so no other host of the domain can set or shadow them.
   t.match(parseConfig({}), {
     CORS_ORIGINS: '',
-    COOKIE_REFRESH_NAME: 'authd_refresh',
-    COOKIE_CSRF_NAME: 'authd_csrf',
+    COOKIE_REFRESH_NAME: '__Host-authd_refresh',
+    COOKIE_CSRF_NAME: '__Host-authd_csrf',
     COOKIE_SECURE: true,
     COOKIE_SAMESITE: 'Strict',
-    COOKIE_PATH: '/v1/browser/auth',
+    COOKIE_PATH: '/',
     COOKIE_CSRF_DOMAIN: ''
   })
   t.same(allowedOrigins(' https://App.Example.com , http://localhost:5173,,https://x.example.com:443'), ['https://app.example.com', 'http://localhost:5173', 'https://x.example.com'], 'normalised as browsers send Origin')
@@ -167,9 +170,9 @@ t.test('cookie settings that browsers would silently drop are refused', async (t
     [{ COOKIE_SAMESITE: 'None', COOKIE_SECURE: 'false' }, 'COOKIE_SAMESITE'],
     [{ COOKIE_SAMESITE: 'strict' }, 'COOKIE_SAMESITE'],
     [{ COOKIE_REFRESH_NAME: '__Secure-rt', COOKIE_SECURE: 'false' }, 'COOKIE_REFRESH_NAME'],
-    [{ COOKIE_REFRESH_NAME: '__Host-rt' }, 'COOKIE_REFRESH_NAME'],
+    [{ COOKIE_REFRESH_NAME: '__Host-rt', COOKIE_PATH: '/v1/browser/auth' }, 'COOKIE_REFRESH_NAME'],
     [{ COOKIE_CSRF_NAME: '__Host-csrf', COOKIE_CSRF_DOMAIN: 'example.com' }, 'COOKIE_CSRF_NAME'],
-    [{ COOKIE_CSRF_NAME: 'authd_refresh' }, 'COOKIE_CSRF_NAME'],
+    [{ COOKIE_CSRF_NAME: '__Host-authd_refresh' }, 'COOKIE_CSRF_NAME'],
     [{ COOKIE_REFRESH_NAME: 'a b' }, 'COOKIE_REFRESH_NAME'],
     [{ COOKIE_PATH: 'v1/browser/auth' }, 'COOKIE_PATH'],
     [{ COOKIE_PATH: '/x;Domain=evil' }, 'COOKIE_PATH'],
@@ -177,4 +180,68 @@ t.test('cookie settings that browsers would silently drop are refused', async (t
   ]
   for (const [env, name] of bad) t.match(configError(env).message, new RegExp(`\\b${name}\\b`), `${JSON.stringify(env)} names ${name}`)
   t.equal(parseConfig({ COOKIE_CSRF_NAME: '__Host-csrf' }).COOKIE_CSRF_NAME, '__Host-csrf', 'a __Host- CSRF cookie fits (Path=/, host-only, Secure)')
+})
+
+t.test('default cookie names: the strongest prefix the other settings allow', async (t) => {
+  const cookies = (env: Record<string, string>) => {
+    const c = parseConfig(env)
+    return [c.COOKIE_REFRESH_NAME, c.COOKIE_PATH, c.COOKIE_CSRF_NAME]
+  }
+  t.same(cookies({}), ['__Host-authd_refresh', '/', '__Host-authd_csrf'], 'Secure (the default): __Host- for both, refresh Path=/')
+  t.same(cookies({ COOKIE_SECURE: 'false', CORS_ORIGINS: 'http://localhost:5173' }), ['authd_refresh', '/v1/browser/auth', 'authd_csrf'],
+    'http://localhost development: no prefix (browsers require Secure for both), the refresh cookie only on the token endpoints')
+  t.same(cookies({ COOKIE_CSRF_DOMAIN: 'example.com' }), ['__Host-authd_refresh', '/', '__Secure-authd_csrf'], 'a CSRF cookie with a Domain cannot be __Host-')
+  t.same(cookies({ COOKIE_PATH: '/auth/v1/browser/auth' }), ['__Secure-authd_refresh', '/auth/v1/browser/auth', '__Host-authd_csrf'], 'a refresh cookie below a proxy prefix cannot be __Host-')
+  t.same(cookies({ COOKIE_PATH: '/' }), ['__Host-authd_refresh', '/', '__Host-authd_csrf'])
+  // Explicit names are kept as given; the path follows the name.
+  t.same(cookies({ COOKIE_REFRESH_NAME: 'rt', COOKIE_CSRF_NAME: 'xsrf' }), ['rt', '/v1/browser/auth', 'xsrf'])
+  t.same(cookies({ COOKIE_REFRESH_NAME: '__Host-rt' }), ['__Host-rt', '/', '__Host-authd_csrf'], 'an explicit __Host- name gets Path=/')
+  t.same(cookies({ COOKIE_REFRESH_NAME: '__Secure-rt' }), ['__Secure-rt', '/v1/browser/auth', '__Host-authd_csrf'])
+  t.match(configError({ COOKIE_REFRESH_NAME: '__Host-rt', COOKIE_PATH: '/v1/browser/auth' }).message, /COOKIE_REFRESH_NAME: a __Host- name requires COOKIE_PATH=\//, 'an explicit __Host- name with another path is still refused')
+  t.match(configError({ COOKIE_CSRF_NAME: 'authd_refresh', COOKIE_SECURE: 'false' }).message, /COOKIE_CSRF_NAME: must differ/, 'an explicit name equal to the default of the other')
+  const badSecure = configError({ COOKIE_SECURE: 'maybe' }).message
+  t.match(badSecure, /COOKIE_SECURE/)
+  t.notMatch(badSecure, /COOKIE_CSRF_NAME|COOKIE_REFRESH_NAME|COOKIE_PATH/, 'a bad COOKIE_SECURE blames only itself')
+  // Resolved once: parsing the resolved config again gives the same values.
+  const resolved = parseConfig({ COOKIE_CSRF_DOMAIN: 'example.com' })
+  t.same(cookies({ COOKIE_REFRESH_NAME: resolved.COOKIE_REFRESH_NAME, COOKIE_PATH: resolved.COOKIE_PATH, COOKIE_CSRF_NAME: resolved.COOKIE_CSRF_NAME, COOKIE_CSRF_DOMAIN: 'example.com' }),
+    [resolved.COOKIE_REFRESH_NAME, resolved.COOKIE_PATH, resolved.COOKIE_CSRF_NAME], 'stable when written back')
+})
+
+t.test('prefixedCookieName: __Host- only with Secure, Path=/ and no Domain', async (t) => {
+  t.equal(prefixedCookieName('x', { secure: true, path: '/', domain: '' }), '__Host-x')
+  t.equal(prefixedCookieName('x', { secure: true, path: '/a', domain: '' }), '__Secure-x')
+  t.equal(prefixedCookieName('x', { secure: true, path: '/', domain: 'example.com' }), '__Secure-x')
+  t.equal(prefixedCookieName('x', { secure: false, path: '/', domain: '' }), 'x')
+})
+
+// A production environment that passes every production rule but the ones under test (mail off).
+const PRODUCTION = { NODE_ENV: 'production', EMAIL_VERIFICATION: 'none' }
+
+t.test('production: signing keys and the refresh secret come from configuration', async (t) => {
+  const error = configError(PRODUCTION)
+  t.match(error.message, /SIGNING_KEYS_FILE \/ SIGNING_KEYS: NODE_ENV=production needs the access-token signing keys from configuration/)
+  t.match(error.message, /authd keys rotate --print/, 'says how to make a key set')
+  t.match(error.message, /ALLOW_GENERATED_KEYS=true/, 'and how to accept generated keys')
+  t.match(error.message, /REFRESH_TOKEN_SECRET: required with NODE_ENV=production/)
+  // Listed with every other bad variable, in the one error.
+  t.match(configError({ ...PRODUCTION, PORT: 'x' }).message, /PORT[\s\S]*SIGNING_KEYS_FILE[\s\S]*REFRESH_TOKEN_SECRET/)
+
+  for (const keys of [{ SIGNING_KEYS_FILE: '/k.json' }, { SIGNING_KEYS: '{"keys":[]}' }, { SIGNING_KEY_FILE: '/k.pem' }] as Array<Record<string, string>>) {
+    t.doesNotThrow(() => parseConfig({ ...PRODUCTION, ...keys, REFRESH_TOKEN_SECRET: 's'.repeat(48) }), `${Object.keys(keys)[0]} is configuration`)
+    t.notMatch(configError({ ...PRODUCTION, ...keys }).message, /SIGNING_KEYS_FILE \/ SIGNING_KEYS/, `${Object.keys(keys)[0]}: only the refresh secret is missing`)
+  }
+  t.doesNotThrow(() => parseConfig({ ...PRODUCTION, ACCESS_TOKEN_ALG: 'HS256', ACCESS_TOKEN_SECRET: 'a'.repeat(40), REFRESH_TOKEN_SECRET: 's'.repeat(48) }),
+    'HS256: the secret is configuration')
+  t.match(configError({ ...PRODUCTION, ACCESS_TOKEN_ALG: 'HS256', ACCESS_TOKEN_SECRET: 'a'.repeat(40) }).message, /REFRESH_TOKEN_SECRET: required/)
+  t.doesNotThrow(() => parseConfig({ ...PRODUCTION, ALLOW_GENERATED_KEYS: 'true' }), 'ALLOW_GENERATED_KEYS=true accepts generated keys')
+  for (const env of ['development', 'test']) t.doesNotThrow(() => parseConfig({ NODE_ENV: env }), `${env}: keys may be generated`)
+  t.equal(parseConfig({}).ALLOW_GENERATED_KEYS, false, 'off by default')
+})
+
+t.test('METRICS_PORT: off by default, a port of its own', async (t) => {
+  t.equal(parseConfig({}).METRICS_PORT, 0)
+  t.equal(parseConfig({ METRICS_PORT: '9464' }).METRICS_PORT, 9464)
+  t.match(configError({ METRICS_PORT: '3000' }).message, /METRICS_PORT: must differ from PORT/)
+  t.match(configError({ METRICS_PORT: '70000' }).message, /METRICS_PORT/)
 })

@@ -1,7 +1,8 @@
 // One access-token signing key: what it is (kid, alg, times), how it is made, and how it is
-// read from and written to a private JWK. The kid is always the RFC 7638 thumbprint of the
-// public key, so one key has the same kid wherever it is configured.
-import { createPrivateKey, createPublicKey, createSecretKey, generateKeyPair, type JsonWebKey, type KeyObject } from 'node:crypto'
+// read from and written to a private JWK. The kid of an asymmetric key is the RFC 7638
+// thumbprint of its public key, so one key has the same kid wherever it is configured; the
+// HS256 secret's kid is random (see hs256AccessKey).
+import { createPrivateKey, createPublicKey, createSecretKey, generateKeyPair, randomBytes, type JsonWebKey, type KeyObject } from 'node:crypto'
 import { promisify } from 'node:util'
 import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose'
 
@@ -83,10 +84,16 @@ export async function generateAccessKey (alg: AsymmetricAlg, times: KeyTimes): P
   return await accessKeyFromPrivateKey(privateKey, times)
 }
 
-/** The single-service HS256 key: the secret, with the thumbprint of its JWK as kid. */
+/**
+ * The single-service HS256 key: the secret, under a kid drawn at random when it is loaded. A
+ * thumbprint of an oct JWK is an unsalted SHA-256 of the secret itself, and every token header
+ * would publish it (a free offline check of guesses, the same value across deployments sharing a
+ * secret). The kid names nothing anyway: the key store finds the one secret for any kid.
+ */
 export async function hs256AccessKey (secret: string): Promise<AccessKey> {
   const bytes = Buffer.from(secret)
-  const kid = await calculateJwkThumbprint({ kty: 'oct', k: bytes.toString('base64url') })
+  // 32 bytes, base64url: the same shape as a thumbprint kid.
+  const kid = randomBytes(32).toString('base64url')
   return { kid, alg: 'HS256', ...EPOCH, privateKey: createSecretKey(bytes), verifyKey: bytes, publicKeyPem: '', publicJwk: undefined }
 }
 

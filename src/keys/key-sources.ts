@@ -177,15 +177,25 @@ export async function writeKeys (source: KeySource, keys: readonly AccessKey[]):
   for (const name of existing) if (!kept.has(name)) await rm(path.join(source.dir, name), { force: true })
 }
 
+/** The files the set is read from (none for a variable or a secret). */
+export async function keyFilesOf (source: KeySource): Promise<string[]> {
+  switch (source.kind) {
+    case 'directory': return (await keyFileNames(source.dir)).map((name) => path.join(source.dir, name))
+    case 'jwks-file': case 'pem-file': return [source.path]
+    default: return []
+  }
+}
+
 /**
- * Changes whenever the stored set may have changed (names, sizes and mtimes of the files);
+ * Changes whenever the stored set may have changed (names, sizes, mtimes and modes of the files;
+ * a chmod alone changes no mtime, but it can make a file unacceptable, see file-mode.ts);
  * comparing it every few seconds costs a stat, not a parse.
  */
 export async function keysFingerprint (source: KeySource): Promise<string> {
   const statOf = async (file: string) => {
     try {
       const s = await stat(file)
-      return `${s.ino}:${s.size}:${s.mtimeMs}`
+      return `${s.ino}:${s.size}:${s.mtimeMs}:${s.mode}`
     } catch (error) {
       if (isMissing(error)) return 'missing'
       throw error

@@ -2,12 +2,14 @@
 // the set by kid for verification, publishes every public key (pending ones included, so
 // verifiers have them cached before they sign) and re-reads its source every
 // SIGNING_KEYS_RELOAD_INTERVAL seconds when the files changed — so `authd keys rotate` on a
-// shared volume reaches every instance without a restart.
+// shared volume reaches every instance without a restart. Key files others may read are refused
+// (production) or warned about, at start and at every reload (file-mode.ts).
 import type { FastifyBaseLogger } from 'fastify'
 import { ConfigError } from '../config.js'
 import type { AccessKey, AccessAlg, PublicJwk } from './access-key.js'
+import { keyFileModeProblems } from './file-mode.js'
 import { activeKey } from './key-set.js'
-import { keysFingerprint, readKeys, type KeySource } from './key-sources.js'
+import { keyFilesOf, keysFingerprint, readKeys, type KeySource } from './key-sources.js'
 
 export interface AccessKeyStore {
   /** The key that signs now. */
@@ -27,22 +29,31 @@ function assertSigns (keys: readonly AccessKey[], variable: string, now: number)
 
 interface MutableKeyStore { store: AccessKeyStore, replace (keys: readonly AccessKey[]): void }
 
+/**
+ * HS256 mode has exactly one key, and its kid is random per process (access-key.ts): a token
+ * signed before a restart, or by another instance, names a kid this process never saw. There
+ * is nothing to choose between, so every kid finds the one secret (its verifier accepts HS256
+ * only, so an asymmetric token never passes through it).
+ */
+const singleHmacKey = (keys: readonly AccessKey[]) => keys.length === 1 && keys[0]?.alg === 'HS256' ? keys[0] : undefined
+
 function keyStore (initial: readonly AccessKey[], reload: () => Promise<boolean>, close: () => void): MutableKeyStore {
   let keys = initial
   let byKid = new Map(keys.map((k) => [k.kid, k]))
+  let hmacKey = singleHmacKey(keys)
   const store: AccessKeyStore = {
     signingKey (now = Date.now()) {
       const key = activeKey(keys, now)
       if (key === undefined) throw new Error('no active access-token signing key')
       return key
     },
-    find: (kid) => byKid.get(kid),
+    find: (kid) => byKid.get(kid) ?? hmacKey,
     keys: () => keys,
     publicJwks: () => ({ keys: keys.flatMap((k) => k.publicJwk === undefined ? [] : [k.publicJwk]) }),
     reload,
     close
   }
-  return { store, replace (next) { keys = next; byKid = new Map(keys.map((k) => [k.kid, k])) } }
+  return { store, replace (next) { keys = next; byKid = new Map(keys.map((k) => [k.kid, k])); hmacKey = singleHmacKey(keys) } }
 }
 
 /** A fixed set (tests). */
@@ -57,15 +68,29 @@ export interface KeyStoreOptions {
   /** SIGNING_KEYS_RELOAD_INTERVAL in seconds; 0 = never re-read. */
   reloadInterval: number
   log: FastifyBaseLogger
+  /** Key files others may read: 'refuse' (NODE_ENV=production) or 'warn' (the default). */
+  fileModes?: 'refuse' | 'warn'
 }
 
 export async function openKeyStore (options: KeyStoreOptions): Promise<AccessKeyStore> {
   const { source, alg, log } = options
   const create = source.kind === 'directory' && alg !== 'HS256' ? { alg, now: Date.now() } : undefined
+
+  /** Throws a ConfigError naming each exposed key file (refuse), or logs them (warn). */
+  async function checkFileModes (): Promise<void> {
+    const problems = await keyFileModeProblems(await keyFilesOf(source))
+    if (problems.length === 0) return
+    if (options.fileModes === 'refuse') {
+      throw new ConfigError(`Invalid signing keys:\n${problems.map((p) => `  ${source.variable}: ${p}`).join('\n')}`)
+    }
+    for (const problem of problems) log.warn(`${source.variable}: ${problem} (NODE_ENV=production would refuse it)`)
+  }
+
   // Create the development layout first; then fingerprint before reading, so a change made
   // while reading is seen by the next reload.
   if (create !== undefined) await readKeys(source, create)
   let fingerprint = await keysFingerprint(source)
+  await checkFileModes()
   const initial = await readKeys(source)
   assertSigns(initial, source.variable, Date.now())
   warnOnOtherAlgorithm(initial, alg, log)
@@ -81,6 +106,7 @@ export async function openKeyStore (options: KeyStoreOptions): Promise<AccessKey
     try {
       const current = await keysFingerprint(source)
       if (current === fingerprint) return false
+      await checkFileModes()
       const next = await readKeys(source)
       assertSigns(next, source.variable, Date.now())
       fingerprint = current

@@ -7,7 +7,8 @@ import { parseArgs } from 'node:util'
 import { ConfigError, type Config } from '../config.js'
 import { generateAccessKey, type AccessKey } from './access-key.js'
 import { JWKS_MAX_AGE, keyStatuses, prunableAt, prunableKeys } from './key-set.js'
-import { describeSource, formatKeySet, isWritable, keySourceOf, readKeys, writeKeys, type KeySource } from './key-sources.js'
+import { keyFileModeProblems } from './file-mode.js'
+import { describeSource, formatKeySet, isWritable, keyFilesOf, keySourceOf, readKeys, writeKeys, type KeySource } from './key-sources.js'
 
 export const KEYS_HELP = `Usage: authd keys <command> [options]
 
@@ -102,7 +103,7 @@ export async function runKeysCommand (args: string[], options: KeysCommandOption
   try {
     if (command === 'list') {
       if (values.help === true) { out(LIST_HELP); return 0 }
-      return await list(options.loadConfig(), now, out)
+      return await list(options.loadConfig(), now, out, err)
     }
     if (command === 'prune') {
       if (values.help === true) { out(PRUNE_HELP); return 0 }
@@ -131,8 +132,14 @@ export async function runKeysCommand (args: string[], options: KeysCommandOption
   }
 }
 
-async function list (config: Config, now: number, out: (text: string) => void): Promise<number> {
+/** The operator's commands only warn about exposed key files (the service refuses them in production): `rotate` rewrites SIGNING_KEYS_FILE 0600. */
+async function warnFileModes (source: KeySource, err: (text: string) => void): Promise<void> {
+  for (const problem of await keyFileModeProblems(await keyFilesOf(source))) err(`warning: ${source.variable}: ${problem}`)
+}
+
+async function list (config: Config, now: number, out: (text: string) => void, err: (text: string) => void): Promise<number> {
   const source = keySourceOf(config)
+  await warnFileModes(source, err)
   const keys = await readKeys(source)
   out(`source: ${describeSource(source)}`)
   out(keys.length === 0 ? 'no keys yet: authd creates the first one when it starts' : table(keys, now, config.ACCESS_TOKEN_TTL))
@@ -152,6 +159,7 @@ function refuse (source: KeySource, err: (text: string) => void): number {
 async function change (config: Config, now: number, what: { print: boolean, rotate?: { activateIn: number } }, out: (text: string) => void, err: (text: string) => void): Promise<number> {
   const source = keySourceOf(config)
   if (source.kind === 'secret' || (!isWritable(source) && !what.print)) return refuse(source, err)
+  await warnFileModes(source, err)
   // `rotate` with a SIGNING_KEYS_FILE that does not exist yet creates it: the way to make the first one.
   const startsEmpty = source.kind === 'jwks-file' && what.rotate !== undefined && !existsSync(source.path)
   let keys = startsEmpty ? [] : await readKeys(source)

@@ -27,16 +27,25 @@ export interface TokensPluginOptions {
 
 async function tokensPlugin (app: FastifyInstance, options: TokensPluginOptions): Promise<void> {
   const { config } = app
+  const production = config.NODE_ENV === 'production'
+  // Key files others may read stop a production start; elsewhere they are warned about.
+  const fileModes = production ? 'refuse' : 'warn'
+  const source = keySourceOf(config)
   const accessKeys = options.keys !== undefined
     ? staticKeyStore([options.keys.access])
     : await openKeyStore({
-      source: keySourceOf(config),
+      source,
       alg: config.ACCESS_TOKEN_ALG,
       reloadInterval: config.SIGNING_KEYS_RELOAD_INTERVAL,
-      log: app.log
+      log: app.log,
+      fileModes
     })
   app.addHook('onClose', async () => { accessKeys.close() })
-  const refreshSecret = options.keys?.refreshSecret ?? await loadRefreshSecret({ dataDir: config.DATA_DIR, refreshSecret: config.REFRESH_TOKEN_SECRET })
+  const refreshSecret = options.keys?.refreshSecret ?? await loadRefreshSecret({ dataDir: config.DATA_DIR, refreshSecret: config.REFRESH_TOKEN_SECRET, fileModes, log: app.log })
+  // Only reachable with ALLOW_GENERATED_KEYS=true (config.ts refuses it otherwise): say what it costs.
+  if (production && options.keys === undefined && (source.kind === 'directory' || config.REFRESH_TOKEN_SECRET === '')) {
+    app.log.warn(`ALLOW_GENERATED_KEYS=true: signing keys generated into ${config.DATA_DIR}/keys are in use; every instance needs the same ones, and losing that directory logs everyone out (README "Keys and rotation")`)
+  }
 
   // @fastify/jwt handles refresh tokens (one internal HS256 secret); access tokens, signed by a
   // rotating key set, are handled by the token service itself (see token-service.ts).

@@ -1,11 +1,15 @@
 // Signing material. Access tokens are signed by a rotating set of keys (src/keys/) that other
 // services verify through the JWKS; refresh tokens by an HMAC secret only authd knows, created
 // on first start in DATA_DIR/keys/refresh-secret (or REFRESH_TOKEN_SECRET) and kept, so a
-// restart does not log everyone out.
+// restart does not log everyone out. (NODE_ENV=production generates nothing unless
+// ALLOW_GENERATED_KEYS=true: config.ts.)
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import type { FastifyBaseLogger } from 'fastify'
+import { ConfigError } from '../config.js'
 import { accessKeyFromPem, type AccessKey } from '../keys/access-key.js'
+import { keyFileModeProblems } from '../keys/file-mode.js'
 
 /** Fixed signing material (tests): one access key that is always active, and the refresh secret. */
 export interface KeyMaterial {
@@ -36,10 +40,24 @@ async function readOrCreate (file: string, create: () => string): Promise<string
   }
 }
 
+export interface RefreshSecretOptions {
+  dataDir: string
+  /** REFRESH_TOKEN_SECRET; empty = the generated file. */
+  refreshSecret: string
+  /** A generated file others may read: 'refuse' (NODE_ENV=production) or 'warn' (the default). */
+  fileModes?: 'refuse' | 'warn'
+  log?: Pick<FastifyBaseLogger, 'warn'>
+}
+
 /** REFRESH_TOKEN_SECRET, or the one generated into DATA_DIR/keys/refresh-secret. */
-export async function loadRefreshSecret (options: { dataDir: string, refreshSecret: string }): Promise<Buffer> {
-  const secret = options.refreshSecret !== ''
-    ? options.refreshSecret
-    : (await readOrCreate(path.join(options.dataDir, 'keys', 'refresh-secret'), () => randomBytes(48).toString('base64url'))).trim()
+export async function loadRefreshSecret (options: RefreshSecretOptions): Promise<Buffer> {
+  if (options.refreshSecret !== '') return Buffer.from(options.refreshSecret)
+  const file = path.join(options.dataDir, 'keys', 'refresh-secret')
+  const secret = (await readOrCreate(file, () => randomBytes(48).toString('base64url'))).trim()
+  // Created 0600 here, but an existing file may have been copied or restored with other modes.
+  for (const problem of await keyFileModeProblems([file])) {
+    if (options.fileModes === 'refuse') throw new ConfigError(`Invalid refresh-token secret:\n  DATA_DIR: ${problem}`)
+    options.log?.warn(`DATA_DIR: ${problem} (NODE_ENV=production would refuse it)`)
+  }
   return Buffer.from(secret)
 }

@@ -5,7 +5,14 @@
 // As in production, the SPA and authd are different origins: the built SPA is served from
 // http://localhost:<spa>, authd from http://localhost:<authd> (same host, so same site: the
 // SPA can read authd's readable CSRF cookie, and SameSite cookies travel). A third origin,
-// http://localhost:<evil>, is NOT in CORS_ORIGINS and plays the attacker.
+// http://localhost:<evil>, is NOT in CORS_ORIGINS and plays the attacker. Cookies ignore ports,
+// so the evil page can also set cookies for authd's host: exactly what a compromised sibling
+// subdomain can do to a shared parent domain (cookie tossing).
+//
+// The main scenario runs with authd's default cookie settings (COOKIE_SECURE=true, the __Host-
+// names: Chromium treats http://localhost as a secure context and keeps Secure cookies from it);
+// a second one runs with the development settings (COOKIE_SECURE=false, plain names) that the
+// README suggests for http://localhost, where a tossed cookie can get into the jar.
 import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
@@ -15,7 +22,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { build, newAccount } from '../helper.js'
 import { close, listen } from './local-servers.js'
@@ -67,21 +74,28 @@ function staticSite (dir: () => string): RequestListener {
 }
 
 /** What authd saw and answered, recorded at the HTTP server (below Fastify). */
-interface Exchange { method: string, url: string, origin: string | undefined, refreshCookie: string | undefined, status: number, allowOrigin: unknown, body: string }
-
-function refreshCookieOf (req: IncomingMessage): string | undefined {
-  return /(?:^|;\s*)authd_refresh=([^;]*)/.exec(req.headers.cookie ?? '')?.[1]
+interface Exchange {
+  method: string
+  url: string
+  origin: string | undefined
+  /** The values of every refresh cookie the request carried, in the order the browser sent them. */
+  refreshCookies: string[]
+  /** The first of them (the one a server reading the first occurrence would use). */
+  refreshCookie: string | undefined
+  status: number
+  allowOrigin: unknown
+  body: string
 }
 
-t.test('React example + authd in Chromium', async (t) => {
-  if (!existsSync(chromiumPath)) {
-    t.fail(`no Chromium at ${chromiumPath}: apt-get install -y chromium (or set CHROMIUM_PATH)`)
-    return
-  }
-  if (!existsSync(viteBin)) {
-    t.fail('examples/react has no node_modules: run (cd examples/react && npm ci)')
-    return
-  }
+function cookieValues (req: IncomingMessage, name: string): string[] {
+  return (req.headers.cookie ?? '').split(';').map((pair) => pair.trim()).filter((pair) => pair.startsWith(`${name}=`)).map((pair) => pair.slice(name.length + 1))
+}
+
+/**
+ * The set-up both scenarios share: the SPA, the evil page and authd (with `env`) on three
+ * localhost ports, the example built against this authd, Chromium, and helpers.
+ */
+async function startStack (t: Test, env: Record<string, string>) {
 
   // --- three origins ---------------------------------------------------------------------
   const distDir = path.join(t.testdir(), 'dist')
@@ -96,8 +110,10 @@ t.test('React example + authd in Chromium', async (t) => {
   t.teardown(async () => await close(evil.server))
   const evilOrigin = `http://localhost:${evil.port}`
 
-  const app = await build(t, { CORS_ORIGINS: spaOrigin, COOKIE_SECURE: 'false', LOG_LEVEL: 'silent' })
+  const app = await build(t, { CORS_ORIGINS: spaOrigin, LOG_LEVEL: 'silent', ...env })
   await app.listen({ host: '127.0.0.1', port: 0 })
+  const refreshName = app.config.COOKIE_REFRESH_NAME
+  const csrfName = app.config.COOKIE_CSRF_NAME
   const authdOrigin = `http://localhost:${(app.server.address() as AddressInfo).port}`
 
   // Record every exchange, and optionally hold refresh requests until `gate.size` of them have
@@ -115,11 +131,13 @@ t.test('React example + authd in Chromium', async (t) => {
       return end(...args)
     }) as typeof res.end
     res.on('finish', () => {
+      const refreshCookies = cookieValues(req, refreshName)
       exchanges.push({
         method: req.method ?? '',
         url: req.url ?? '',
         origin: req.headers.origin,
-        refreshCookie: refreshCookieOf(req),
+        refreshCookies,
+        refreshCookie: refreshCookies[0],
         status: res.statusCode,
         allowOrigin: res.getHeader('access-control-allow-origin'),
         body
@@ -185,6 +203,28 @@ t.test('React example + authd in Chromium', async (t) => {
     t.equal(await statusOf(page), want, message + (error ? ` (page error: ${error})` : ''))
   }
 
+  return { app, spaOrigin, evilOrigin, authdOrigin, refreshName, csrfName, exchanges, gate, releaseGate, context, step, expectStatus }
+}
+
+/** Chromium and the example's dependencies must be there: a missing one fails, never skips. */
+function prerequisites (t: Test): boolean {
+  if (!existsSync(chromiumPath)) {
+    t.fail(`no Chromium at ${chromiumPath}: apt-get install -y chromium (or set CHROMIUM_PATH)`)
+    return false
+  }
+  if (!existsSync(viteBin)) {
+    t.fail('examples/react has no node_modules: run (cd examples/react && npm ci)')
+    return false
+  }
+  return true
+}
+
+t.test('React example + authd in Chromium (default cookie settings: __Host- names)', async (t) => {
+  if (!prerequisites(t)) return
+  // The defaults: COOKIE_SECURE=true, so __Host-authd_refresh (Path=/) and __Host-authd_csrf.
+  const { spaOrigin, evilOrigin, authdOrigin, refreshName, csrfName, exchanges, gate, releaseGate, context, step, expectStatus } = await startStack(t, {})
+  t.same([refreshName, csrfName], ['__Host-authd_refresh', '__Host-authd_csrf'], 'authd runs with the default names')
+
   const account = newAccount()
   const tab1 = await context.newPage()
   const pageErrors: string[] = []
@@ -201,13 +241,13 @@ t.test('React example + authd in Chromium', async (t) => {
   })
 
   await step('cookies', async () => {
-    // All cookies of the jar: cookies(url) would hide the refresh cookie, whose Path is not /.
     const cookies = (await context.cookies()).filter((c) => c.domain === 'localhost')
-    const refresh = cookies.find((c) => c.name === 'authd_refresh')
-    const csrf = cookies.find((c) => c.name === 'authd_csrf')
+    t.same(cookies.map((c) => c.name).sort(), ['__Host-authd_csrf', '__Host-authd_refresh'], 'the two __Host- cookies')
+    const refresh = cookies.find((c) => c.name === '__Host-authd_refresh')
+    const csrf = cookies.find((c) => c.name === '__Host-authd_csrf')
     t.ok(refresh?.httpOnly, 'the refresh cookie is HttpOnly')
-    t.equal(refresh?.path, '/v1/browser/auth', 'the refresh cookie only travels to the browser token endpoints')
-    t.ok(csrf !== undefined && !csrf.httpOnly, 'the CSRF cookie is readable')
+    t.match(refresh, { path: '/', secure: true }, 'the refresh cookie: Path=/ and Secure, as __Host- requires')
+    t.ok(csrf !== undefined && !csrf.httpOnly && csrf.secure && csrf.path === '/', 'the CSRF cookie is readable, Secure, Path=/')
     t.notOk(await tab1.evaluate(() => document.cookie.includes('authd_refresh')), 'page scripts cannot see the refresh token')
     t.same(await tab1.evaluate(() => Object.keys(localStorage).concat(Object.keys(sessionStorage))), [], 'nothing is kept in web storage')
   })
@@ -254,7 +294,7 @@ t.test('React example + authd in Chromium', async (t) => {
     // Same host, so the attacker page can even read the CSRF cookie: only the Origin check and
     // CORS stand between it and the session.
     const readable = await attacker.evaluate(() => document.cookie.includes('authd_csrf='))
-    t.comment(`the foreign page ${readable ? 'can' : 'cannot'} read the authd_csrf cookie`)
+    t.comment(`the foreign page ${readable ? 'can' : 'cannot'} read the CSRF cookie`)
 
     // 1. A "simple" cross-origin POST (no preflight; the browser attaches the cookie). The page
     //    cannot read the answer, and authd's answer (recorded at its HTTP server) is a 403.
@@ -277,7 +317,7 @@ t.test('React example + authd in Chromium', async (t) => {
     // 2. With the CSRF token in X-CSRF-Token: the preflight fails, the POST is never sent.
     const beforePreflighted = exchanges.length
     const withHeader = await attacker.evaluate(async (url) => {
-      const csrf = /(?:^|;\s*)authd_csrf=([^;]*)/.exec(document.cookie)?.[1] ?? 'guess'
+      const csrf = /(?:^|;\s*)(?:__Host-)?authd_csrf=([^;]*)/.exec(document.cookie)?.[1] ?? 'guess'
       try {
         const res = await fetch(url, { method: 'POST', credentials: 'include', headers: { 'x-csrf-token': csrf } })
         return `status ${res.status}`
@@ -300,6 +340,20 @@ t.test('React example + authd in Chromium', async (t) => {
     t.equal(formRes.status(), 403, 'a forged form POST to logout gets 403')
     t.match(await formRes.text(), /csrf_failed/, 'and the problem code csrf_failed')
 
+    // 4. Cookie tossing: the page sets cookies for authd's host (ports do not count). A __Host-
+    //    cookie cannot carry another Path (or a Domain), and the HttpOnly one cannot be replaced
+    //    from a script: Chromium refuses all three. A plain-named copy gets in, but authd does
+    //    not read that name.
+    const jarBefore = (await context.cookies()).filter((c) => c.name === '__Host-authd_refresh').map((c) => `${c.path} ${c.value}`)
+    await attacker.evaluate(() => {
+      document.cookie = '__Host-authd_refresh=forged; Path=/v1/browser/auth/refresh; Secure'
+      document.cookie = '__Host-authd_refresh=forged; Path=/; Secure'
+      document.cookie = '__Secure-authd_refresh=forged; Path=/v1/browser/auth/refresh; Secure'
+      document.cookie = 'authd_refresh=forged; Path=/v1/browser/auth/refresh'
+    })
+    const jarAfter = (await context.cookies()).filter((c) => c.name === '__Host-authd_refresh').map((c) => `${c.path} ${c.value}`)
+    t.same(jarAfter, jarBefore, 'the foreign page could neither add a second __Host-authd_refresh nor replace the real one')
+
     const foreign = exchanges.slice(before).filter((e) => e.origin === evilOrigin)
     t.ok(foreign.length >= 3, `authd saw the foreign requests (${foreign.map((e) => `${e.method} ${e.url} ${e.status}`).join('; ')})`)
     t.notOk(foreign.some((e) => e.method === 'POST' && e.status < 400), 'no foreign POST succeeded')
@@ -307,9 +361,14 @@ t.test('React example + authd in Chromium', async (t) => {
     t.notOk(foreign.some((e) => e.method === 'POST' && e.url === '/v1/browser/auth/refresh' && e.status === 200), 'the foreign page never refreshed')
     await attacker.close()
 
+    const refreshed = tab1.waitForResponse((r) => r.url().endsWith('/v1/browser/auth/refresh') && r.request().method() === 'POST')
     await tab1.reload()
+    t.equal((await refreshed).status(), 200, 'the reloaded page still refreshes')
     await expectStatus(tab1, 'authenticated', 'the user\'s session still works after the attempts')
     t.equal(await tab1.getByTestId('user-email').textContent(), account.email, 'same user after the attempts')
+    const last = exchanges.findLast((e) => e.method === 'POST' && e.url === '/v1/browser/auth/refresh')
+    t.equal(last?.refreshCookies.length, 1, 'with exactly one __Host-authd_refresh cookie')
+    await context.clearCookies({ name: 'authd_refresh' }) // the harmless plain-named leftover
   })
 
   await step('logout', async () => {
@@ -318,7 +377,7 @@ t.test('React example + authd in Chromium', async (t) => {
     t.equal((await loggedOut).status(), 204, 'logout answers 204')
     await expectStatus(tab1, 'anonymous', 'logged out')
     const names = (await context.cookies()).map((c) => c.name)
-    t.notOk(names.includes('authd_refresh') || names.includes('authd_csrf'), `logout cleared the cookies (left: ${names.join(', ') || 'none'})`)
+    t.notOk(names.includes(refreshName) || names.includes(csrfName), `logout cleared the cookies (left: ${names.join(', ') || 'none'})`)
     await tab1.reload()
     await expectStatus(tab1, 'anonymous', 'still logged out after a reload')
   })
@@ -341,6 +400,76 @@ t.test('React example + authd in Chromium', async (t) => {
     t.equal((await scheduled).status(), 200, 'the page refreshed on its own 30 s before the access token expired')
     t.equal(exchanges.slice(from).filter((e) => e.method === 'POST' && e.url === '/v1/browser/auth/refresh').length, 1, 'exactly one scheduled refresh')
     await expectStatus(tab1, 'authenticated', 'still logged in after the scheduled refresh')
+  })
+
+  t.same(pageErrors, [], 'no uncaught errors in the pages')
+})
+
+t.test('React example, development settings (COOKIE_SECURE=false): a tossed cookie is refused, nothing is lost', async (t) => {
+  if (!prerequisites(t)) return
+  // No grace window: had the refused request rotated the victim's cookie, presenting it again
+  // would be reuse and revoke the session — the last step would then fail.
+  const { app, spaOrigin, evilOrigin, authdOrigin, refreshName, csrfName, exchanges, context, step, expectStatus } =
+    await startStack(t, { COOKIE_SECURE: 'false', REFRESH_GRACE_SECONDS: '0' })
+  t.same([refreshName, csrfName, app.config.COOKIE_PATH], ['authd_refresh', 'authd_csrf', '/v1/browser/auth'], 'plain names: no prefix without Secure')
+
+  const victim = newAccount()
+  const tab = await context.newPage()
+  const pageErrors: string[] = []
+  tab.on('pageerror', (e) => pageErrors.push(e.message))
+  await step('register', async () => {
+    await tab.goto(spaOrigin)
+    await expectStatus(tab, 'anonymous', 'a fresh visitor is anonymous')
+    await tab.getByTestId('register-email').fill(victim.email)
+    await tab.getByTestId('register-password').fill(victim.password)
+    await tab.getByTestId('register-submit').click()
+    await expectStatus(tab, 'authenticated', 'registering logs in')
+  })
+  const jar = async () => (await context.cookies()).filter((c) => c.domain === 'localhost')
+  const victimCookies = await jar()
+
+  await step('a tossed cookie', async () => {
+    // The attacker's own session (from anywhere: no Origin, not a browser page)…
+    const attacker = newAccount()
+    const res = await fetch(`${authdOrigin}/v1/browser/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(attacker) })
+    t.equal(res.status, 201, 'the attacker has a session of its own')
+    const attackerRefresh = /authd_refresh=([^;]+)/.exec(res.headers.getSetCookie().join('\n'))?.[1] ?? ''
+    const attackerCsrf = ((await res.json()) as { tokens: { csrfToken: string } }).tokens.csrfToken
+    // …planted by the evil page on the same host: its refresh cookie with a longer Path (sent
+    // first), its CSRF token over the readable cookie the SPA reads.
+    const evil = await context.newPage()
+    await evil.goto(evilOrigin)
+    await evil.evaluate(([refresh, csrf]) => {
+      document.cookie = `authd_refresh=${refresh}; Path=/v1/browser/auth/refresh`
+      document.cookie = `authd_csrf=${csrf}; Path=/`
+    }, [attackerRefresh, attackerCsrf])
+    await evil.close()
+    t.equal((await jar()).filter((c) => c.name === 'authd_refresh').length, 2, 'the browser now holds two authd_refresh cookies')
+
+    const from = exchanges.length
+    const refreshed = tab.waitForResponse((r) => r.url().endsWith('/v1/browser/auth/refresh') && r.request().method() === 'POST')
+    await tab.reload()
+    t.equal((await refreshed).status(), 403, 'the reloaded page\'s refresh is refused')
+    const answer = exchanges.slice(from).find((e) => e.method === 'POST' && e.url === '/v1/browser/auth/refresh')
+    t.equal(answer?.refreshCookies.length, 2, 'the browser sent both refresh cookies')
+    t.equal(answer?.refreshCookie, attackerRefresh, 'the tossed one first')
+    t.match(answer?.body, /"code":"csrf_failed"/, 'csrf_failed: authd did not pick one')
+    await expectStatus(tab, 'anonymous', 'the page shows the login form, never the attacker\'s account')
+    t.notMatch(await tab.content(), new RegExp(attacker.email), 'the attacker\'s account never shows')
+    const victimRefresh = victimCookies.find((c) => c.name === 'authd_refresh')
+    t.ok((await jar()).some((c) => c.name === 'authd_refresh' && c.path === victimRefresh?.path && c.value === victimRefresh?.value), 'the victim\'s own refresh cookie is untouched (not cleared, not rotated)')
+  })
+
+  await step('the session survived', async () => {
+    // Clearing the planted cookies (what "clear this site's cookies" would do, keeping authd's own).
+    await context.clearCookies({ name: 'authd_refresh', path: '/v1/browser/auth/refresh' })
+    const victimCsrf = victimCookies.find((c) => c.name === 'authd_csrf')
+    if (victimCsrf !== undefined) await context.addCookies([victimCsrf])
+    const refreshed = tab.waitForResponse((r) => r.url().endsWith('/v1/browser/auth/refresh') && r.request().method() === 'POST')
+    await tab.reload()
+    t.equal((await refreshed).status(), 200, 'the victim\'s untouched cookie refreshes: nothing was rotated or revoked')
+    await expectStatus(tab, 'authenticated', 'logged in again')
+    t.equal(await tab.getByTestId('user-email').textContent(), victim.email, 'as the victim')
   })
 
   t.same(pageErrors, [], 'no uncaught errors in the pages')

@@ -29,6 +29,9 @@ const { app, database } = await buildWithDatabase(t, {
   COOKIE_SECURE: 'true'
 })
 const keys = await testKeys()
+// COOKIE_SECURE=true: the __Host- names (config.ts); fuzz the names authd really reads.
+const REFRESH_COOKIE = app.config.COOKIE_REFRESH_NAME
+const CSRF_COOKIE = app.config.COOKIE_CSRF_NAME
 
 // --- the routes, from the app -------------------------------------------------------------------
 
@@ -428,7 +431,7 @@ const headerSpec: fc.Arbitrary<HeaderSpec> = fc.record({
   cookie: fc.record({
     refresh: fc.oneof(tokenSpec, headerText(40), fc.constant('%E0%A4%A')),
     csrf: csrfValue,
-    extra: fc.oneof(headerText(80), fc.constantFrom(';;;', '=', '==;=', 'authd_refresh=a; authd_refresh=b', 'a=' + 'b'.repeat(6_000))),
+    extra: fc.oneof(headerText(80), fc.constantFrom(';;;', '=', '==;=', `${REFRESH_COOKIE}=a; ${REFRESH_COOKIE}=b`, 'a=' + 'b'.repeat(6_000))),
     live: fc.nat(5)
   }, { requiredKeys: [] }),
   csrf: csrfValue,
@@ -458,8 +461,8 @@ function headersOf (spec: HeaderSpec): Record<string, string> {
     const parts: string[] = []
     const c = spec.cookie
     if (c.live !== undefined) parts.push(pick(c.live).cookie)
-    if (c.refresh !== undefined) parts.push(`authd_refresh=${typeof c.refresh === 'string' ? c.refresh : tokenText(c.refresh)}`)
-    if (c.csrf !== undefined) parts.push(`authd_csrf=${resolveRef(c.csrf)}`)
+    if (c.refresh !== undefined) parts.push(`${REFRESH_COOKIE}=${typeof c.refresh === 'string' ? c.refresh : tokenText(c.refresh)}`)
+    if (c.csrf !== undefined) parts.push(`${CSRF_COOKIE}=${resolveRef(c.csrf)}`)
     if (c.extra !== undefined) parts.push(c.extra)
     h.cookie = parts.join('; ')
   }

@@ -2,8 +2,10 @@
 // by route template and status, logins, refreshes, reuse detections, rate-limit refusals —
 // plus the database pool and Node's own metrics; protected by METRICS_TOKEN when set.
 import { randomBytes, randomUUID } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
+import { listenMetrics } from '../../src/metrics-server.js'
 import { assertProblem, build, login, onPostgres, refresh, register } from '../helper.js'
 
 const TOKEN = 'metrics-token-0123456789abcdef'
@@ -130,11 +132,68 @@ t.test('METRICS_TOKEN protects /metrics', async (t) => {
   t.match(ok.body, /^# HELP /m)
 })
 
-t.test('without METRICS_TOKEN /metrics is open', async (t) => {
-  const app = await build(t)
-  const res = await app.inject({ method: 'GET', url: '/metrics' })
-  t.equal(res.statusCode, 200)
-  t.match(res.body, /# TYPE http_requests_total counter/)
+t.test('without METRICS_TOKEN /metrics is open in development and test', async (t) => {
+  for (const NODE_ENV of ['test', 'development']) {
+    const app = await build(t, { NODE_ENV })
+    const res = await app.inject({ method: 'GET', url: '/metrics' })
+    t.equal(res.statusCode, 200, NODE_ENV)
+    t.match(res.body, /# TYPE http_requests_total counter/)
+  }
+})
+
+// Production settings that are not the subject here: no mail, keys accepted as given.
+const PRODUCTION = { NODE_ENV: 'production', EMAIL_VERIFICATION: 'none', ALLOW_GENERATED_KEYS: 'true' }
+
+t.test('production without METRICS_TOKEN: /metrics does not exist (404, like any unknown path)', async (t) => {
+  const app = await build(t, PRODUCTION)
+  for (const headers of [{}, auth]) {
+    const res = await app.inject({ method: 'GET', url: '/metrics', headers })
+    assertProblem(t, res, 404, 'not_found')
+    t.notMatch(res.body, /http_requests_total/)
+    t.same(res.json().detail, (await app.inject({ method: 'GET', url: '/no-such-path' })).json().detail, 'the same answer as an unknown path')
+  }
+  const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, unknown> }
+  t.notOk('/metrics' in doc.paths, 'not in the OpenAPI document either')
+})
+
+t.test('production with METRICS_TOKEN: /metrics answers the token only', async (t) => {
+  const app = await build(t, { ...PRODUCTION, METRICS_TOKEN: TOKEN })
+  assertProblem(t, await app.inject({ method: 'GET', url: '/metrics' }), 401, 'authentication_required')
+  assertProblem(t, await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}x` } }), 401, 'token_invalid')
+  const ok = await app.inject({ method: 'GET', url: '/metrics', headers: auth })
+  t.equal(ok.statusCode, 200)
+  t.match(ok.body, /# TYPE http_requests_total counter/)
+})
+
+t.test('METRICS_PORT: the metrics on a port of their own, none on PORT', async (t) => {
+  for (const env of [PRODUCTION, { NODE_ENV: 'development' }]) {
+    const app = await build(t, { ...env, METRICS_PORT: '9464' })
+    assertProblem(t, await app.inject({ method: 'GET', url: '/metrics' }), 404, 'not_found')
+    // src/start-server.ts passes METRICS_PORT and HOST; a free port here.
+    const server = await listenMetrics(app, { host: '127.0.0.1', port: 0 })
+    t.teardown(async () => await server.close())
+    const base = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`
+    t.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200)
+    const res = await fetch(`${base}/metrics`)
+    t.equal(res.status, 200, `${env.NODE_ENV}: no token needed on the metrics port`)
+    t.match(res.headers.get('content-type'), /^text\/plain; version=0\.0\.4/)
+    const samples = parse(await res.text())
+    t.ok(value(samples, 'http_requests_total', { method: 'GET', route: '/healthz', status: '200' }) >= 1, 'the main app\'s registry: its requests are counted')
+    const other = await fetch(`${base}/healthz`)
+    t.equal(other.status, 404, 'nothing else is served there')
+    t.match(other.headers.get('content-type'), /^application\/problem\+json/)
+  }
+})
+
+t.test('METRICS_PORT with METRICS_TOKEN: the token is asked for there too', async (t) => {
+  const app = await build(t, { ...PRODUCTION, METRICS_PORT: '9464', METRICS_TOKEN: TOKEN })
+  const server = await listenMetrics(app, { host: '127.0.0.1', port: 0 })
+  t.teardown(async () => await server.close())
+  const url = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}/metrics`
+  const refused = await fetch(url)
+  t.equal(refused.status, 401)
+  t.match(await refused.json(), { code: 'authentication_required' })
+  t.equal((await fetch(url, { headers: auth })).status, 200)
 })
 
 t.test('a short METRICS_TOKEN stops the start', async (t) => {

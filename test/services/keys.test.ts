@@ -1,16 +1,25 @@
 // The access-key set below the HTTP layer: key formats, the active/pending/retiring rules and
 // the prune window, the development directory (permissions, first key, the old PEM), the
 // production sources (ConfigError naming the variable), reload on change, and `authd keys`.
-import { generateKeyPairSync } from 'node:crypto'
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises'
+import { generateKeyPairSync, randomUUID } from 'node:crypto'
+import { chmod, mkdir, readdir, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import t from 'tap'
+import { calculateJwkThumbprint } from 'jose'
+import t, { type Test } from 'tap'
 import { ConfigError, parseConfig, type Config } from '../../src/config.js'
-import { accessKeyFromJwk, generateAccessKey, toStoredJwk, type AccessKey } from '../../src/keys/access-key.js'
+import { accessKeyFromJwk, generateAccessKey, hs256AccessKey, toStoredJwk, type AccessKey } from '../../src/keys/access-key.js'
+import { keyFileModeProblem } from '../../src/keys/file-mode.js'
+import { signJws } from '../../src/keys/jws-sign.js'
 import { activeKey, keyStatuses, prunableKeys } from '../../src/keys/key-set.js'
 import { formatKeySet, keySourceOf, readKeys, writeKeys } from '../../src/keys/key-sources.js'
-import { openKeyStore } from '../../src/keys/key-store.js'
+import { openKeyStore, type AccessKeyStore } from '../../src/keys/key-store.js'
 import { runKeysCommand } from '../../src/keys/keys-command.js'
+import { Writable } from 'node:stream'
+import { buildApp } from '../../src/app.js'
+import { openDatabase } from '../../src/db/database.js'
+import { loadRefreshSecret } from '../../src/services/keys.js'
+import { ACCESS_TYP, createTokenService } from '../../src/services/token-service.js'
+import { pgliteTemplate } from '../pglite-template.js'
 
 const silentLog = { info () {}, warn () {}, error () {} } as never
 const T0 = Date.parse('2030-01-01T00:00:00Z')
@@ -254,4 +263,174 @@ t.test('SIGNING_KEYS_FILE is rewritten in place by rotate (atomically, mode 0600
   t.same(await readdir(dir), ['keys.json'], 'no temporary file left behind')
   await writeKeys(keySourceOf(config(env)), [es])
   t.same((await readKeys(keySourceOf(config(env)))).map((k) => k.kid), [es.kid])
+})
+
+/** A logger that keeps what it was told (the key store reports through it). */
+function recordingLog () {
+  const lines: { warn: string[], error: string[] } = { warn: [], error: [] }
+  const text = (args: unknown[]) => args.map((a) => a instanceof Object && 'err' in a ? String((a as { err: Error }).err.message) : String(a)).join(' ')
+  return { lines, log: { info () {}, warn: (...args: unknown[]) => { lines.warn.push(text(args)) }, error: (...args: unknown[]) => { lines.error.push(text(args)) } } as never }
+}
+
+// Keys that sign now (the ones above activate in 2030).
+const current = await generateAccessKey('ES256', { createdAt: new Date(0), activatesAt: new Date(0) })
+const next = await generateAccessKey('ES256', { createdAt: new Date(1000), activatesAt: new Date(1000) })
+const currentPem = current.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+
+t.test('key file modes: nothing for other users; the group only of a root-owned file, and only to read', async (t) => {
+  const problem = (mode: number, uid = 1000) => keyFileModeProblem({ mode: 0o100000 | mode, uid })
+  for (const mode of [0o600, 0o400, 0o700]) t.equal(problem(mode), undefined, `${mode.toString(8)} is private`)
+  for (const mode of [0o644, 0o604, 0o602, 0o601, 0o666]) t.match(problem(mode), /open to every user of the machine/, `${mode.toString(8)} is refused`)
+  for (const mode of [0o640, 0o620, 0o610, 0o660]) t.match(problem(mode), /open to its group/, `${mode.toString(8)}, not root's: refused`)
+  // A Kubernetes secret volume with fsGroup: root-owned, group-readable.
+  t.equal(problem(0o440, 0), undefined, '0440 owned by root')
+  t.equal(problem(0o640, 0), undefined, '0640 owned by root')
+  t.match(problem(0o660, 0), /open to its group/, 'root\'s file, group may write: refused')
+  t.match(problem(0o644, 0), /open to every user/, 'root\'s file, others may read: refused')
+  t.match(problem(0o644), /mode 0644/, 'the message shows the mode')
+})
+
+t.test('production refuses key files others may read; elsewhere they are warned about', async (t) => {
+  const dir = t.testdir({ 'keys.json': formatKeySet([current]), 'key.pem': currentPem })
+  for (const [variable, file] of [['SIGNING_KEYS_FILE', 'keys.json'], ['SIGNING_KEY_FILE', 'key.pem']] as const) {
+    const where = path.join(dir, file)
+    const source = keySourceOf(config({ [variable]: where }))
+    await chmod(where, 0o644)
+    const error = await openKeyStore({ source, alg: 'ES256', reloadInterval: 0, log: silentLog, fileModes: 'refuse' }).then(() => undefined, (e: unknown) => e)
+    t.ok(error instanceof ConfigError, `${variable}: a ConfigError stops the start`)
+    t.match((error as Error).message, new RegExp(`${variable}: ${where} is open to every user of the machine \\(mode 0644\\).*chmod 600 ${where}`))
+
+    const { lines, log } = recordingLog()
+    const store = await openKeyStore({ source, alg: 'ES256', reloadInterval: 0, log, fileModes: 'warn' })
+    t.equal(store.signingKey().kid, current.kid, `${variable}: development starts with it…`)
+    t.match(lines.warn, [new RegExp(`${variable}: ${where} is open to every user.*production would refuse it`)], '…and warns')
+
+    await chmod(where, 0o600)
+    const quiet = recordingLog()
+    t.equal((await openKeyStore({ source, alg: 'ES256', reloadInterval: 0, log: quiet.log, fileModes: 'refuse' })).signingKey().kid, current.kid, `${variable}: 0600 is accepted`)
+    t.same(quiet.lines.warn, [])
+  }
+})
+
+t.test('production with ALLOW_GENERATED_KEYS: the files in DATA_DIR/keys are checked too', async (t) => {
+  const dir = t.testdir()
+  const source = keySourceOf(config({ DATA_DIR: dir }))
+  const first = await openKeyStore({ source, alg: 'ES256', reloadInterval: 0, log: silentLog, fileModes: 'refuse' })
+  const file = path.join(dir, 'keys', 'access', `${first.signingKey().kid}.json`)
+  await chmod(file, 0o604)
+  await t.rejects(openKeyStore({ source, alg: 'ES256', reloadInterval: 0, log: silentLog, fileModes: 'refuse' }), new RegExp(`DATA_DIR: ${file} is open to every user`))
+
+  const secretFile = path.join(dir, 'keys', 'refresh-secret')
+  const secret = await loadRefreshSecret({ dataDir: dir, refreshSecret: '', fileModes: 'refuse' })
+  t.equal((await stat(secretFile)).mode & 0o777, 0o600, 'a generated refresh secret is 0600')
+  t.same(await loadRefreshSecret({ dataDir: dir, refreshSecret: '', fileModes: 'refuse' }), secret, 'and read back')
+  await chmod(secretFile, 0o644)
+  await t.rejects(loadRefreshSecret({ dataDir: dir, refreshSecret: '', fileModes: 'refuse' }), new RegExp(`DATA_DIR: ${secretFile} is open to every user.*chmod 600`))
+  const { lines, log } = recordingLog()
+  t.same(await loadRefreshSecret({ dataDir: dir, refreshSecret: '', fileModes: 'warn', log }), secret, 'development reads it…')
+  t.match(lines.warn, [/refresh-secret is open to every user/], '…with a warning')
+  t.same(await loadRefreshSecret({ dataDir: dir, refreshSecret: 'c'.repeat(32), fileModes: 'refuse' }), Buffer.from('c'.repeat(32)), 'REFRESH_TOKEN_SECRET: no file to check')
+})
+
+t.test('a reload that finds an exposed key file keeps the current keys and logs an error', async (t) => {
+  const dir = t.testdir({ 'keys.json': formatKeySet([current]) })
+  const file = path.join(dir, 'keys.json')
+  await chmod(file, 0o600)
+  const { lines, log } = recordingLog()
+  const store = await openKeyStore({ source: keySourceOf(config({ SIGNING_KEYS_FILE: file })), alg: 'ES256', reloadInterval: 0, log, fileModes: 'refuse' })
+
+  await writeFile(file, formatKeySet([current, next]))
+  await chmod(file, 0o644)
+  t.equal(await store.reload(), false, 'not reloaded')
+  t.same(store.keys().map((k) => k.kid), [current.kid], 'the last good set stays')
+  t.match(lines.error, [/open to every user.*chmod 600/], 'the reason is logged as an error')
+
+  // A chmod alone changes no mtime: the fingerprint includes the mode, so the fix is seen.
+  await chmod(file, 0o600)
+  t.equal(await store.reload(), true, 'reloaded once the file is private')
+  t.same(store.keys().map((k) => k.kid), [current.kid, next.kid])
+  // And the other way round: making a loaded file public is noticed at the next reload.
+  await chmod(file, 0o640 | 0o004)
+  t.equal(await store.reload(), false)
+  t.equal(lines.error.length, 2, 'logged again')
+})
+
+t.test('authd keys warns about an exposed key file (the service refuses it in production)', async (t) => {
+  const file = path.join(t.testdir({ 'keys.json': formatKeySet([rsa]) }), 'keys.json')
+  await chmod(file, 0o644)
+  const listed = await runKeys(['list'], { SIGNING_KEYS_FILE: file })
+  t.equal(listed.code, 0)
+  t.match(listed.err, new RegExp(`warning: SIGNING_KEYS_FILE: ${file} is open to every user.*chmod 600`))
+  const rotated = await runKeys(['rotate'], { SIGNING_KEYS_FILE: file })
+  t.equal(rotated.code, 0)
+  t.equal((await stat(file)).mode & 0o777, 0o600, 'rotate rewrites the file 0600')
+  t.notMatch((await runKeys(['list'], { SIGNING_KEYS_FILE: file })).err, /warning/, 'no warning once private')
+})
+
+t.test('HS256: the kid is random, not derived from the secret', async (t) => {
+  const secret = 'h'.repeat(40)
+  const one = await hs256AccessKey(secret)
+  const two = await hs256AccessKey(secret)
+  t.not(one.kid, two.kid, 'two loads of one secret: two kids')
+  t.match(one.kid, /^[A-Za-z0-9_-]{43}$/, 'shaped like a thumbprint kid')
+  t.not(one.kid, await calculateJwkThumbprint({ kty: 'oct', k: Buffer.from(secret).toString('base64url') }), 'not the RFC 7638 thumbprint of the secret')
+  t.equal(one.publicJwk, undefined, 'never published')
+})
+
+t.test('HS256: a token signed under another kid with the same secret verifies (restart, another instance)', async (t) => {
+  const secret = 'h'.repeat(40)
+  const env = { ACCESS_TOKEN_ALG: 'HS256', ACCESS_TOKEN_SECRET: secret }
+  const open = async () => await openKeyStore({ source: keySourceOf(config(env)), alg: 'HS256', reloadInterval: 0, log: silentLog, fileModes: 'refuse' })
+  const before = await open()
+  const after = await open() // the same secret loaded again: a restart, or a second instance
+  t.not(before.signingKey().kid, after.signingKey().kid, 'each load has its own kid')
+
+  const service = (accessKeys: AccessKeyStore) => createTokenService({
+    accessKeys, refreshJwt: { sign: () => '', verify: () => ({}) }, issuer: 'authd', audience: 'authd', accessTtl: 300, refreshTtl: 3600
+  })
+  const user = { id: randomUUID(), roles: ['user'] }
+  const token = await service(before).signAccess(user, randomUUID())
+  t.equal(service(after).verifyAccess(token).sub, user.id, 'verified by the restarted store')
+  t.equal(service(before).verifyAccess(token).sub, user.id, 'and by its own')
+
+  // Only the secret decides: the same claims under another secret, or another algorithm, fail.
+  const now = Math.floor(Date.now() / 1000)
+  const claims = { iss: 'authd', aud: 'authd', sub: user.id, sid: randomUUID(), jti: randomUUID(), iat: now, exp: now + 300, roles: [] }
+  const other = await hs256AccessKey('o'.repeat(40))
+  const forged = await signJws(other, { alg: 'HS256', kid: after.signingKey().kid, typ: ACCESS_TYP }, claims)
+  t.throws(() => service(after).verifyAccess(forged), { code: 'token_invalid' }, 'another secret, even under the current kid')
+  const rsaToken = await signJws(rsa, { alg: 'RS256', kid: 'anything', typ: ACCESS_TYP }, claims)
+  t.throws(() => service(after).verifyAccess(rsaToken), { code: 'token_invalid' }, 'an RS256 token under an unknown kid')
+  const noKid = await signJws(await hs256AccessKey(secret), { alg: 'HS256', typ: ACCESS_TYP }, claims)
+  t.throws(() => service(after).verifyAccess(noKid), { code: 'token_invalid' }, 'a token without a kid is not authd\'s')
+})
+
+/** authd as `authd serve` builds it (keys from the configuration, not the tests' fixed ones), its warnings in `lines`. */
+async function startProduction (t: Test, dataDir: string, env: Record<string, string>, lines: string[] = []) {
+  const config = parseConfig({ NODE_ENV: 'production', EMAIL_VERIFICATION: 'none', BCRYPT_COST: '4', DATA_DIR: dataDir, ...env })
+  const database = await openDatabase({ url: 'memory://', dataDir: config.DATA_DIR, poolSize: 1, migrate: true, pgliteTemplate: await pgliteTemplate() })
+  t.teardown(async () => await database.close())
+  const stream = new Writable({ write (chunk: Buffer, _encoding, done) { lines.push(chunk.toString('utf8')); done() } })
+  const app = await buildApp(config, { database, fastify: { logger: { level: 'warn', stream } } })
+  t.teardown(async () => await app.close())
+  await app.ready()
+  return { app, config }
+}
+
+t.test('production start: an exposed SIGNING_KEYS_FILE stops it; ALLOW_GENERATED_KEYS=true starts with a warning', async (t) => {
+  const dir = t.testdir({ 'keys.json': formatKeySet([current]), one: {}, two: {} })
+  const file = path.join(dir, 'keys.json')
+  await chmod(file, 0o644)
+  const refresh = { REFRESH_TOKEN_SECRET: 'r'.repeat(48) }
+  await t.rejects(startProduction(t, path.join(dir, 'one'), { SIGNING_KEYS_FILE: file, ...refresh }), new RegExp(`SIGNING_KEYS_FILE: ${file} is open to every user.*chmod 600`))
+  await chmod(file, 0o600)
+  const { app } = await startProduction(t, path.join(dir, 'one'), { SIGNING_KEYS_FILE: file, ...refresh })
+  t.equal(app.tokens.accessKeys.signingKey().kid, current.kid, 'a private file is used')
+
+  const lines: string[] = []
+  await startProduction(t, path.join(dir, 'two'), { ALLOW_GENERATED_KEYS: 'true' }, lines)
+  const keyDir = path.join(dir, 'two', 'keys')
+  t.same((await readdir(keyDir)).sort(), ['access', 'refresh-secret'], 'keys generated into DATA_DIR/keys')
+  t.match(lines.join(''), /ALLOW_GENERATED_KEYS=true: signing keys generated into .*keys are in use/, 'and the log says what that costs')
+  t.notMatch(lines.join(''), /open to every user/, 'generated files are private')
 })

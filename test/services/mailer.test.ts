@@ -32,14 +32,17 @@ t.test('which transport: SMTP when set, else console (development), dropped (tes
   t.equal(mailerKind({ SMTP_URL: '', NODE_ENV: 'production' }), null, 'never the console in production')
 })
 
+// Production also wants its signing keys from configuration (test/config.test.ts); not the subject here.
+const KEYS = { ALLOW_GENERATED_KEYS: 'true' }
+
 t.test('production needs SMTP_URL unless EMAIL_VERIFICATION=none', async (t) => {
   for (const mode of ['optional', 'mandatory']) {
     const error = configError({ NODE_ENV: 'production', EMAIL_VERIFICATION: mode })
     t.match(error.message, /\bSMTP_URL\b.*required/, `${mode}: SMTP_URL named`)
   }
   t.match(configError({ NODE_ENV: 'production' }).message, /SMTP_URL/, 'the default (optional) needs it too')
-  t.doesNotThrow(() => parseConfig({ NODE_ENV: 'production', EMAIL_VERIFICATION: 'none' }), 'none: runs without mail')
-  t.doesNotThrow(() => parseConfig({ NODE_ENV: 'production', SMTP_URL: 'smtps://u:p@mail.example.com:465' }))
+  t.doesNotThrow(() => parseConfig({ NODE_ENV: 'production', EMAIL_VERIFICATION: 'none', ...KEYS }), 'none: runs without mail')
+  t.doesNotThrow(() => parseConfig({ NODE_ENV: 'production', SMTP_URL: 'smtps://u:p@mail.example.com:465', ...KEYS }))
   t.doesNotThrow(() => parseConfig({ NODE_ENV: 'development' }), 'development prints mail instead')
 })
 
@@ -59,7 +62,7 @@ t.test('a bad SMTP_URL is named without echoing its password; a bad FRONTEND_URL
 })
 
 t.test('production without mail: the email and password-reset routes do not exist', async (t) => {
-  const app = await build(t, { NODE_ENV: 'production', EMAIL_VERIFICATION: 'none' })
+  const app = await build(t, { NODE_ENV: 'production', EMAIL_VERIFICATION: 'none', ...KEYS })
   t.equal(app.mailer, null)
   for (const [url, payload] of [
     ['/v1/auth/email/verify', { token: 'x' }], ['/v1/auth/email/resend', { email: 'a@example.com' }],

@@ -1,19 +1,27 @@
 // A small client for authd's *browser* endpoints (see authd's API.md, "Two kinds of client").
 //
-// - The refresh token lives only in authd's HttpOnly cookie `authd_refresh`: this code never sees it.
-//   Every call to /v1/browser/auth/* uses `credentials: 'include'` so the browser sends and stores it.
+// - The refresh token lives only in authd's HttpOnly cookie (`__Host-authd_refresh`, or
+//   `authd_refresh` when authd runs with COOKIE_SECURE=false on http://localhost): this code never
+//   sees it. Every call to /v1/browser/auth/* uses `credentials: 'include'` so the browser sends and stores it.
 // - The access token is kept in this module's memory only (never localStorage/sessionStorage), so
 //   a reload loses it and the page gets a new one with a "silent refresh".
 // - refresh/logout must carry the CSRF token in `X-CSRF-Token`. authd returns it in the body of
-//   login/register/refresh and also sets it as the readable cookie `authd_csrf`. After a reload
+//   login/register/refresh and also sets it as a readable cookie (`__Host-authd_csrf`,
+//   `__Secure-authd_csrf` with COOKIE_CSRF_DOMAIN, `authd_csrf` in development). After a reload
 //   the body value is gone, so the cookie is the source: it is readable here when the page and authd
 //   share a host (cookies ignore ports: localhost:5173 sees cookies set by localhost:3000) or when
 //   authd sets it for a parent domain (COOKIE_CSRF_DOMAIN=example.com for app.example.com + auth.example.com).
 
 export const AUTHD_URL = (import.meta.env.VITE_AUTHD_URL ?? 'http://localhost:3000').replace(/\/+$/, '')
 
-/** Name of authd's readable CSRF cookie (authd's COOKIE_CSRF_NAME). */
-const CSRF_COOKIE = import.meta.env.VITE_AUTHD_CSRF_COOKIE ?? 'authd_csrf'
+/**
+ * Names authd's readable CSRF cookie may have, tried in this order: VITE_AUTHD_CSRF_COOKIE (authd's
+ * COOKIE_CSRF_NAME) when set, else authd's defaults. The prefixed names come first: another host of
+ * the domain can plant a plain `authd_csrf` cookie, but never a `__Host-` one.
+ */
+const CSRF_COOKIES = import.meta.env.VITE_AUTHD_CSRF_COOKIE !== undefined && import.meta.env.VITE_AUTHD_CSRF_COOKIE !== ''
+  ? [import.meta.env.VITE_AUTHD_CSRF_COOKIE]
+  : ['__Host-authd_csrf', '__Secure-authd_csrf', 'authd_csrf']
 
 /** Refresh this many seconds before the access token expires. */
 const REFRESH_MARGIN_SECONDS = 30
@@ -67,7 +75,11 @@ function readCookie (name: string): string | null {
 
 /** The cookie wins: another tab may have refreshed since this tab last saw a body. */
 function csrfToken (): string | null {
-  return readCookie(CSRF_COOKIE) ?? csrfFromBody
+  for (const name of CSRF_COOKIES) {
+    const value = readCookie(name)
+    if (value !== null) return value
+  }
+  return csrfFromBody
 }
 
 function accept (tokens: BrowserTokens): void {

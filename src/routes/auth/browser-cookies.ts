@@ -1,7 +1,7 @@
 // The two cookies of a browser session:
 // - the refresh token: HttpOnly (page scripts, and so XSS, cannot read it), Secure, SameSite,
-//   Path = the browser token endpoints, so it travels only to refresh and logout, and always
-//   host-only, so no other host of the domain (a compromised sibling) ever receives it;
+//   Path = COOKIE_PATH, and always host-only, so no other host of the domain (a compromised
+//   sibling) ever receives it;
 // - the CSRF token: readable by the page (that is its purpose: after a reload the page reads it
 //   and sends it back in X-CSRF-Token), Path=/ because document.cookie only shows cookies whose
 //   path covers the page's own path, and COOKIE_CSRF_DOMAIN so that a page on a sibling host
@@ -9,6 +9,14 @@
 //   header is checked against the session, not against the cookie.
 // Both live as long as the refresh token. Clearing repeats name, path and domain: a browser only
 // replaces a cookie whose three match.
+//
+// Cookie tossing: another host of the domain (a sibling subdomain, or on localhost any other
+// port) can set a cookie of the same name with its own Domain or a longer Path. The browser then
+// sends both, the tossed one first, and a server that reads the first would use the attacker's
+// refresh token (and the page its CSRF token): the visitor silently works in the attacker's
+// session. The default names carry the __Host- prefix (config.ts, prefixedCookieName), which
+// browsers refuse to let anyone set with a Domain or another Path; and a request that carries one
+// of these names twice is refused outright (hasDuplicate), whatever the names.
 import type { CookieSerializeOptions } from '@fastify/cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../../config.js'
@@ -20,34 +28,62 @@ export interface BrowserCookies {
   set (reply: FastifyReply, tokens: { refresh: string, refreshExpiresIn: number, csrfToken: string }): void
   /** Expire both cookies. */
   clear (reply: FastifyReply): void
+  /** The first of authd's cookie names that the request's Cookie header carries more than once. */
+  duplicated (request: FastifyRequest): string | undefined
 }
+
+/**
+ * How many times each name occurs in a Cookie header as browsers send it
+ * (`name=value; name=value`, RFC 6265 5.4). A pair without `=` is a nameless cookie (name "").
+ * Several Cookie fields (HTTP/2 may split one) count together.
+ */
+export function cookieNameCounts (header: string | string[] | undefined): Map<string, number> {
+  const counts = new Map<string, number>()
+  const fields = header === undefined ? [] : Array.isArray(header) ? header : [header]
+  for (const field of fields) {
+    for (const pair of field.split(';')) {
+      if (pair.trim() === '') continue
+      const eq = pair.indexOf('=')
+      const name = eq === -1 ? '' : pair.slice(0, eq).trim()
+      counts.set(name, (counts.get(name) ?? 0) + 1)
+    }
+  }
+  return counts
+}
+
+interface CookieSpec { name: string, options: CookieSerializeOptions }
 
 export function browserCookies (config: Config): BrowserCookies {
   const common: CookieSerializeOptions = {
     secure: config.COOKIE_SECURE,
     sameSite: config.COOKIE_SAMESITE.toLowerCase() as 'strict' | 'lax' | 'none'
   }
-  const refreshCookie: CookieSerializeOptions = { ...common, httpOnly: true, path: config.COOKIE_PATH }
-  const csrfCookie: CookieSerializeOptions = {
-    ...common,
-    httpOnly: false,
-    path: '/',
-    ...(config.COOKIE_CSRF_DOMAIN === '' ? {} : { domain: config.COOKIE_CSRF_DOMAIN })
-  }
+  // Every cookie authd sets on a browser, in one place: set, clear and the duplicate rule follow it.
+  const cookies = {
+    refresh: { name: config.COOKIE_REFRESH_NAME, options: { ...common, httpOnly: true, path: config.COOKIE_PATH } },
+    csrf: {
+      name: config.COOKIE_CSRF_NAME,
+      options: { ...common, httpOnly: false, path: '/', ...(config.COOKIE_CSRF_DOMAIN === '' ? {} : { domain: config.COOKIE_CSRF_DOMAIN }) }
+    }
+  } satisfies Record<string, CookieSpec>
+  const names = Object.values(cookies).map((c) => c.name)
   const expired = { maxAge: 0, expires: new Date(0) }
 
   return {
     refreshToken (request) {
-      const value = request.cookies[config.COOKIE_REFRESH_NAME]
+      const value = request.cookies[cookies.refresh.name]
       return value === undefined || value === '' ? undefined : value
     },
     set (reply, tokens) {
-      reply.setCookie(config.COOKIE_REFRESH_NAME, tokens.refresh, { ...refreshCookie, maxAge: tokens.refreshExpiresIn })
-      reply.setCookie(config.COOKIE_CSRF_NAME, tokens.csrfToken, { ...csrfCookie, maxAge: tokens.refreshExpiresIn })
+      reply.setCookie(cookies.refresh.name, tokens.refresh, { ...cookies.refresh.options, maxAge: tokens.refreshExpiresIn })
+      reply.setCookie(cookies.csrf.name, tokens.csrfToken, { ...cookies.csrf.options, maxAge: tokens.refreshExpiresIn })
     },
     clear (reply) {
-      reply.setCookie(config.COOKIE_REFRESH_NAME, '', { ...refreshCookie, ...expired })
-      reply.setCookie(config.COOKIE_CSRF_NAME, '', { ...csrfCookie, ...expired })
+      for (const cookie of Object.values(cookies)) reply.setCookie(cookie.name, '', { ...cookie.options, ...expired })
+    },
+    duplicated (request) {
+      const counts = cookieNameCounts(request.headers.cookie)
+      return names.find((name) => (counts.get(name) ?? 0) > 1)
     }
   }
 }

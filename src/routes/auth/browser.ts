@@ -2,7 +2,8 @@
 // refresh token travels only in an HttpOnly cookie (browser-cookies.ts) and the body carries
 // the access token and a CSRF token. Because the browser attaches the cookie by itself, every
 // request is checked against cross-site forgery: its Origin must be one of CORS_ORIGINS (all
-// four routes, so a foreign page cannot log a visitor into its own account either), and
+// four routes, so a foreign page cannot log a visitor into its own account either), it must not
+// carry one of authd's cookies twice (cookie tossing, see browser-cookies.ts), and
 // refresh/logout must echo the session's CSRF token in X-CSRF-Token.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
@@ -21,7 +22,7 @@ const DEAD_COOKIE: ReadonlySet<ErrorCode> = new Set(['authentication_required', 
 
 // The errors every browser token endpoint can answer; each route adds its own 401/403/409.
 const errors = { ...bodyProblems, ...problemResponses(503) }
-const FOREIGN_ORIGIN = 'The `Origin` is not one of CORS_ORIGINS: `csrf_failed`.'
+const FOREIGN_ORIGIN = 'The `Origin` is not one of CORS_ORIGINS, or the `Cookie` header carries one of authd\'s cookie names twice (cookie tossing): `csrf_failed`.'
 /** The browser session: the refresh cookie, and its CSRF token echoed in X-CSRF-Token. */
 const cookieSecurity = [{ refreshCookie: [], csrfHeader: [] }]
 const COOKIE_REFUSED = problemResponse(401, 'No refresh cookie (`authentication_required`), or it is not usable: `token_invalid`, `token_expired`, `token_reused` ' +
@@ -39,6 +40,14 @@ const browserAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const origin = request.headers.origin
     const foreign = origin !== undefined ? !origins.has(origin) : request.headers['sec-fetch-site'] === 'cross-site'
     if (foreign) throw new AppError('csrf_failed', 'Requests from this origin are not allowed (see CORS_ORIGINS)')
+    // Two cookies of one of our names: another host of the domain has tossed one in
+    // (browser-cookies.ts). Which one is ours cannot be told, so nothing is used, rotated or
+    // revoked. Nor are cookies cleared: a browser would only drop the one whose path and domain
+    // match ours — leaving the tossed one as the only one, which is what the attacker wants.
+    const name = cookies.duplicated(request)
+    if (name !== undefined) {
+      throw new AppError('csrf_failed', `The ${name} cookie was sent twice: another site on this domain may have set one. Clear this site's cookies and log in again`)
+    }
   })
 
   // refresh/logout take no body: the token is in the cookie. `{}` is tolerated for clients that

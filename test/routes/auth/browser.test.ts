@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import { cookieNameCounts } from '../../../src/routes/auth/browser-cookies.js'
 import { assertProblem, build, buildWithDatabase, me, newAccount, register } from '../../helper.js'
 import { refreshClaims } from '../../jwt-helper.js'
 
@@ -79,10 +80,13 @@ t.test('register: 201 with user, access and CSRF token in the body, the refresh 
   t.same(Object.keys(body.tokens).sort(), BODY_TOKEN_FIELDS, 'no refresh token in the body')
   t.equal(body.tokens.tokenType, 'Bearer')
 
-  const refresh = cookieNamed(res, 'authd_refresh')
-  const csrf = cookieNamed(res, 'authd_csrf')
-  t.match(refresh, { httpOnly: true, secure: true, sameSite: 'Strict', path: '/v1/browser/auth', maxAge: 86400 }, 'refresh cookie flags')
+  // The defaults: __Host- names, which no other host of the domain can set or shadow.
+  t.same(res.cookies.map((c) => c.name).sort(), ['__Host-authd_csrf', '__Host-authd_refresh'])
+  const refresh = cookieNamed(res, '__Host-authd_refresh')
+  const csrf = cookieNamed(res, '__Host-authd_csrf')
+  t.match(refresh, { httpOnly: true, secure: true, sameSite: 'Strict', path: '/', maxAge: 86400 }, 'refresh cookie flags (__Host- requires Path=/)')
   t.notOk(refresh?.domain, 'host-only')
+  t.notOk(csrf?.domain, 'host-only')
   t.equal(refreshClaims(String(refresh?.value)).sub, body.user.id, 'the cookie holds a refresh token of this user')
   t.notOk(res.body.includes(String(refresh?.value)), 'the refresh token appears nowhere in the body')
   t.match(csrf, { secure: true, sameSite: 'Strict', path: '/', maxAge: 86400, value: body.tokens.csrfToken }, 'CSRF cookie = body csrfToken')
@@ -346,4 +350,75 @@ t.test('logging in again from a browser that holds a session cookie ends the rep
   stray.cookies.set('authd_refresh', { name: 'authd_refresh', value: 'not-a-token', path: BASE } as Cookie)
   const withStray = await post(app, '/login', { jar: stray, payload: { login: account.email, password: account.password } })
   t.equal(withStray.statusCode, 200, 'a stray cookie is ignored')
+})
+
+t.test('cookieNameCounts: the names of a Cookie header as browsers send it', async (t) => {
+  const counts = (header: string | string[] | undefined) => Object.fromEntries(cookieNameCounts(header))
+  t.same(counts('a=1; b=2; a=3'), { a: 2, b: 1 })
+  t.same(counts('a=1;a=2'), { a: 2 }, 'without the space')
+  t.same(counts(' a = 1 ;  b=2=3; '), { a: 1, b: 1 }, 'spaces around names, "=" in a value, a trailing separator')
+  t.same(counts('a=; a'), { a: 1, '': 1 }, 'a pair without "=" is a nameless cookie, not "a"')
+  t.same(counts('A=1; a=1'), { A: 1, a: 1 }, 'names are case-sensitive, as the server reads them')
+  t.same(counts(['a=1', 'a=2; b=1']), { a: 2, b: 1 }, 'several Cookie fields count together')
+  t.same(counts(''), {})
+  t.same(counts(undefined), {})
+})
+
+t.test('a Cookie header with one of authd\'s cookies twice (cookie tossing): 403 csrf_failed, nothing used, rotated, revoked or cleared', async (t) => {
+  const victim = await browserRegister(strict)
+  const attacker = await browserRegister(strict)
+  const refreshOf = (b: Browser) => String(b.jar.value('authd_refresh'))
+  const send = async (path: string, cookie: string, csrf?: string) => await strict.inject({
+    method: 'POST', url: `${BASE}${path}`, headers: { origin: ORIGIN, cookie, ...(csrf === undefined ? {} : { 'x-csrf-token': csrf }) }
+  })
+  // A sibling host sets its own cookie with a longer Path: the browser sends it first. Without
+  // the rule the first one (the attacker's session) would be used, with the attacker's CSRF
+  // token planted in the readable cookie: the victim would work in the attacker's account.
+  const cases: Array<[string, string, string]> = [
+    ['the attacker\'s refresh cookie first', `authd_refresh=${refreshOf(attacker)}; authd_refresh=${refreshOf(victim)}; authd_csrf=${attacker.csrf}`, attacker.csrf],
+    ['the victim\'s refresh cookie first', `authd_refresh=${refreshOf(victim)}; authd_refresh=${refreshOf(attacker)}`, victim.csrf],
+    ['the CSRF cookie twice', `authd_refresh=${refreshOf(victim)}; authd_csrf=${attacker.csrf}; authd_csrf=${victim.csrf}`, victim.csrf],
+    ['an empty second refresh cookie', `authd_refresh=${refreshOf(victim)}; authd_refresh=`, victim.csrf]
+  ]
+  for (const [name, cookie, csrf] of cases) {
+    for (const path of ['/refresh', '/logout']) {
+      const res = await send(path, cookie, csrf)
+      assertProblem(t, res, 403, 'csrf_failed')
+      t.match(res.json().detail, /cookie was sent twice/, `${path}, ${name}: says why`)
+      t.equal(res.cookies.length, 0, `${path}, ${name}: no cookie set or cleared`)
+    }
+  }
+  // register and login too: a login would otherwise end "the" old session and set cookies beside the tossed one.
+  const account = newAccount()
+  const twice = `authd_refresh=${refreshOf(attacker)}; authd_refresh=x`
+  assertProblem(t, await strict.inject({ method: 'POST', url: `${BASE}/register`, headers: { origin: ORIGIN, cookie: twice }, payload: account }), 403, 'csrf_failed')
+  assertProblem(t, await strict.inject({ method: 'POST', url: `${BASE}/login`, headers: { origin: ORIGIN, cookie: twice }, payload: { login: victim.userId, password: 'x' } }), 403, 'csrf_failed')
+
+  // Nothing rotated (no grace window here: a rotation would make these cookies reused ones) or revoked.
+  for (const b of [victim, attacker]) {
+    const res = await post(strict, '/refresh', { jar: b.jar, csrf: b.csrf })
+    t.equal(res.statusCode, 200, `the untouched cookie still refreshes (${res.body.slice(0, 200)})`)
+    t.equal(refreshClaims(String(cookieNamed(res, 'authd_refresh')?.value)).sub, b.userId, 'in its own session')
+  }
+  // Cookies of other names may repeat: another site's cookies on this domain are not authd's business.
+  const b = await browserRegister(strict)
+  const others = await send('/refresh', `theme=dark; theme=light; authd_refresh=${refreshOf(b)}; authd_refreshx=1; authd_refreshx=2`, b.csrf)
+  t.equal(others.statusCode, 200, others.body.slice(0, 200))
+})
+
+t.test('the duplicate rule holds for the configured names, and a refused request costs no rate-limit budget', async (t) => {
+  const secure = await build(t, { CORS_ORIGINS: 'https://app.example.com', RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_REFRESH: '2' })
+  const origin = 'https://app.example.com'
+  const reg = await post(secure, '/register', { origin, payload: newAccount() })
+  const refresh = String(cookieNamed(reg, '__Host-authd_refresh')?.value)
+  const csrf = reg.json().tokens.csrfToken as string
+  const remoteAddress = `10.${[...randomBytes(3)].join('.')}`
+  const send = async (cookie: string) => await secure.inject({ method: 'POST', url: `${BASE}/refresh`, remoteAddress, headers: { origin, cookie, 'x-csrf-token': csrf } })
+  for (let i = 0; i < 5; i++) {
+    assertProblem(t, await send(`__Host-authd_refresh=${refresh}; __Host-authd_refresh=${refresh}`), 403, 'csrf_failed')
+    assertProblem(t, await send(`__Host-authd_refresh=${refresh}; __Host-authd_csrf=a; __Host-authd_csrf=b`), 403, 'csrf_failed')
+  }
+  const ok = await send(`__Host-authd_refresh=${refresh}`)
+  t.equal(ok.statusCode, 200, `10 refused requests left the budget of 2 untouched (${ok.body.slice(0, 200)})`)
+  t.equal(ok.headers['x-ratelimit-remaining'], '1')
 })

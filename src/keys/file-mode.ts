@@ -1,0 +1,39 @@
+// A file holding a private key or secret must be readable by authd's user only: with
+// NODE_ENV=production a key file others may read stops the start (a reload that finds one keeps
+// the keys it has); elsewhere it is logged as a warning. The rule is PostgreSQL's for
+// ssl_key_file: no access at all for others, none for the group either — except that a file owned
+// by root may be read by its group. That exception is how a key reaches a service that does not
+// run as root: a Kubernetes secret volume with `fsGroup` makes root-owned files of mode 0440 (its
+// `defaultMode` is OR-ed with group read), Debian's ssl-cert group does the same for TLS keys.
+import { stat } from 'node:fs/promises'
+
+/** Why a file with this owner and mode exposes its key, or undefined when it does not. */
+export function keyFileModeProblem (file: { mode: number, uid: number }): string | undefined {
+  const mode = (file.mode & 0o777).toString(8).padStart(4, '0')
+  if ((file.mode & 0o007) !== 0) return `open to every user of the machine (mode ${mode})`
+  const groupMayRead = file.uid === 0 ? 0o040 : 0
+  if ((file.mode & 0o070 & ~groupMayRead) !== 0) return `open to its group (mode ${mode})`
+  return undefined
+}
+
+/**
+ * One message per file of `files` whose permissions expose it, naming the file and the fix.
+ * A missing file is not a problem here (reading it reports that).
+ */
+export async function keyFileModeProblems (files: readonly string[]): Promise<string[]> {
+  // Windows has no POSIX modes to check (Node reports 0o666 for every writable file).
+  if (process.platform === 'win32') return []
+  const problems: string[] = []
+  for (const file of files) {
+    let stats
+    try {
+      stats = await stat(file)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue
+      throw error
+    }
+    const problem = keyFileModeProblem(stats)
+    if (problem !== undefined) problems.push(`${file} is ${problem}; it holds a private key: chmod 600 ${file}`)
+  }
+  return problems
+}
