@@ -9,6 +9,9 @@
 //   header is checked against the session, not against the cookie.
 // Both live as long as the refresh token. Clearing repeats name, path and domain: a browser only
 // replaces a cookie whose three match.
+// A third cookie is the browser's known-device token (services/device-tokens.ts): HttpOnly, with
+// the refresh cookie's path (it only needs to reach login), set at each successful login and kept
+// across logouts, since it says which device this is, not which session.
 //
 // Cookie tossing: another host of the domain (a sibling subdomain, or on localhost any other
 // port) can set a cookie of the same name with its own Domain or a longer Path. The browser then
@@ -19,15 +22,19 @@
 // of these names twice is refused outright (hasDuplicate), whatever the names.
 import type { CookieSerializeOptions } from '@fastify/cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Config } from '../../config.js'
+import { prefixedCookieName, type Config } from '../../config.js'
 
 export interface BrowserCookies {
   /** The refresh token the browser sent, if any. */
   refreshToken (request: FastifyRequest): string | undefined
   /** Set both cookies (after register, login and every refresh). */
   set (reply: FastifyReply, tokens: { refresh: string, refreshExpiresIn: number, csrfToken: string }): void
-  /** Expire both cookies. */
+  /** Expire both session cookies (the device cookie stays: it outlives sessions). */
   clear (reply: FastifyReply): void
+  /** The known-device token the browser sent, if any. */
+  deviceToken (request: FastifyRequest): string | undefined
+  /** Set the known-device cookie (after a successful login). */
+  setDevice (reply: FastifyReply, device: { token: string, expiresIn: number }): void
   /** The first of authd's cookie names that the request's Cookie header carries more than once. */
   duplicated (request: FastifyRequest): string | undefined
 }
@@ -66,7 +73,11 @@ export function browserCookies (config: Config): BrowserCookies {
       options: { ...common, httpOnly: false, path: '/', ...(config.COOKIE_CSRF_DOMAIN === '' ? {} : { domain: config.COOKIE_CSRF_DOMAIN }) }
     }
   } satisfies Record<string, CookieSpec>
-  const names = Object.values(cookies).map((c) => c.name)
+  const device: CookieSpec = {
+    name: prefixedCookieName('authd_device', { secure: config.COOKIE_SECURE, path: config.COOKIE_PATH, domain: '' }),
+    options: { ...common, httpOnly: true, path: config.COOKIE_PATH }
+  }
+  const names = [...Object.values(cookies), device].map((c) => c.name)
   const expired = { maxAge: 0, expires: new Date(0) }
 
   return {
@@ -80,6 +91,13 @@ export function browserCookies (config: Config): BrowserCookies {
     },
     clear (reply) {
       for (const cookie of Object.values(cookies)) reply.setCookie(cookie.name, '', { ...cookie.options, ...expired })
+    },
+    deviceToken (request) {
+      const value = request.cookies[device.name]
+      return value === undefined || value === '' ? undefined : value
+    },
+    setDevice (reply, issued) {
+      reply.setCookie(device.name, issued.token, { ...device.options, maxAge: issued.expiresIn })
     },
     duplicated (request) {
       const counts = cookieNameCounts(request.headers.cookie)

@@ -135,7 +135,8 @@ const browserAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['browser auth'],
       summary: 'Log in from a browser page',
       description: 'Starts a new session: the refresh token is set as an HttpOnly cookie, the body carries the access token and `csrfToken`. ' +
-        'A session cookie the browser already held is replaced, and its session ended.',
+        'A session cookie the browser already held is replaced, and its session ended. ' +
+        'Also sets a known-device cookie (HttpOnly, kept across logouts): with it, a lock that failed logins of others put on the account does not apply to this browser.',
       body: LoginBody,
       response: {
         200: BrowserAuthResult,
@@ -146,8 +147,9 @@ const browserAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request, reply) => {
-    const { user, tokens } = await app.auth.login(request.body, clientMeta(request))
+    const { user, tokens, deviceToken } = await app.auth.login(request.body, clientMeta(request), cookies.deviceToken(request))
     await endReplacedSession(request)
+    if (deviceToken !== null) cookies.setDevice(reply, deviceToken)
     return { user: toPublicUser(user), tokens: issue(reply, tokens) }
   })
 

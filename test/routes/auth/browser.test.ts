@@ -163,11 +163,48 @@ t.test('refresh within the grace window (two tabs at once) answers both, in one 
   t.equal(two.statusCode, 200, two.body.slice(0, 200))
   const sid = (res: LightMyRequestResponse) => refreshClaims(String(cookieNamed(res, 'authd_refresh')?.value)).sid
   t.equal(sid(one), sid(two), 'same session')
-  // Whichever cookie the browser kept, it still works.
-  for (const res of [one, two]) {
-    const next = await post(app, '/refresh', { jar: new Jar().take(res), csrf: b.csrf })
-    t.equal(next.statusCode, 200, next.body.slice(0, 200))
-  }
+  t.equal(cookieNamed(one, 'authd_refresh')?.value, cookieNamed(two, 'authd_refresh')?.value, 'both tabs are given the same new refresh cookie')
+  // Whichever reply the browser kept last, its cookie works.
+  const next = await post(app, '/refresh', { jar: new Jar().take(two), csrf: b.csrf })
+  t.equal(next.statusCode, 200, next.body.slice(0, 200))
+})
+
+t.test('known device: a browser that logged in before gets past a lock an attacker keeps on the account', async (t) => {
+  const locking = await build(t, { CORS_ORIGINS: ORIGIN, COOKIE_SECURE: 'false', LOCKOUT_THRESHOLD: '3' })
+  const account = newAccount()
+  t.equal((await post(locking, '/register', { payload: account })).statusCode, 201)
+  const first = await post(locking, '/login', { payload: { login: account.email, password: account.password } })
+  t.equal(first.statusCode, 200)
+  const device = cookieNamed(first, 'authd_device')
+  t.match(device, { httpOnly: true, sameSite: 'Strict', path: BASE }, 'the known-device cookie: HttpOnly, sent only to the token endpoints')
+  t.ok((device?.maxAge ?? 0) > 86400, 'it outlives the session')
+  const jar = new Jar().take(first)
+
+  // Logging out ends the session but not the device.
+  const out = await post(locking, '/logout', { jar, csrf: first.json().tokens.csrfToken })
+  t.equal(out.statusCode, 204)
+  t.notOk(out.cookies.some((c) => c.name === 'authd_device'), 'logout leaves the device cookie alone')
+  jar.take(out)
+  t.ok(jar.value('authd_device'), 'the browser still holds it')
+
+  for (let i = 0; i < 3; i++) await post(locking, '/login', { payload: { login: account.email, password: `attacker ${i}` } })
+  assertProblem(t, await post(locking, '/login', { payload: { login: account.email, password: account.password } }), 429, 'account_locked')
+  const owner = await post(locking, '/login', { jar, payload: { login: account.email, password: account.password } })
+  t.equal(owner.statusCode, 200, `the owner's browser gets in: ${owner.body.slice(0, 200)}`)
+  t.ok(cookieNamed(owner, 'authd_device')?.value, 'and a new device cookie')
+
+  const tossed = await post(locking, '/login', {
+    headers: { cookie: `authd_device=${String(jar.value('authd_device'))}; authd_device=planted` },
+    payload: { login: account.email, password: account.password }
+  })
+  assertProblem(t, tossed, 403, 'csrf_failed')
+
+  // With the production defaults the device cookie is a __Host- cookie like the other two.
+  const secure = await build(t, { CORS_ORIGINS: 'https://app.example.com' })
+  const other = newAccount()
+  t.equal((await post(secure, '/register', { origin: 'https://app.example.com', payload: other })).statusCode, 201)
+  const res = await post(secure, '/login', { origin: 'https://app.example.com', payload: { login: other.email, password: other.password } })
+  t.match(cookieNamed(res, '__Host-authd_device'), { httpOnly: true, secure: true, path: '/' }, '__Host-authd_device')
 })
 
 t.test('refresh/logout without or with a wrong X-CSRF-Token: 403 csrf_failed, nothing rotated or revoked', async (t) => {
