@@ -12,7 +12,7 @@ import type { KeyMaterial } from './services/keys.js'
 import { loggerOptions } from './logger.js'
 import configPlugin from './plugins/config.js'
 import errorHandler, { frameworkError } from './plugins/error-handler.js'
-import nulGuard from './plugins/nul-guard.js'
+import textGuard from './plugins/text-guard.js'
 import metricsPlugin from './plugins/metrics.js'
 import securityHeadersPlugin from './plugins/security-headers.js'
 import corsPlugin from './plugins/cors.js'
@@ -95,7 +95,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
 
   await app.register(configPlugin, { config })
   await app.register(errorHandler)
-  await app.register(nulGuard)
+  await app.register(textGuard)
   // Early, so that its onResponse hook sees every reply (404s and CORS preflights included).
   await app.register(metricsPlugin)
   // Before anything that can answer, so every reply (a CORS preflight, a 404) gets the headers.
