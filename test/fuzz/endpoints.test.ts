@@ -8,9 +8,10 @@
 import { createHmac, randomUUID, sign } from 'node:crypto'
 import fc from 'fast-check'
 import t, { type Test } from 'tap'
-import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
+import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { buildWithDatabase, newAccount, testKeys } from '../helper.js'
 import { decodeHeader, decodePayload, flipSignatureChar } from '../jwt-helper.js'
+import { listRoutes, type Route } from './routes.js'
 
 const BODY_LIMIT = 16_384
 const ALLOWED_ORIGIN = 'https://app.example.com'
@@ -30,29 +31,7 @@ const { app, database } = await buildWithDatabase(t, {
 })
 const keys = await testKeys()
 
-// --- the routes, from the app -------------------------------------------------------------------
-
-interface Route { method: string, url: string }
-
-/**
- * Every method+path the router knows, from `printRoutes({ commonPrefix: false })`: a tree whose
- * lines are `<indent>├── <rest of the path> (<METHODS>)`, four characters of indent per level;
- * a child's text continues its parent's path.
- */
-function listRoutes (instance: FastifyInstance): Route[] {
-  const stack: string[] = []
-  const routes: Route[] = []
-  for (const line of instance.printRoutes({ commonPrefix: false }).split('\n')) {
-    const m = /^((?:│ {3}| {4})*)(?:├── |└── )(.*?)(?: \(([A-Z]+(?:, [A-Z]+)*)\))?$/.exec(line)
-    if (m === null) continue
-    const depth = (m[1] ?? '').length / 4
-    const path = (depth === 0 ? '' : stack[depth - 1] ?? '') + (m[2] ?? '')
-    stack[depth] = path
-    stack.length = depth + 1
-    for (const method of m[3]?.split(', ') ?? []) routes.push({ method, url: path })
-  }
-  return routes
-}
+// --- the routes, from the app (routes.ts) ----------------------------------------------------
 
 const routes = listRoutes(app)
 
