@@ -464,6 +464,9 @@ const PATH_SEGMENTS = [
 const segmentArb: fc.Arbitrary<string> = fc.oneof(
   { arbitrary: fc.constantFrom(...PATH_SEGMENTS), weight: 4 },
   { arbitrary: fc.uuid(), weight: 2 },
+  // Spellings of a UUID that Ajv's format 'uuid' or PostgreSQL's uuid type accept and authd's
+  // id rule does not (a urn:uuid: session id once reached the ::uuid cast as a 500).
+  { arbitrary: fc.tuple(fc.uuid(), fc.constantFrom('urn:uuid:', 'URN:UUID:', '%7B', 'upper', 'nodash')).map(([u, how]) => how === 'upper' ? u.toUpperCase() : how === 'nodash' ? u.replaceAll('-', '') : how === '%7B' ? `%7B${u}%7D` : `${how}${u}`), weight: 1 },
   { arbitrary: fc.constantFrom(`${REF}userId:0`, `${REF}userId:1`, `${REF}sid:0`, `${REF}sid:1`), weight: 2 },
   { arbitrary: nastyString.filter((s) => s !== '' && s.length < 5_000).map((s) => encodeURIComponent(s.replace(/[\ud800-\udfff]/g, 'x'))), weight: 3 }
 )
