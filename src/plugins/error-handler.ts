@@ -218,7 +218,7 @@ export function clientErrorHandler (this: FastifyInstance, error: ConnectionErro
   const { status, requestId, headers, body } = rawProblem(code)
   // A client's mistake, not the server's: info, as Fastify logs every request. The serializer
   // keeps the message and code only (Node attaches the raw bytes, credentials included).
-  this.log.info({ reqId: requestId, err: error }, `refused a request that is not valid HTTP: ${code}`)
+  this.log.info({ reqId: requestId, remoteAddress: socket.remoteAddress, err: error }, `refused a request that is not valid HTTP: ${code}`)
   const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('')
   const answer = (): void => {
     // A request already on this connection (pipelined before the bad bytes) is answered first:

@@ -10,7 +10,7 @@
 // Path parameters and headers need no check here: every path parameter of authd is an id whose
 // schema (schemas/common.ts, Uuid) admits neither character, a percent-encoded surrogate is not
 // valid UTF-8 and is refused as a bad URL before routing, and header values arrive as latin1
-// (no surrogates) from a parser that refuses NUL (test/fuzz/http.test.ts sends both).
+// (no surrogates) from a parser that refuses NUL (test/fuzz/http.test.ts sends one in User-Agent).
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { AppError, type FieldError } from '../errors.js'
