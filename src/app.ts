@@ -4,7 +4,8 @@
 // Plugins load in this order: capabilities (config, errors, security headers, CORS, cookies,
 // database, rate limit, tokens) → application services (auth service, authenticate hook) → routes.
 import { randomUUID } from 'node:crypto'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Server } from 'node:http'
+import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import type { Database } from './db/database.js'
@@ -12,8 +13,8 @@ import type { KeyMaterial } from './services/keys.js'
 import type { PasswordHasher } from './services/password-hasher.js'
 import { loggerOptions } from './logger.js'
 import configPlugin from './plugins/config.js'
-import errorHandler, { frameworkError } from './plugins/error-handler.js'
-import nulGuard from './plugins/nul-guard.js'
+import errorHandler, { clientErrorHandler, frameworkError, requireHost } from './plugins/error-handler.js'
+import textGuard from './plugins/text-guard.js'
 import metricsPlugin from './plugins/metrics.js'
 import securityHeadersPlugin from './plugins/security-headers.js'
 import corsPlugin from './plugins/cors.js'
@@ -54,7 +55,7 @@ export interface BuildOptions {
   passwordHasher?: PasswordHasher
 }
 
-export function fastifyOptions (config: Config): FastifyServerOptions {
+export function fastifyOptions (config: Config): FastifyHttpOptions<Server> {
   const trustProxy = config.TRUST_PROXY.trim()
   return {
     // JSON or pretty, with secrets kept out (src/logger.ts).
@@ -67,6 +68,11 @@ export function fastifyOptions (config: Config): FastifyServerOptions {
     return503OnClosing: true,
     // A path that is not valid percent-encoding, or a too-long parameter: problem JSON too.
     frameworkErrors: frameworkError,
+    // Bytes that are not valid HTTP, headers over Node's limit: problem JSON, then a clean close.
+    clientErrorHandler,
+    // Node would answer a missing Host with an empty 400 of its own; the require-host hook
+    // answers it with problem JSON (plugins/error-handler.ts).
+    http: { requireHostHeader: false },
     // Opening PGlite for the first time (initdb + migrations) can exceed Fastify's default 10 s
     // on a busy machine; a PostgreSQL that doesn't answer fails on its own 5 s connect timeout.
     pluginTimeout: 120_000,
@@ -98,11 +104,13 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
 
   await app.register(configPlugin, { config })
   await app.register(errorHandler)
-  await app.register(nulGuard)
+  await app.register(textGuard)
   // Early, so that its onResponse hook sees every reply (404s and CORS preflights included).
   await app.register(metricsPlugin)
   // Before anything that can answer, so every reply (a CORS preflight, a 404) gets the headers.
   await app.register(securityHeadersPlugin)
+  // The first hook that can answer: an HTTP/1.1 request without Host is not served at all.
+  await app.register(requireHost)
   await app.register(corsPlugin)
   await app.register(cookiesPlugin)
   await app.register(databasePlugin, { database: options.database })

@@ -1,7 +1,15 @@
 // The one error path: every error leaves as RFC 9457 problem JSON with a stable `code`.
 // 5xx are masked (no stack, SQL or token) and carry the request id; 401s carry
 // WWW-Authenticate as API.md requires.
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+//
+// That includes what Node and Fastify answer before any route runs: a request that is not
+// valid HTTP or whose headers are too large (clientErrorHandler), an HTTP/1.1 request without
+// Host (requireHost), an Expect other than 100-continue (checkExpectation), and the errors of
+// Fastify's router (frameworkError).
+import { randomUUID } from 'node:crypto'
+import { STATUS_CODES, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { AppError, ErrorCodes, type ErrorCode, type FieldError } from '../errors.js'
 import { isDatabaseUnavailable } from '../db/unavailable.js'
@@ -95,17 +103,23 @@ function classify (error: FastifyError & { validation?: AjvError[], validationCo
 }
 
 
-export function sendProblem (request: FastifyRequest, reply: FastifyReply, code: ErrorCode, detail?: string, errors?: FieldError[]): FastifyReply {
+/** The problem object of every error reply, whichever way it leaves. */
+export function problemOf (code: ErrorCode, requestId: string, detail?: string, errors?: FieldError[]): Problem {
   const { status, title } = ErrorCodes[code]
-  const problem: Problem = {
+  return {
     type: `https://authd.dev/errors/${code}`,
     title,
     status,
     detail: detail ?? title,
     code,
-    requestId: request.id,
+    requestId,
     ...(errors !== undefined && errors.length > 0 ? { errors } : {})
   }
+}
+
+export function sendProblem (request: FastifyRequest, reply: FastifyReply, code: ErrorCode, detail?: string, errors?: FieldError[]): FastifyReply {
+  const problem = problemOf(code, request.id, detail, errors)
+  const { status } = problem
   if (status === 401 && !reply.hasHeader('www-authenticate')) {
     const sentToken = code === 'token_invalid' || code === 'token_expired' || code === 'token_reused' || code === 'session_expired'
     reply.header('www-authenticate', sentToken ? 'Bearer realm="authd", error="invalid_token"' : 'Bearer realm="authd"')
@@ -133,8 +147,127 @@ export function frameworkError (error: FastifyError, request: FastifyRequest, re
   }
 }
 
+// --- replies Node writes before Fastify has a request -------------------------------------------
+
+const RAW_DETAILS: Partial<Record<ErrorCode, string>> = {
+  malformed_request: 'The request is not valid HTTP/1.1',
+  headers_too_large: 'The request\'s header block is larger than the server accepts',
+  payload_too_large: 'The request\'s chunk extensions are larger than the server accepts',
+  request_timeout: 'The request did not arrive in time',
+  expectation_failed: 'The only expectation this server meets is Expect: 100-continue'
+}
+
+/**
+ * Node's reason for refusing a connection's bytes → authd's code. The statuses are the ones
+ * Node itself would send; every other parser error (unknown method, bad chunk size,
+ * Content-Length with chunked, a control character in a header…) is a 400.
+ */
+function clientErrorCode (error: { code?: string }): ErrorCode {
+  switch (error.code) {
+    case 'HPE_HEADER_OVERFLOW': return 'headers_too_large'
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW': return 'payload_too_large'
+    case 'ERR_HTTP_REQUEST_TIMEOUT': return 'request_timeout'
+    default: return 'malformed_request'
+  }
+}
+
+/**
+ * The whole reply when no hook runs: the problem body, and the headers the onSend hooks would
+ * have added. `Connection: close`: authd has not read (and will not read) the rest of what the
+ * client sent, so nothing after it on this connection can be trusted to start a request.
+ */
+function rawProblem (code: ErrorCode): { status: number, requestId: string, headers: Record<string, string>, body: string } {
+  const requestId = randomUUID()
+  const body = JSON.stringify(problemOf(code, requestId, RAW_DETAILS[code]))
+  return {
+    status: ErrorCodes[code].status,
+    requestId,
+    body,
+    headers: {
+      'content-type': `${PROBLEM_CONTENT_TYPE}; charset=utf-8`,
+      'content-length': String(Buffer.byteLength(body)),
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      'x-request-id': requestId,
+      connection: 'close'
+    }
+  }
+}
+
+/** How long a refused connection may stay open for the client to read the reply and close. */
+const LINGER_MS = 5_000
+
+/** Connections already being answered: Node calls the handler again for every later chunk its parser refuses. */
+const answering = new WeakSet<Socket>()
+
+/**
+ * Fastify's `clientErrorHandler` option (Node's 'clientError' event): bytes that are not a
+ * request Fastify can route. Fastify's default writes its own JSON without `Connection: close`
+ * and resets the connection, so a keep-alive client saw its next request on it fail.
+ *
+ * The reply is complete HTTP/1.1 (status, length, problem JSON with a request id), and then the
+ * connection closes cleanly: end() sends FIN after the reply while Node's parser keeps reading
+ * (and refusing) whatever else the client sends. Destroying it with unread bytes would make the
+ * kernel send a reset, which can discard the reply before the client reads it.
+ */
+export function clientErrorHandler (this: FastifyInstance, error: ConnectionError, socket: Socket): void {
+  // Gone already (a reset), or answered already (the client closing after our reply lands here too).
+  if (error.code === 'ECONNRESET' || socket.destroyed || !socket.writable || answering.has(socket)) return
+  answering.add(socket)
+  const code = clientErrorCode(error)
+  const { status, requestId, headers, body } = rawProblem(code)
+  // A client's mistake, not the server's: info, as Fastify logs every request. The serializer
+  // keeps the message and code only (Node attaches the raw bytes, credentials included).
+  this.log.info({ reqId: requestId, remoteAddress: socket.remoteAddress, err: error }, `refused a request that is not valid HTTP: ${code}`)
+  const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+  const answer = (): void => {
+    // A request already on this connection (pipelined before the bad bytes) is answered first:
+    // a reply written into the middle of its reply would corrupt both. Node hands the
+    // connection to the next queued response before this listener runs, hence the loop.
+    // Unless the bad bytes are that request's own body and nothing of its reply is out yet:
+    // it can never complete, so this is its answer (its handler's reply, if it ever comes,
+    // finds the connection closed and is dropped by Node).
+    const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
+    if (inFlight != null && (inFlight.headersSent || inFlight.req.complete)) {
+      inFlight.once('finish', answer)
+      return
+    }
+    if (socket.destroyed || !socket.writable) return
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${head}\r\n${body}`)
+    // A client that neither reads nor closes does not keep the connection for ever.
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS)
+    timer.unref()
+    socket.once('close', () => { clearTimeout(timer) })
+  }
+  answer()
+}
+
+/**
+ * HTTP/1.1 requires Host (RFC 9112 §3.2). Node's own check (requireHostHeader) answers with an
+ * empty 400 before Fastify sees the request; fastifyOptions turns it off so that this hook
+ * answers instead, with problem JSON. Registered after security-headers, so the reply carries
+ * them like any other. HTTP/1.0 had no Host, and stays allowed.
+ */
+async function requireHostPlugin (app: FastifyInstance): Promise<void> {
+  app.addHook('onRequest', async (request, reply) => {
+    const { raw } = request
+    if (raw.headers.host !== undefined || raw.httpVersionMajor !== 1 || raw.httpVersionMinor < 1) return
+    return sendProblem(request, reply, 'malformed_request', 'An HTTP/1.1 request must carry a Host header')
+  })
+}
+export const requireHost = fp(requireHostPlugin, { name: 'require-host', dependencies: ['error-handler', 'security-headers'] })
+
 async function errorHandlerPlugin (app: FastifyInstance): Promise<void> {
   app.decorateReply('problemCode', null)
+
+  // An Expect other than 100-continue: Node answers an empty 417 itself unless someone listens.
+  // `Connection: close`: such a client may be holding its body back until its expectation is
+  // met, and Node would wait for that body on a kept-alive connection.
+  app.server.on('checkExpectation', (_request, response) => {
+    const { status, requestId, headers, body } = rawProblem('expectation_failed')
+    app.log.info({ reqId: requestId }, 'refused an Expect other than 100-continue')
+    response.writeHead(status, headers).end(body)
+  })
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const { code, detail, errors } = classify(error)
     const status = ErrorCodes[code].status

@@ -17,6 +17,20 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * The counter a request draws on: one per action and client address. normalizeIP masks IPv6 to
+ * its /64 (as the plugin's default key does): one host can hop through every address of its
+ * /64, so per-address counting would not limit it.
+ *
+ * A request whose client has already gone has no address (`request.ip` is undefined once the
+ * socket is closed) and normalizeIP would throw on it, turning the request into a logged 500.
+ * Such requests share one counter under a key no address can produce (`!` instead of `:`); the
+ * client is not there to be answered anyway.
+ */
+export function rateLimitKey (action: LimitedAction, ip: string | undefined): string {
+  return ip === undefined || ip === '' ? `${action}!no-address` : `${action}:${normalizeIP(ip)}`
+}
+
 async function rateLimitPlugin (app: FastifyInstance): Promise<void> {
   const { config } = app
   let redis: Redis | undefined
@@ -56,9 +70,7 @@ async function rateLimitPlugin (app: FastifyInstance): Promise<void> {
       ? [app.rateLimit({
           max: max[action],
           timeWindow: config.RATE_LIMIT_WINDOW * 1000,
-          // normalizeIP masks IPv6 to its /64 (as the plugin's default key does): one host can
-          // hop through every address of its /64, so per-address counting would not limit it.
-          keyGenerator: (request: FastifyRequest) => `${action}:${normalizeIP(request.ip)}`
+          keyGenerator: (request: FastifyRequest) => rateLimitKey(action, request.ip)
         })]
       : [])
   }

@@ -51,9 +51,11 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const notFound = new AppError('not_found', 'You have no session with this id')
-    // The UUID check also keeps malformed ids away from the SQL ::uuid cast.
+    // The id rule (schemas/common.ts) also keeps malformed ids away from the SQL ::uuid cast.
     if (request.validationError !== undefined) throw notFound
-    const { id } = request.params
+    // Either case names the same session; lower case, as stored, so that `current` below and the
+    // audit event compare and record it as the session's own id.
+    const id = request.params.id.toLowerCase()
     // The revocation and its audit event land together; ending an ended session records nothing.
     const { found } = await prisma.$transaction(async (tx) => {
       const result = await createSessionRepository(tx).revokeOwned(id, request.auth.sub, 'revoked')

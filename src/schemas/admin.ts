@@ -1,5 +1,6 @@
 // Requests and replies of the admin API (/v1/admin/*).
 import { Type, type Static } from 'typebox'
+import { IdParams } from './common.js'
 import { EXAMPLE_USER } from './examples.js'
 import { UserSchema } from './user.js'
 
@@ -27,7 +28,7 @@ export const AdminUserList = Type.Object({
   nextCursor: Type.Union([Type.String(), Type.Null()])
 }, { examples: [{ users: [{ ...EXAMPLE_USER, roles: ['admin'] }], nextCursor: 'MjAyNi0xMS0yNVQxMzowNzoyNS4zODFafGJjYTdlYzdmLTVjN2EtNGRlOS1iMGEwLTY4Zjk1MmI5YmVjMQ' }] })
 
-export const AdminUserParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
+export const AdminUserParams = IdParams('The user id.')
 
 /** A role name: lower-case, starts with a letter, e.g. `admin`, `billing:read`. */
 export const RoleName = Type.String({ pattern: '^[a-z][a-z0-9_:-]{0,63}$' })

@@ -3,7 +3,7 @@
 import { Type, type Static } from 'typebox'
 import { AUDIT_EVENT_TYPES, type AuditEvent } from '../repositories/audit-events.js'
 import { PageLimit } from './admin.js'
-import { IsoDateTime } from './common.js'
+import { IsoDateTime, Uuid } from './common.js'
 
 export const EventSchema = Type.Object({
   id: Type.String(),
@@ -34,7 +34,7 @@ export const EventListQuery = Type.Object({
 }, { additionalProperties: false })
 
 export const AdminEventListQuery = Type.Object({
-  userId: Type.Optional(Type.String({ format: 'uuid' })),
+  userId: Type.Optional(Uuid('Only this user\'s events.')),
   type: Type.Optional(Type.Enum([...AUDIT_EVENT_TYPES])),
   limit: Type.Optional(PageLimit),
   cursor: Type.Optional(EventCursor)

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox'
-import { IsoDateTime } from './common.js'
+import { IdParams, IsoDateTime } from './common.js'
 import { EXAMPLE_SESSION } from './examples.js'
 
 /** One login as its owner sees it; token ids and revocation details stay internal. */
@@ -16,7 +16,7 @@ export type PublicSession = Static<typeof SessionSchema>
 
 export const SessionList = Type.Array(SessionSchema, { examples: [[EXAMPLE_SESSION, { ...EXAMPLE_SESSION, id: '9e2d4c61-5b7a-4f3e-8c1d-0a6b2e9f7d35', current: false, userAgent: 'authd-cli/1.0', ip: '198.51.100.23' }]] })
 
-export const SessionParams = Type.Object({ id: Type.String({ format: 'uuid', description: 'The session id (from GET /v1/sessions).' }) })
+export const SessionParams = IdParams('The session id (from GET /v1/sessions).')
 
 export function toPublicSession (session: { id: string, createdAt: Date, lastUsedAt: Date, userAgent: string | null, ip: string | null }, currentSessionId: string): PublicSession {
   return {

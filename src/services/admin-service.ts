@@ -8,7 +8,7 @@ import { createAdminUserRepository, type AdminFields, type UserKey } from '../re
 import { createAuditRepository } from '../repositories/audit-events.js'
 import { createSessionRepository } from '../repositories/sessions.js'
 import type { User } from '../repositories/users.js'
-import { isUuid } from './token-service.js'
+import { isUuid } from '../schemas/common.js'
 
 /** The role that unlocks the admin API. */
 export const ADMIN_ROLE = 'admin'

@@ -12,7 +12,7 @@
 // which compares signatures in constant time.
 import { createHash, hkdfSync, randomUUID } from 'node:crypto'
 import { createSigner, createVerifier } from 'fast-jwt'
-import { isUuid } from './token-service.js'
+import { isUuid } from '../schemas/common.js'
 
 export interface KnownDevice {
   /** The account whose successful login issued the token. */

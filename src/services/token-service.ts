@@ -19,6 +19,7 @@ import { randomUUID } from 'node:crypto'
 import { createVerifier, TokenError } from 'fast-jwt'
 import type { FastifyJWTOptions } from '@fastify/jwt'
 import { AppError } from '../errors.js'
+import { isUuid } from '../schemas/common.js'
 import type { AccessKey } from '../keys/access-key.js'
 import type { AccessKeyStore } from '../keys/key-store.js'
 import { signJws } from '../keys/jws-sign.js'
@@ -71,9 +72,6 @@ export interface TokenServiceOptions {
   accessTtl: number
   refreshTtl: number
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-export const isUuid = (value: unknown): value is string => typeof value === 'string' && UUID.test(value)
 
 export type TokenService = ReturnType<typeof createTokenService>
 

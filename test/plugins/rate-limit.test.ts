@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import { rateLimitKey } from '../../src/plugins/rate-limit.js'
 import { TEST_REDIS_URL, assertProblem, build, newAccount, type Session } from '../helper.js'
 
 const LIMITS = { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_LOGIN: '3', RATE_LIMIT_REGISTER: '3', RATE_LIMIT_REFRESH: '3', RATE_LIMIT_WINDOW: '60' }
@@ -107,6 +108,21 @@ t.test('behind a trusted proxy, each forwarded client has its own budget', async
   for (let i = 1; i <= 3; i++) t.ok(NOT_LIMITED(await viaProxy(client, 'wrong password 123')), `attempt ${i} served`)
   assertLimited(t, await viaProxy(client, s.password))
   t.equal((await viaProxy(freshIp(), s.password)).statusCode, 200, 'another client behind the same proxy is not limited')
+})
+
+t.test('a request without a client address (its client went away) gets a key no address can have', async (t) => {
+  // request.ip is undefined once the socket has closed; the key generator threw a TypeError on
+  // it, logged at error level (test/fuzz/http.test.ts sends such requests over real sockets).
+  const request = { ip: undefined } as { ip?: string }
+  const none = rateLimitKey('login', request.ip)
+  t.equal(none, 'login!no-address')
+  t.equal(rateLimitKey('login', ''), none, 'an empty address is no address either')
+  for (const ip of ['127.0.0.1', '::1', '::ffff:10.1.2.3', '2001:db8::1', 'fe80::1%eth0', 'no-address', '!no-address']) {
+    const key = rateLimitKey('login', ip)
+    t.ok(key.startsWith('login:'), `${ip} → ${key}`)
+    t.not(key, none)
+  }
+  t.not(rateLimitKey('register', undefined), none, 'still one counter per action')
 })
 
 t.test('with RATE_LIMIT_ENABLED=false nothing is limited', async (t) => {
