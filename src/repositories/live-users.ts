@@ -4,6 +4,7 @@
 // request, so it is plain SQL through the driver (src/db/sql.ts says why), one round trip.
 import type { SqlClient, Statement } from '../db/sql.js'
 import type { User } from './users.js'
+import { withinLifetime } from './session-lifetime.js'
 
 /**
  * Every column of the users table under its Prisma field name, so a row is exactly the `User`
@@ -34,7 +35,7 @@ const FIND_LIVE: Statement = {
   text: `SELECT ${USER_COLUMNS} FROM users u
     WHERE u.id = $1::uuid AND u.is_active
       AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = $2::uuid AND s.user_id = u.id AND s.revoked_at IS NULL
-        AND s.created_at > now() - make_interval(secs => $3::float8))`
+        AND ${withinLifetime('s', '$3')})`
 }
 
 export function createLiveUserRepository (sql: SqlClient, options: { maxLifetimeSeconds: number }) {

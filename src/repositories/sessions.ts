@@ -84,14 +84,12 @@ export function createSessionRepository (db: Db) {
      * The session a refresh token belongs to, when that token was issued by authd, with why
      * the token was blacklisted (null: it was not).
      */
-    async findTokenSession (jti: string, sessionId: string): Promise<{ userId: string, revoked: boolean, createdAt: Date, blacklistReason: string | null } | null> {
+    async findTokenSession (jti: string, sessionId: string): Promise<{ userId: string, revoked: boolean, blacklistReason: string | null } | null> {
       const token = await db.outstandingToken.findFirst({
         where: { jti, sessionId },
-        select: { userId: true, session: { select: { revokedAt: true, createdAt: true } }, blacklisted: { select: { reason: true } } }
+        select: { userId: true, session: { select: { revokedAt: true } }, blacklisted: { select: { reason: true } } }
       })
-      return token === null
-        ? null
-        : { userId: token.userId, revoked: token.session.revokedAt !== null, createdAt: token.session.createdAt, blacklistReason: token.blacklisted?.reason ?? null }
+      return token === null ? null : { userId: token.userId, revoked: token.session.revokedAt !== null, blacklistReason: token.blacklisted?.reason ?? null }
     },
 
     /** A user's sessions that can still be refreshed (not revoked, not expired), newest first. */

@@ -7,6 +7,7 @@
 // Rotation blacklists the presented token and records its only child; the grace window never
 // records another child, it hands back the one the rotation recorded (ROTATED_CHILD).
 import type { SqlClient, Statement } from '../db/sql.js'
+import { lifetimeEnd, withinLifetime } from './session-lifetime.js'
 
 /** The recorded child of a rotation: what token-service.signRefresh needs to sign it again. */
 export interface RecordedChild {
@@ -58,8 +59,8 @@ const ROTATE: Statement = {
     WITH presented AS (
       SELECT o.jti, o.user_id, o.session_id, u.roles,
              (u.is_active AND s.revoked_at IS NULL) AS alive,
-             (s.created_at > now() - make_interval(secs => $6::float8)) AS within_lifetime,
-             s.created_at + make_interval(secs => $6::float8) AS ends_at
+             ${withinLifetime('s', '$6')} AS within_lifetime,
+             ${lifetimeEnd('s', '$6')} AS ends_at
       FROM outstanding_tokens o
       JOIN sessions s ON s.id = o.session_id
       JOIN users u ON u.id = o.user_id
@@ -106,7 +107,7 @@ const ROTATED_CHILD: Statement = {
            EXTRACT(EPOCH FROM c.issued_at)::bigint AS iat,
            EXTRACT(EPOCH FROM c.expires_at)::bigint AS exp,
            o.user_id::text AS user_id, u.roles,
-           s.created_at + make_interval(secs => $4::float8) AS ends_at
+           ${lifetimeEnd('s', '$4')} AS ends_at
     FROM outstanding_tokens o
     JOIN blacklisted_tokens b ON b.jti = o.jti
     JOIN sessions s ON s.id = o.session_id
@@ -116,7 +117,7 @@ const ROTATED_CHILD: Statement = {
       AND b.reason = 'rotated'
       AND b.blacklisted_at > now() - make_interval(secs => $3::float8)
       AND s.revoked_at IS NULL AND u.is_active
-      AND s.created_at > now() - make_interval(secs => $4::float8)
+      AND ${withinLifetime('s', '$4')}
     -- Tokens rotated before this rule may have several children: the first is the rotation's.
     ORDER BY c.issued_at, c.jti
     LIMIT 1`

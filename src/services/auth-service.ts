@@ -256,8 +256,8 @@ export function createAuthService (options: AuthServiceOptions) {
       const session = await sessions.findTokenSession(claims.jti, claims.sid)
       // Ended by a logout or a revocation (perhaps a moment ago, inside the window): that is
       // not theft evidence, so no token_reused and no reuse alarm.
+      // (A session past its lifetime never gets here: ROTATE reports that first.)
       if (session === null || session.revoked) throw new AppError('token_invalid', 'This refresh token has been revoked')
-      if (session.createdAt.getTime() <= Date.now() - maxLifetimeSeconds * 1000) return await expireSession(claims, meta)
       if (session.blacklistReason !== 'rotated') throw new AppError('token_invalid', 'This refresh token has been revoked')
       // A rotated token presented again after the grace window: assume it was stolen and
       // end the whole family, so neither the thief nor the victim keeps a live token. The
