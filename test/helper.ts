@@ -79,6 +79,10 @@ export function testConfig (t: Test, env: Record<string, string> = {}): Config {
     BCRYPT_COST: '4',
     RATE_LIMIT_ENABLED: 'false',
     REDIS_URL: TEST_REDIS_URL,
+    // Each app counts in a Redis key space of its own: test files run in parallel on one Redis,
+    // and one file's registrations must not spend another's budget. Apps that must share a
+    // budget (two instances) are given one namespace explicitly.
+    RATE_LIMIT_NAMESPACE: `authd:rl:test:${randomUUID()}:`,
     ...env
   })
 }

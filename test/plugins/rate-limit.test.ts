@@ -10,7 +10,8 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { rateLimitKey } from '../../src/plugins/rate-limit.js'
 import { TEST_REDIS_URL, assertProblem, build, newAccount, type Session } from '../helper.js'
 
-const LIMITS = { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_LOGIN: '3', RATE_LIMIT_REGISTER: '3', RATE_LIMIT_REFRESH: '3', RATE_LIMIT_WINDOW: '60' }
+// One Redis key space for this file's apps, so that the two-instance test's apps share a budget.
+const LIMITS = { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_LOGIN: '3', RATE_LIMIT_REGISTER: '3', RATE_LIMIT_REFRESH: '3', RATE_LIMIT_WINDOW: '60', RATE_LIMIT_NAMESPACE: `authd:rl:test:${randomBytes(8).toString('hex')}:` }
 
 /** A fresh client address (IPv4, 10.0.0.0/8) no earlier run has used. */
 const freshIp = (): string => `10.${[...randomBytes(3)].join('.')}`

@@ -13,6 +13,7 @@ const list = async (access: string, query = '') =>
 t.test('lists only the caller\'s events, newest first, in the documented shape', async (t) => {
   const alice = await register(app)
   const bob = await register(app)
+  await app.emailFlows.idle()
   const before = (await list(alice.tokens.access)).json().events.length
   await audit.record({ type: 'password_changed', userId: alice.user.id, ip: '198.51.100.7', userAgent: 'Laptop/1.0', detail: { sessionsRevoked: 2 } })
   await audit.record({ type: 'login_failed', userId: bob.user.id, ip: '203.0.113.9', detail: { reason: 'wrong_password' } })
@@ -34,6 +35,8 @@ t.test('lists only the caller\'s events, newest first, in the documented shape',
 
 t.test('pages with limit and cursor, without gaps or duplicates', async (t) => {
   const s = await register(app)
+  // The verification mail (and its event) goes out after the reply: let it land before listing.
+  await app.emailFlows.idle()
   for (let i = 0; i < 5; i++) await audit.record({ type: 'logged_out', userId: s.user.id, detail: { n: i } })
   const all = (await list(s.tokens.access)).json().events.map((e: { id: string }) => e.id)
   t.ok(all.length >= 5)
