@@ -3,11 +3,19 @@
 export class TokenQueue {
   private items: string[]
   private head = 0
+  private readonly seen: Set<string>
   /** Tokens handed out so far. */
   taken = 0
+  /**
+   * Answers that carried a refresh token already seen. authd answers a token presented twice
+   * within the grace window with the same child as the first time, so anything but 0 means a
+   * token was presented twice and the run measured replays, not rotations.
+   */
+  repeated = 0
 
   constructor (tokens: string[]) {
     this.items = [...tokens]
+    this.seen = new Set(tokens)
   }
 
   get size (): number {
@@ -27,6 +35,11 @@ export class TokenQueue {
   }
 
   put (token: string): void {
+    if (this.seen.has(token)) {
+      this.repeated++
+      return
+    }
+    this.seen.add(token)
     this.items.push(token)
   }
 }
