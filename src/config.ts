@@ -154,11 +154,15 @@ function databaseProblems (config: Config): string[] {
   return problems
 }
 
+/** The access-token key variables that are set (at most one may be). */
+const keyVariablesSet = (config: Config) =>
+  (['SIGNING_KEYS_FILE', 'SIGNING_KEYS', 'SIGNING_KEY_FILE'] as const).filter((name) => typeof config[name] === 'string' && config[name] !== '')
+
 /** Access-token key variables that contradict each other (see README "Keys and rotation"). */
 function signingKeyProblems (config: Config): string[] {
   const problems: string[] = []
   const secret = typeof config.ACCESS_TOKEN_SECRET === 'string' ? config.ACCESS_TOKEN_SECRET : ''
-  const keyVariables = (['SIGNING_KEYS_FILE', 'SIGNING_KEYS', 'SIGNING_KEY_FILE'] as const).filter((name) => typeof config[name] === 'string' && config[name] !== '')
+  const keyVariables = keyVariablesSet(config)
   if (config.ACCESS_TOKEN_ALG === 'HS256') {
     if (secret === '') problems.push('  ACCESS_TOKEN_SECRET: required when ACCESS_TOKEN_ALG=HS256')
     for (const name of keyVariables) problems.push(`  ${name}: not used with ACCESS_TOKEN_ALG=HS256 (the key is ACCESS_TOKEN_SECRET)`)
@@ -179,14 +183,13 @@ function signingKeyProblems (config: Config): string[] {
 function productionKeyProblems (config: Config): string[] {
   if (config.NODE_ENV !== 'production' || config.ALLOW_GENERATED_KEYS === true) return []
   const problems: string[] = []
-  const set = (value: unknown) => typeof value === 'string' && value !== ''
-  const configured = config.ACCESS_TOKEN_ALG === 'HS256' || set(config.SIGNING_KEYS_FILE) || set(config.SIGNING_KEYS) || set(config.SIGNING_KEY_FILE)
+  const configured = config.ACCESS_TOKEN_ALG === 'HS256' || keyVariablesSet(config).length > 0
   if (!configured) {
     problems.push('  SIGNING_KEYS_FILE / SIGNING_KEYS: NODE_ENV=production needs the access-token signing keys from configuration. ' +
       'Create a key set with `SIGNING_KEYS_FILE=signing-keys.json authd keys rotate` (writes the file, mode 0600) or print one for SIGNING_KEYS ' +
       'with `SIGNING_KEYS_FILE=signing-keys.json authd keys rotate --print`; or set ALLOW_GENERATED_KEYS=true to generate keys into DATA_DIR/keys')
   }
-  if (!set(config.REFRESH_TOKEN_SECRET)) {
+  if (typeof config.REFRESH_TOKEN_SECRET !== 'string' || config.REFRESH_TOKEN_SECRET === '') {
     problems.push('  REFRESH_TOKEN_SECRET: required with NODE_ENV=production (at least 32 bytes, e.g. `openssl rand -base64 48`; the same on every instance); ' +
       'or set ALLOW_GENERATED_KEYS=true to generate it into DATA_DIR/keys/refresh-secret')
   }

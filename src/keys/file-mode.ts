@@ -6,6 +6,8 @@
 // run as root: a Kubernetes secret volume with `fsGroup` makes root-owned files of mode 0440 (its
 // `defaultMode` is OR-ed with group read), Debian's ssl-cert group does the same for TLS keys.
 import { stat } from 'node:fs/promises'
+import type { FastifyBaseLogger } from 'fastify'
+import { ConfigError } from '../config.js'
 
 /** Why a file with this owner and mode exposes its key, or undefined when it does not. */
 export function keyFileModeProblem (file: { mode: number, uid: number }): string | undefined {
@@ -36,4 +38,18 @@ export async function keyFileModeProblems (files: readonly string[]): Promise<st
     if (problem !== undefined) problems.push(`${file} is ${problem}; it holds a private key: chmod 600 ${file}`)
   }
   return problems
+}
+
+/**
+ * The rule applied: with 'refuse' (NODE_ENV=production) a ConfigError naming every exposed file
+ * under `variable` ("Invalid <what>:"); otherwise one warning each. Used by the key store (at
+ * start and at every reload) and by the refresh-secret loader.
+ */
+export async function enforceKeyFileModes (files: readonly string[], options: { variable: string, what: string, policy?: 'refuse' | 'warn', log?: Pick<FastifyBaseLogger, 'warn'> }): Promise<void> {
+  const problems = await keyFileModeProblems(files)
+  if (problems.length === 0) return
+  if (options.policy === 'refuse') {
+    throw new ConfigError(`Invalid ${options.what}:\n${problems.map((p) => `  ${options.variable}: ${p}`).join('\n')}`)
+  }
+  for (const problem of problems) options.log?.warn(`${options.variable}: ${problem} (NODE_ENV=production would refuse it)`)
 }

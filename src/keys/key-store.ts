@@ -7,7 +7,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { ConfigError } from '../config.js'
 import type { AccessKey, AccessAlg, PublicJwk } from './access-key.js'
-import { keyFileModeProblems } from './file-mode.js'
+import { enforceKeyFileModes } from './file-mode.js'
 import { activeKey } from './key-set.js'
 import { keyFilesOf, keysFingerprint, readKeys, type KeySource } from './key-sources.js'
 
@@ -77,14 +77,8 @@ export async function openKeyStore (options: KeyStoreOptions): Promise<AccessKey
   const create = source.kind === 'directory' && alg !== 'HS256' ? { alg, now: Date.now() } : undefined
 
   /** Throws a ConfigError naming each exposed key file (refuse), or logs them (warn). */
-  async function checkFileModes (): Promise<void> {
-    const problems = await keyFileModeProblems(await keyFilesOf(source))
-    if (problems.length === 0) return
-    if (options.fileModes === 'refuse') {
-      throw new ConfigError(`Invalid signing keys:\n${problems.map((p) => `  ${source.variable}: ${p}`).join('\n')}`)
-    }
-    for (const problem of problems) log.warn(`${source.variable}: ${problem} (NODE_ENV=production would refuse it)`)
-  }
+  const checkFileModes = async (): Promise<void> =>
+    await enforceKeyFileModes(await keyFilesOf(source), { variable: source.variable, what: 'signing keys', policy: options.fileModes, log })
 
   // Create the development layout first; then fingerprint before reading, so a change made
   // while reading is seen by the next reload.

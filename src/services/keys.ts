@@ -7,9 +7,8 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { FastifyBaseLogger } from 'fastify'
-import { ConfigError } from '../config.js'
 import { accessKeyFromPem, type AccessKey } from '../keys/access-key.js'
-import { keyFileModeProblems } from '../keys/file-mode.js'
+import { enforceKeyFileModes } from '../keys/file-mode.js'
 
 /** Fixed signing material (tests): one access key that is always active, and the refresh secret. */
 export interface KeyMaterial {
@@ -55,9 +54,6 @@ export async function loadRefreshSecret (options: RefreshSecretOptions): Promise
   const file = path.join(options.dataDir, 'keys', 'refresh-secret')
   const secret = (await readOrCreate(file, () => randomBytes(48).toString('base64url'))).trim()
   // Created 0600 here, but an existing file may have been copied or restored with other modes.
-  for (const problem of await keyFileModeProblems([file])) {
-    if (options.fileModes === 'refuse') throw new ConfigError(`Invalid refresh-token secret:\n  DATA_DIR: ${problem}`)
-    options.log?.warn(`DATA_DIR: ${problem} (NODE_ENV=production would refuse it)`)
-  }
+  await enforceKeyFileModes([file], { variable: 'DATA_DIR', what: 'refresh-token secret', policy: options.fileModes, log: options.log })
   return Buffer.from(secret)
 }
