@@ -203,7 +203,17 @@ async function startStack (t: Test, env: Record<string, string>) {
     t.equal(await statusOf(page), want, message + (error ? ` (page error: ${error})` : ''))
   }
 
-  return { app, spaOrigin, evilOrigin, authdOrigin, refreshName, csrfName, exchanges, gate, releaseGate, context, step, expectStatus }
+  /** A fresh visitor registers through the page's form; the page then says it is signed in. */
+  async function registerThroughPage (page: Page, account: { email: string, password: string }): Promise<void> {
+    await page.goto(spaOrigin)
+    await expectStatus(page, 'anonymous', 'a fresh visitor is anonymous')
+    await page.getByTestId('register-email').fill(account.email)
+    await page.getByTestId('register-password').fill(account.password)
+    await page.getByTestId('register-submit').click()
+    await expectStatus(page, 'authenticated', 'registering logs in')
+  }
+
+  return { app, spaOrigin, evilOrigin, authdOrigin, refreshName, csrfName, exchanges, gate, releaseGate, context, step, expectStatus, registerThroughPage }
 }
 
 /** Chromium and the example's dependencies must be there: a missing one fails, never skips. */
@@ -222,7 +232,7 @@ function prerequisites (t: Test): boolean {
 t.test('React example + authd in Chromium (default cookie settings: __Host- names)', async (t) => {
   if (!prerequisites(t)) return
   // The defaults: COOKIE_SECURE=true, so __Host-authd_refresh (Path=/) and __Host-authd_csrf.
-  const { spaOrigin, evilOrigin, authdOrigin, refreshName, csrfName, exchanges, gate, releaseGate, context, step, expectStatus } = await startStack(t, {})
+  const { spaOrigin, evilOrigin, authdOrigin, refreshName, csrfName, exchanges, gate, releaseGate, context, step, expectStatus, registerThroughPage } = await startStack(t, {})
   t.same([refreshName, csrfName], ['__Host-authd_refresh', '__Host-authd_csrf'], 'authd runs with the default names')
 
   const account = newAccount()
@@ -231,12 +241,7 @@ t.test('React example + authd in Chromium (default cookie settings: __Host- name
   tab1.on('pageerror', (e) => pageErrors.push(e.message))
 
   await step('register', async () => {
-    await tab1.goto(spaOrigin)
-    await expectStatus(tab1, 'anonymous', 'a fresh visitor is anonymous')
-    await tab1.getByTestId('register-email').fill(account.email)
-    await tab1.getByTestId('register-password').fill(account.password)
-    await tab1.getByTestId('register-submit').click()
-    await expectStatus(tab1, 'authenticated', 'registering logs in')
+    await registerThroughPage(tab1, account)
     t.equal(await tab1.getByTestId('user-email').textContent(), account.email, 'the page shows the user from GET /v1/users/me')
   })
 
@@ -409,7 +414,7 @@ t.test('React example, development settings (COOKIE_SECURE=false): a tossed cook
   if (!prerequisites(t)) return
   // No grace window: had the refused request rotated the victim's cookie, presenting it again
   // would be reuse and revoke the session — the last step would then fail.
-  const { app, spaOrigin, evilOrigin, authdOrigin, refreshName, csrfName, exchanges, context, step, expectStatus } =
+  const { app, evilOrigin, authdOrigin, refreshName, csrfName, exchanges, context, step, expectStatus, registerThroughPage } =
     await startStack(t, { COOKIE_SECURE: 'false', REFRESH_GRACE_SECONDS: '0' })
   t.same([refreshName, csrfName, app.config.COOKIE_PATH], ['authd_refresh', 'authd_csrf', '/v1/browser/auth'], 'plain names: no prefix without Secure')
 
@@ -417,14 +422,7 @@ t.test('React example, development settings (COOKIE_SECURE=false): a tossed cook
   const tab = await context.newPage()
   const pageErrors: string[] = []
   tab.on('pageerror', (e) => pageErrors.push(e.message))
-  await step('register', async () => {
-    await tab.goto(spaOrigin)
-    await expectStatus(tab, 'anonymous', 'a fresh visitor is anonymous')
-    await tab.getByTestId('register-email').fill(victim.email)
-    await tab.getByTestId('register-password').fill(victim.password)
-    await tab.getByTestId('register-submit').click()
-    await expectStatus(tab, 'authenticated', 'registering logs in')
-  })
+  await step('register', async () => { await registerThroughPage(tab, victim) })
   const jar = async () => (await context.cookies()).filter((c) => c.domain === 'localhost')
   const victimCookies = await jar()
 
