@@ -10,7 +10,8 @@ export class PasswordInputError extends Error {}
 async function firstLine (input: NodeJS.ReadableStream): Promise<string> {
   const lines = createInterface({ input, crlfDelay: Infinity })
   try {
-    for await (const line of lines) return line
+    const first = await lines[Symbol.asyncIterator]().next()
+    if (first.done !== true) return first.value
   } finally {
     lines.close()
   }

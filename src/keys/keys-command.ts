@@ -179,7 +179,7 @@ async function change (config: Config, now: number, what: { print: boolean, rota
   if (what.print) {
     out(formatKeySet(keys).trimEnd())
     for (const m of messages) err(m)
-    if (!isWritable(source)) err(`Store this set in SIGNING_KEYS or a SIGNING_KEYS_FILE and roll it out to every instance before the new key's activation time (README "Keys and rotation").`)
+    if (!isWritable(source)) err('Store this set in SIGNING_KEYS or a SIGNING_KEYS_FILE and roll it out to every instance before the new key\'s activation time (README "Keys and rotation").')
     return 0
   }
   if (what.rotate !== undefined || pruned.size > 0) await writeKeys(source, keys)

@@ -102,7 +102,6 @@ function classify (error: FastifyError & { validation?: AjvError[], validationCo
   return { code: 'internal_error' }
 }
 
-
 /** The problem object of every error reply, whichever way it leaves. */
 export function problemOf (code: ErrorCode, requestId: string, detail?: string, errors?: FieldError[]): Problem {
   const { status, title } = ErrorCodes[code]

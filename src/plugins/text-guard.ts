@@ -40,6 +40,8 @@ function flawOf (text: string): Flaw | null {
 
 /** A key as it can be shown in a field path: the offending characters written as escapes. */
 const printable = (key: string): string =>
+  // NUL is exactly what this escapes: a control character in the pattern is the point.
+  // eslint-disable-next-line no-control-regex
   key.replace(/\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 
 interface Found { field: string, flaw: Flaw }

@@ -19,7 +19,7 @@ const USER_COLUMNS = [
   'u.username_normalized AS "usernameNormalized"',
   'u.full_name AS "fullName"',
   'u.bio AS "bio"',
-  `(u.birth_date::timestamp AT TIME ZONE 'UTC') AS "birthDate"`,
+  '(u.birth_date::timestamp AT TIME ZONE \'UTC\') AS "birthDate"',
   'u.password_hash AS "passwordHash"',
   'u.roles AS "roles"',
   'u.email_verified AS "emailVerified"',

@@ -96,7 +96,6 @@ function cookieValues (req: IncomingMessage, name: string): string[] {
  * localhost ports, the example built against this authd, Chromium, and helpers.
  */
 async function startStack (t: Test, env: Record<string, string>) {
-
   // --- three origins ---------------------------------------------------------------------
   const distDir = path.join(t.testdir(), 'dist')
   const spa = await listen(staticSite(() => distDir))

@@ -25,7 +25,7 @@ const DIRECT = `postgresql://authd:${SECRET}@127.0.0.1:2/authd_direct`
 
 t.test('pgbouncer=true is read from the URL and removed, and only it', async (t) => {
   const cases: Array<[string, string, boolean]> = [
-    [`postgresql://authd:p%40ss@db.example.com:6432/authd?pgbouncer=true`, 'postgresql://authd:p%40ss@db.example.com:6432/authd', true],
+    ['postgresql://authd:p%40ss@db.example.com:6432/authd?pgbouncer=true', 'postgresql://authd:p%40ss@db.example.com:6432/authd', true],
     ['postgres://u@h/db?sslmode=require&pgbouncer=true&application_name=a%20b', 'postgres://u@h/db?sslmode=require&application_name=a%20b', true],
     ['postgresql://u@h/db?pgbouncer=false&connect_timeout=5', 'postgresql://u@h/db?connect_timeout=5', false],
     // Forms pg accepts and WHATWG URL does not (a socket directory as host): left as written.

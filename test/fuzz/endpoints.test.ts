@@ -174,7 +174,7 @@ const SPECIAL_STRINGS = [
   '', ' ', '\u0000', 'a\u0000b', 'admin@example.com\u0000.evil', '\ud800', '\udfff', 'x\ud83d', '\ude00x', '\ud83d\ude00',
   '\u202eevil\u202c', '\u200b', '\ufeff', 'e\u0301', '👨‍👩‍👧‍👦', '🇺🇳', 'İ', 'ß', 'ﬀ', '＠', 'аdmin@example.com',
   'ADMIN@EXAMPLE.COM', 'a@b', 'a@b.c', '@', 'a@', '@b.c', 'a@b@c.d', '"a b"@example.com', 'user+tag@example.com',
-  '../../etc/passwd', "' OR 1=1 --", '\'; DROP TABLE users; --', '${jndi:ldap://x/a}', '<script>alert(1)</script>',
+  '../../etc/passwd', "' OR 1=1 --", '\'; DROP TABLE users; --', '$' + '{jndi:ldap://x/a}', '<script>alert(1)</script>',
   'true', 'null', '0', '-1', '1e309', 'NaN', 'Infinity', '00000000-0000-0000-0000-000000000000',
   'ffffffff-ffff-ffff-ffff-ffffffffffff', '2000-02-30', '1900-01-01', '9999-12-31', '0000-00-00', '2024-01-01T00:00:00Z',
   'Bearer', 'eyJ', 'a.b.c', '...', '%00', '%', '\r\n', '\t', '\\', '"', '{}', '[]'
@@ -259,7 +259,7 @@ const RAW_TEXTS = [
 /** Sent to every route before the random runs. */
 const CORPUS = [
   '', '{', '[]', '"x"', '\ufeff{}', '{"a":1}{"b":2}', '{"__proto__":{"x":1}}', '{"constructor":{"prototype":{"x":1}}}',
-  '{"a":"\ud800"}', '[' .repeat(5_000) + ']'.repeat(5_000), JSON.stringify({ email: 'é'.repeat(BODY_LIMIT) })
+  '{"a":"\ud800"}', '['.repeat(5_000) + ']'.repeat(5_000), JSON.stringify({ email: 'é'.repeat(BODY_LIMIT) })
 ]
 
 const rawBody: fc.Arbitrary<string | Buffer> = fc.oneof(

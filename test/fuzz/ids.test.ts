@@ -37,7 +37,7 @@ function oddSpellings (uuid: string): string[] {
   ]
 }
 
-const isIdSchema = (schema: JsonSchema): boolean => schema.format === 'uuid' || typeof schema.pattern === 'string' && schema.pattern.includes('[0-9a-fA-F]{8}')
+const isIdSchema = (schema: JsonSchema): boolean => schema.format === 'uuid' || (typeof schema.pattern === 'string' && schema.pattern.includes('[0-9a-fA-F]{8}'))
 const operations = await listOperations(app)
 const pathIdOps = operations.filter((op) => op.parameters.some((p) => p.in === 'path'))
 const queryIdOps = operations.filter((op) => op.parameters.some((p) => p.in === 'query' && isIdSchema(p.schema)))

@@ -8,7 +8,7 @@ import Schema from 'typebox/schema'
 import { Validator } from '@seriousme/openapi-schema-validator'
 import { build } from '../helper.js'
 
-type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 const PROBLEM_REF = '#/components/schemas/Problem'
 const PROBLEM_TYPE = 'application/problem+json'

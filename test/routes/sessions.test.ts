@@ -148,7 +148,7 @@ t.test('another user\'s session id, an unknown id and a malformed id all get 404
     'unknown uuid': randomUUID(),
     'not a uuid': 'not-a-session',
     'uuid with SQL': `${randomUUID()}'--`,
-    'number': '1'
+    number: '1'
   }
   for (const [name, id] of Object.entries(cases)) {
     const res = await revokeOne(attacker.tokens.access, encodeURIComponent(id))

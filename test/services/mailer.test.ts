@@ -96,7 +96,7 @@ t.test('links: FRONTEND_URL + path + #token, a base path kept', async (t) => {
 })
 
 t.test('templates: text and HTML, values escaped in HTML, durations in words', async (t) => {
-  t.equal(escapeHtml(`<a href="x">'&'</a>`), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;')
+  t.equal(escapeHtml('<a href="x">\'&\'</a>'), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;')
   const hostile = { email: '"><script>alert(1)</script>@example.com', site: 'app<b>.example.com', link: 'https://app.example.com/r#token=a"b<c', ttlSeconds: 5400 }
   for (const rendered of [verificationMail(hostile), passwordResetMail(hostile)]) {
     t.notMatch(rendered.html, /<script>|<b>|"b<c/, 'nothing unescaped in the HTML')

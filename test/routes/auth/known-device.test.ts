@@ -88,7 +88,7 @@ t.test('only a valid token of this very account is a known device', async (t) =>
     'a tampered signature': `${head}.${body}.${sig.slice(0, 10)}${sig[10] === 'A' ? 'B' : 'A'}${sig.slice(11)}`,
     'the refresh secret itself as key': signWith(keys.refreshSecret, { ...claims }),
     'a refresh token': (await login(app, attacker.email, attacker.password)).json().tokens.refresh,
-    'garbage': 'not a token',
+    garbage: 'not a token',
     'a huge value': 'x'.repeat(5000)
   }
   for (const [name, token] of Object.entries(cases)) {

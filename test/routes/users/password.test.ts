@@ -148,7 +148,7 @@ t.test('malformed bodies: 400 validation_failed naming the field, nothing change
     'snake_case names': { payload: { old_password: s.password, new_password: NEW_PASSWORD }, field: 'old_password' },
     'missing currentPassword': { payload: { newPassword: NEW_PASSWORD }, field: 'currentPassword' },
     'missing newPassword': { payload: { currentPassword: s.password }, field: 'newPassword' },
-    'number': { payload: { currentPassword: s.password, newPassword: 12345678 }, field: 'newPassword' },
+    number: { payload: { currentPassword: s.password, newPassword: 12345678 }, field: 'newPassword' },
     'empty currentPassword': { payload: { currentPassword: '', newPassword: NEW_PASSWORD }, field: 'currentPassword' },
     'array body': { payload: [ok], field: 'body' }
   }
