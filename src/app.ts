@@ -2,10 +2,12 @@
 // buildApp() with their own config and use app.inject().
 //
 // Plugins load in this order: capabilities (config, errors, security headers, CORS, cookies,
-// database, rate limit, tokens) → application services (auth service, authenticate hook) → routes.
+// database, rate limit, tokens, mailer) → application services (src/services: each a named
+// plugin with its dependencies declared) and the hooks built on them (authenticate,
+// current-user) → routes, which parse, call one service method and shape the reply.
 import { randomUUID } from 'node:crypto'
 import type { Server } from 'node:http'
-import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import type { Database } from './db/database.js'
@@ -23,16 +25,22 @@ import databasePlugin from './plugins/database.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
 import mailerPlugin from './plugins/mailer.js'
 import tokensPlugin from './plugins/tokens.js'
-import authServicePlugin from './plugins/auth-service.js'
+import passwordsPlugin from './services/passwords.js'
+import sessionServicePlugin from './services/session-service.js'
+import emailFlowsPlugin from './services/email-flows.js'
+import authServicePlugin from './services/auth-service.js'
+import accountServicePlugin from './services/account-service.js'
+import adminServicePlugin from './services/admin-service.js'
+import auditServicePlugin from './services/audit-service.js'
 import authenticatePlugin from './plugins/authenticate.js'
-import liveSessionPlugin from './plugins/live-session.js'
+import currentUserPlugin from './plugins/current-user.js'
 import housekeepingPlugin from './plugins/housekeeping.js'
 import openapiPlugin from './plugins/openapi.js'
 import healthRoutes from './routes/health.js'
 import metricsRoutes, { metricsOnMainPort } from './routes/metrics.js'
 import jwksRoutes from './routes/jwks.js'
-import appAuthRoutes from './routes/auth/app.js'
-import browserAuthRoutes from './routes/auth/browser.js'
+import appAuthRoutes from './routes/auth/app-client.js'
+import browserAuthRoutes from './routes/auth/browser-client.js'
 import verifyRoutes from './routes/verify.js'
 import emailRoutes from './routes/auth/email.js'
 import passwordResetRoutes from './routes/auth/password-reset.js'
@@ -40,7 +48,6 @@ import meRoutes from './routes/users/me.js'
 import passwordRoutes from './routes/users/password.js'
 import accountRoutes from './routes/users/account.js'
 import sessionRoutes from './routes/sessions.js'
-import myEventRoutes from './routes/users/events.js'
 import adminUserRoutes from './routes/admin/users.js'
 import adminEventRoutes from './routes/admin/events.js'
 
@@ -117,9 +124,13 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(rateLimitPlugin)
   await app.register(tokensPlugin, { keys: options.keys })
   await app.register(mailerPlugin)
-  await app.register(authServicePlugin, { hasher: options.passwordHasher })
+  await app.register(passwordsPlugin, { hasher: options.passwordHasher })
+  // The services, each after the ones it depends on (fastify-plugin checks the declared order).
+  for (const service of [sessionServicePlugin, emailFlowsPlugin, authServicePlugin, accountServicePlugin, adminServicePlugin, auditServicePlugin]) {
+    await app.register(service)
+  }
   await app.register(authenticatePlugin)
-  await app.register(liveSessionPlugin)
+  await app.register(currentUserPlugin)
   await app.register(housekeepingPlugin)
   // Before the routes: it collects them as they are registered.
   await app.register(openapiPlugin)
@@ -128,18 +139,21 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   // Not a route of PORT when METRICS_PORT serves it, or in production without METRICS_TOKEN.
   if (metricsOnMainPort(config)) await app.register(metricsRoutes)
   await app.register(jwksRoutes)
-  await app.register(appAuthRoutes, { prefix: '/v1/app/auth' })
-  await app.register(browserAuthRoutes, { prefix: '/v1/browser/auth' })
-  await app.register(verifyRoutes, { prefix: '/v1/auth' })
-  await app.register(emailRoutes, { prefix: '/v1/auth' })
-  await app.register(passwordResetRoutes, { prefix: '/v1/auth' })
-  await app.register(meRoutes, { prefix: '/v1/users' })
-  await app.register(passwordRoutes, { prefix: '/v1/users' })
-  await app.register(accountRoutes, { prefix: '/v1/users' })
-  await app.register(sessionRoutes, { prefix: '/v1/sessions' })
-  await app.register(myEventRoutes, { prefix: '/v1/users' })
-  await app.register(adminUserRoutes, { prefix: '/v1/admin' })
-  await app.register(adminEventRoutes, { prefix: '/v1/admin' })
+  // Every API route, under its prefix (API.md's paths).
+  const routes: Array<[FastifyPluginAsync<any>, string]> = [
+    [appAuthRoutes, '/v1/app/auth'],
+    [browserAuthRoutes, '/v1/browser/auth'],
+    [verifyRoutes, '/v1/auth'],
+    [emailRoutes, '/v1/auth'],
+    [passwordResetRoutes, '/v1/auth'],
+    [meRoutes, '/v1/users'],
+    [passwordRoutes, '/v1/users'],
+    [accountRoutes, '/v1/users'],
+    [sessionRoutes, '/v1/sessions'],
+    [adminUserRoutes, '/v1/admin'],
+    [adminEventRoutes, '/v1/admin']
+  ]
+  for (const [plugin, prefix] of routes) await app.register(plugin, { prefix })
 
   return app
 }

@@ -2,10 +2,11 @@
 // comes from stdin or a prompt only (read-password.ts); there is deliberately no option for it.
 import { Value } from 'typebox/value'
 import { openDatabase } from '../db/database.js'
+import { createUnitOfWork } from '../repositories/unit-of-work.js'
 import { Email, Username } from '../schemas/common.js'
 import { FullName } from '../schemas/user.js'
 import { createPasswordHasher } from '../services/password-hasher.js'
-import { checkPassword } from '../services/password-policy.js'
+import { checkPassword, passwordPolicyFrom } from '../services/password-policy.js'
 import { createSuperuser } from '../services/superuser.js'
 import { parseOptions, type Command, type CommandContext } from './command.js'
 import { PasswordInputError, readPassword } from './read-password.js'
@@ -78,20 +79,13 @@ export const createsuperuserCommand: Command = {
       if (error instanceof PasswordInputError) return refused(context, error.message)
       throw error
     }
-    const policy = {
-      minLength: config.PASSWORD_MIN_LENGTH,
-      maxLength: config.PASSWORD_MAX_LENGTH,
-      checkCommon: config.PASSWORD_CHECK_COMMON,
-      checkSimilarity: config.PASSWORD_CHECK_SIMILARITY,
-      checkNumeric: config.PASSWORD_CHECK_NUMERIC
-    }
-    const problems = checkPassword(password, policy, 'password', { email, username, fullName })
+    const problems = checkPassword(password, passwordPolicyFrom(config), 'password', { email, username, fullName })
     if (problems.length > 0) return refused(context, `the password ${problems.map((p) => p.message).join('; ')}`)
     const passwordHash = await createPasswordHasher({ cost: config.BCRYPT_COST }).hash(password)
 
     const db = await openDatabase({ url: config.DATABASE_URL, directUrl: config.DIRECT_DATABASE_URL, dataDir: config.DATA_DIR, poolSize: 1, migrate: config.MIGRATE_ON_START })
     try {
-      const result = await createSuperuser(db.prisma, { email, username, fullName, passwordHash, updateExisting })
+      const result = await createSuperuser(createUnitOfWork(db), { email, username, fullName, passwordHash, updateExisting })
       switch (result.outcome) {
         case 'created':
           context.out(`admin created: ${result.user.email} (id ${result.user.id})`)

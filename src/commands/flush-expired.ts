@@ -1,5 +1,6 @@
 // `authd flush-expired`: simplejwt's flushexpiredtokens, for cron (see services/housekeeping.ts).
 import { openDatabase } from '../db/database.js'
+import { createUnitOfWork } from '../repositories/unit-of-work.js'
 import { DEFAULT_BATCH_SIZE, flushExpired } from '../services/housekeeping.js'
 import { parseOptions, type Command } from './command.js'
 
@@ -31,7 +32,7 @@ export const flushExpiredCommand: Command = {
     const config = context.loadConfig()
     const db = await openDatabase({ url: config.DATABASE_URL, directUrl: config.DIRECT_DATABASE_URL, dataDir: config.DATA_DIR, poolSize: 1, migrate: config.MIGRATE_ON_START })
     try {
-      const result = await flushExpired(db.prisma, { batchSize, revokedRetention: config.REFRESH_TOKEN_TTL, lockoutWindow: config.LOCKOUT_WINDOW })
+      const result = await flushExpired(createUnitOfWork(db).repos.housekeeping, { batchSize, revokedRetention: config.REFRESH_TOKEN_TTL, lockoutWindow: config.LOCKOUT_WINDOW })
       context.out(`expired outstanding tokens deleted: ${result.outstandingTokens}\n` +
         `expired blacklisted tokens deleted: ${result.blacklistedTokens}\n` +
         `dead sessions deleted: ${result.sessions}\n` +

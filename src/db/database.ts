@@ -55,7 +55,9 @@ export interface DatabaseOptions {
  */
 export function uniqueViolationDetail (error: unknown): string | null {
   if (error instanceof Prisma.PrismaClientKnownRequestError) {
-    return error.code === 'P2002' ? JSON.stringify(error.meta ?? {}) + error.message : null
+    // The meta only (the constraint's fields), never the message: in development Prisma's
+    // message quotes the calling source lines, which may name any column.
+    return error.code === 'P2002' ? JSON.stringify(error.meta ?? {}) : null
   }
   const { name, cause } = error as { name?: string, cause?: { kind?: string, code?: string, message?: string } }
   if (name === 'DriverAdapterError' && cause?.kind === 'postgres' && cause.code === '23505') return cause.message ?? ''

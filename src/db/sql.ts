@@ -1,6 +1,12 @@
-// Plain SQL through the driver, for the few statements on the hot paths (the live-session
-// check behind every authenticated request, and refresh-token rotation). Everything else goes
-// through Prisma. Why not Prisma here: measured on this project's machine (one connection,
+// THE RULE for how authd reaches its database (stated here once; src/repositories/README.md
+// and docs/architecture.md point here). Every statement lives in src/repositories/. Most go
+// through Prisma (model calls, and Prisma.sql for the statements a model call cannot say in
+// one round trip). The few on the hot paths — the live-session read behind every
+// authenticated request (users.findLive) and refresh-token rotation (token-rotation.ts) — are
+// `Statement`s run by a SqlClient: plain SQL through the driver, prepared where possible.
+// Inside a unit of work (src/repositories/unit-of-work.ts) those same statements run on the
+// transaction's connection (sqlOverPrisma below), so a transaction never loses a statement
+// to another connection. Everything else goes through Prisma. Why not Prisma here: measured on this project's machine (one connection,
 // sequential, a one-row read by primary key with an EXISTS on the session), Prisma 6.19's
 // client spends ~1.4 ms of main-thread CPU per query (its WebAssembly query compiler and
 // result shaping) where pg with a prepared statement spends ~0.08 ms; on /users/me that was
@@ -15,6 +21,7 @@
 // (@prisma/adapter-pg sends `{ text, values }`), so it needs no switch.
 import type { PGlite } from '@electric-sql/pglite'
 import type pg from 'pg'
+import type { Prisma, PrismaClient } from '../generated/prisma/client.js'
 
 /** One SQL statement with $1…$n placeholders; `name` identifies its prepared form. */
 export interface Statement {
@@ -51,5 +58,17 @@ export function pgliteSqlClient (pglite: PGlite): SqlClient {
   return {
     query: async <Row>(statement: Statement, values: readonly unknown[]) =>
       (await pglite.query<Row>(statement.text, [...values])).rows
+  }
+}
+
+/**
+ * The statements through a Prisma client or, the point of it, a Prisma interactive
+ * transaction: they then run on that transaction's connection, inside it (unnamed, as Prisma
+ * sends every statement). This is how the hot-path statements join a unit of work.
+ */
+export function sqlOverPrisma (db: PrismaClient | Prisma.TransactionClient): SqlClient {
+  return {
+    query: async <Row>(statement: Statement, values: readonly unknown[]) =>
+      await db.$queryRawUnsafe<Row[]>(statement.text, ...values)
   }
 }

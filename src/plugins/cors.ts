@@ -5,14 +5,13 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import fastifyCors from '@fastify/cors'
-import { allowedOrigins } from '../config.js'
 import { sendProblem } from './error-handler.js'
 
 /** Seconds a browser may cache a preflight answer. */
 export const PREFLIGHT_MAX_AGE = 600
 
 async function corsPlugin (app: FastifyInstance): Promise<void> {
-  const allowed = new Set(allowedOrigins(app.config.CORS_ORIGINS))
+  const allowed = app.corsOrigins
   // @fastify/cors answers an OPTIONS request of an allowed origin that lacks
   // Access-Control-Request-Method (no real preflight) with a text/plain 400; give it the
   // problem JSON every other 4xx has. Added first, so it runs before the plugin's hook.

@@ -2,10 +2,14 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { pooledMigrationWarning } from '../db/connection-url.js'
 import { openDatabase, type Database } from '../db/database.js'
+import { createUnitOfWork, type UnitOfWork } from '../repositories/unit-of-work.js'
+
+/** The open database and the one way services use it: `repos` and `transaction`. */
+export type AppDatabase = Database & UnitOfWork
 
 declare module 'fastify' {
   interface FastifyInstance {
-    db: Database
+    db: AppDatabase
   }
 }
 
@@ -28,7 +32,9 @@ async function databasePlugin (app: FastifyInstance, options: DatabasePluginOpti
     poolSize: config.DATABASE_POOL_SIZE,
     migrate: config.MIGRATE_ON_START
   })
-  app.decorate('db', database)
+  // The same object, with the unit of work added: whoever handed it in (tests, the CLI) sees
+  // the app's database, and a fault injected into it (a failing ping) reaches the app.
+  app.decorate('db', Object.assign(database, createUnitOfWork(database)))
   // Whoever opened it closes it.
   if (options.database === undefined) app.addHook('onClose', async () => { await database.close() })
   app.log.info({ kind: database.kind }, 'database ready')

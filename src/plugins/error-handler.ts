@@ -18,6 +18,13 @@ import { maskSecrets, requestSecrets } from '../logger.js'
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The `detail` of the 404 `not_found` that answers a path parameter failing its schema (a
+     * malformed id): to the client it names nothing it can reach, like an unknown id.
+     */
+    notFoundOnBadParams?: string
+  }
   interface FastifyReply {
     /** The `code` of the problem this reply sent, if it sent one (read by the metrics plugin). */
     problemCode: ErrorCode | null
@@ -68,9 +75,13 @@ function fieldErrors (validation: AjvError[], context?: string): FieldError[] {
 }
 
 /** Maps anything thrown to an authd error code and the detail that is safe to show. */
-function classify (error: FastifyError & { validation?: AjvError[], validationContext?: string }): { code: ErrorCode, detail?: string, errors?: FieldError[] } {
+function classify (error: FastifyError & { validation?: AjvError[], validationContext?: string }, request: FastifyRequest): { code: ErrorCode, detail?: string, errors?: FieldError[] } {
   if (error instanceof AppError) return { code: error.code, detail: error.message, errors: error.errors }
   if (error.validation !== undefined) {
+    // The one rule for malformed ids: a route that names what its id is answers 404. Params
+    // are validated before the body, so a bad id is a 404 even when the body is bad too.
+    const notFound = request.routeOptions.config.notFoundOnBadParams
+    if (error.validationContext === 'params' && notFound !== undefined) return { code: 'not_found', detail: notFound }
     return { code: 'validation_failed', detail: 'The request is not valid', errors: fieldErrors(error.validation, error.validationContext) }
   }
   switch (error.code) {
@@ -268,7 +279,7 @@ async function errorHandlerPlugin (app: FastifyInstance): Promise<void> {
     response.writeHead(status, headers).end(body)
   })
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const { code, detail, errors } = classify(error)
+    const { code, detail, errors } = classify(error, request)
     const status = ErrorCodes[code].status
     if (status >= 500) {
       // The error may quote what the request sent (a driver error echoing values): its secrets are masked.

@@ -24,7 +24,7 @@ async function housekeepingPlugin (app: FastifyInstance): Promise<void> {
 
   async function flush (): Promise<FlushResult | null> {
     try {
-      const result = await flushExpired(app.db.prisma, { revokedRetention: app.config.REFRESH_TOKEN_TTL, lockoutWindow: app.config.LOCKOUT_WINDOW })
+      const result = await flushExpired(app.db.repos.housekeeping, { revokedRetention: app.config.REFRESH_TOKEN_TTL, lockoutWindow: app.config.LOCKOUT_WINDOW })
       app.log.info({ housekeeping: result }, 'housekeeping: expired tokens and dead sessions deleted')
       return result
     } catch (err) {

@@ -49,8 +49,6 @@ export interface AuditEvent {
   createdAt: Date
 }
 
-const USER_AGENT_MAX = 512
-
 export interface AuditQuery {
   userId?: string
   type?: string
@@ -68,7 +66,7 @@ export function createAuditRepository (db: Db) {
           userId: event.userId ?? null,
           actorId: event.actorId ?? null,
           ip: event.ip ?? null,
-          userAgent: event.userAgent?.slice(0, USER_AGENT_MAX) ?? null,
+          userAgent: event.userAgent ?? null,
           detail: (event.detail ?? {}) as Prisma.InputJsonObject
         }
       })

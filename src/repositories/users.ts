@@ -1,9 +1,72 @@
 // Users table access. Routes and services never touch Prisma directly; they get these
-// functions, bound either to the client or to a transaction client.
+// functions, bound either to the client or to a transaction (src/repositories/unit-of-work.ts).
+// Besides Prisma's model calls, the live-session read behind every authenticated request is
+// here as a prepared statement (FIND_LIVE; src/db/sql.ts says why).
 import { Prisma, type PrismaClient, type User } from '../generated/prisma/client.js'
+import { uniqueViolationDetail } from '../db/database.js'
+import { sqlOverPrisma, type SqlClient, type Statement } from '../db/sql.js'
+import { AppError } from '../errors.js'
+import { withinLifetime } from './session-lifetime.js'
 
 export type { User }
 export type Db = PrismaClient | Prisma.TransactionClient
+
+/**
+ * Every column of the users table under its Prisma field name, so a row FIND_LIVE returns is
+ * exactly the `User` Prisma returns. test/repositories/users.test.ts compares the two for a
+ * user with every field set, and fails when a column is added to the schema and not here.
+ * `birth_date` is a SQL date: returned as midnight UTC, as Prisma returns a @db.Date.
+ */
+const USER_COLUMNS = [
+  'u.id::text AS "id"',
+  'u.email AS "email"',
+  'u.username AS "username"',
+  'u.username_normalized AS "usernameNormalized"',
+  'u.full_name AS "fullName"',
+  'u.bio AS "bio"',
+  '(u.birth_date::timestamp AT TIME ZONE \'UTC\') AS "birthDate"',
+  'u.password_hash AS "passwordHash"',
+  'u.roles AS "roles"',
+  'u.email_verified AS "emailVerified"',
+  'u.is_active AS "isActive"',
+  'u.created_at AS "createdAt"',
+  'u.updated_at AS "updatedAt"',
+  'u.last_login_at AS "lastLoginAt"'
+].join(', ')
+
+/**
+ * The user $1 while active and while their session $2 is alive: not revoked, and younger than
+ * $3 seconds (SESSION_MAX_LIFETIME). The read behind every request that acts for the holder
+ * of an access token, so a prepared statement, one round trip.
+ */
+const FIND_LIVE: Statement = {
+  name: 'authd_find_live_user',
+  text: `SELECT ${USER_COLUMNS} FROM users u
+    WHERE u.id = $1::uuid AND u.is_active
+      AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = $2::uuid AND s.user_id = u.id AND s.revoked_at IS NULL
+        AND ${withinLifetime('s', '$3')})`
+}
+
+/**
+ * The one place a unique-constraint violation on users becomes the client's error: 409
+ * `email_taken` or `username_taken` with its field error (registration, profile updates,
+ * createsuperuser all write through here). Other errors pass through unchanged.
+ */
+export function takenError (error: unknown): unknown {
+  const detail = uniqueViolationDetail(error)
+  if (detail === null) return error
+  if (detail.includes('email')) return new AppError('email_taken', 'An account with this email address already exists', { errors: [{ field: 'email', code: 'email_taken', message: 'is already registered' }] })
+  if (detail.includes('username')) return new AppError('username_taken', 'This username is taken', { errors: [{ field: 'username', code: 'username_taken', message: 'is already taken' }] })
+  return error
+}
+
+async function unlessTaken<T> (write: Promise<T>): Promise<T> {
+  try {
+    return await write
+  } catch (error) {
+    throw takenError(error)
+  }
+}
 
 export interface NewUser {
   id: string
@@ -36,10 +99,12 @@ const unchangedSince = (args: { userId: string, sessionId: string, expectedHash:
   sessions: { some: { id: args.sessionId, revokedAt: null } }
 })
 
-export function createUserRepository (db: Db) {
+/** `sql`: the hot-path statements' client (the pool's, or the transaction's); by default through `db`. */
+export function createUserRepository (db: Db, sql: SqlClient = sqlOverPrisma(db)) {
   return {
+    /** 409 email_taken / username_taken when either is registered already. */
     async create (user: NewUser): Promise<User> {
-      return await db.user.create({
+      return await unlessTaken(db.user.create({
         data: {
           id: user.id,
           email: normalizeEmail(user.email),
@@ -51,7 +116,16 @@ export function createUserRepository (db: Db) {
           roles: user.roles ?? [],
           emailVerified: user.emailVerified ?? false
         }
-      })
+      }))
+    },
+
+    /**
+     * The user, while active and while session `sessionId` (of that user) is alive: not
+     * revoked and within `maxLifetimeSeconds` of its login; else null. Both ids must be UUIDs.
+     */
+    async findLive (userId: string, sessionId: string, maxLifetimeSeconds: number): Promise<User | null> {
+      const rows = await sql.query<User>(FIND_LIVE, [userId, sessionId, maxLifetimeSeconds])
+      return rows[0] ?? null
     },
 
     /** `login` is an email address when it holds '@' (usernames cannot), else a username. */
@@ -61,12 +135,13 @@ export function createUserRepository (db: Db) {
         : await db.user.findUnique({ where: { usernameNormalized: normalizeUsername(login) } })
     },
 
+    /** 409 username_taken when the new username is someone else's. */
     async update (id: string, patch: UserPatch): Promise<User> {
       const data: Prisma.UserUpdateInput = { ...patch }
       if (patch.username !== undefined) {
         data.usernameNormalized = patch.username === null ? null : normalizeUsername(patch.username)
       }
-      return await db.user.update({ where: { id }, data })
+      return await unlessTaken(db.user.update({ where: { id }, data }))
     },
 
     // The two writes below are conditional on the password hash the caller has just verified

@@ -2,16 +2,11 @@
 // caller's: another user's session id is answered exactly like an unknown one (404).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { AppError } from '../errors.js'
-import { createAuditRepository } from '../repositories/audit-events.js'
-import { createSessionRepository } from '../repositories/sessions.js'
 import { bearerProblems, bearerSecurity, problemResponse, problemResponses } from '../schemas/responses.js'
 import { SessionList, SessionParams, toPublicSession } from '../schemas/session.js'
-import { clientMeta } from './auth/app.js'
+import { clientMeta } from '../services/client-meta.js'
 
 const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { prisma } = app.db
-  const sessions = createSessionRepository(prisma)
   app.addHook('onRequest', app.authenticate)
   app.addHook('onRequest', app.requireLiveSession)
 
@@ -28,15 +23,14 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: SessionList, ...errors }
     }
   }, async (request) => {
-    const live = await sessions.listLive(request.auth.sub)
+    const live = await app.sessions.list(request.auth)
     return live.map((session) => toPublicSession(session, request.auth.sid))
   })
 
   app.delete('/:id', {
     // A malformed id is answered 404, like any id that is not one of the caller's sessions:
-    // to the client it is simply not a session it can revoke. attachValidation hands the
-    // params error to the handler instead of the 400 path (there is no body to validate).
-    attachValidation: true,
+    // to the client it is simply not a session it can revoke.
+    config: { notFoundOnBadParams: 'You have no session with this id' },
     schema: {
       tags: ['sessions'],
       summary: 'End one of the caller\'s sessions',
@@ -50,21 +44,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request, reply) => {
-    const notFound = new AppError('not_found', 'You have no session with this id')
-    // The id rule (schemas/common.ts) also keeps malformed ids away from the SQL ::uuid cast.
-    if (request.validationError !== undefined) throw notFound
-    // Either case names the same session; lower case, as stored, so that `current` below and the
-    // audit event compare and record it as the session's own id.
-    const id = request.params.id.toLowerCase()
-    // The revocation and its audit event land together; ending an ended session records nothing.
-    const { found } = await prisma.$transaction(async (tx) => {
-      const result = await createSessionRepository(tx).revokeOwned(id, request.auth.sub, 'revoked')
-      if (result.revoked) {
-        await createAuditRepository(tx).record({ type: 'session_revoked', userId: request.auth.sub, ...clientMeta(request), detail: { sessionId: id, current: id === request.auth.sid } })
-      }
-      return result
-    })
-    if (!found) throw notFound
+    await app.sessions.revoke(request.auth, request.params.id, clientMeta(request))
     return await reply.code(204).send(null)
   })
 
@@ -77,13 +57,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: Type.Null({ description: 'All ended.' }), ...errors }
     }
   }, async (request, reply) => {
-    // "Log out everywhere" includes this session: its refresh token stops at once and its
-    // access token gets 401 on authd's routes (services that verify locally accept it
-    // until it expires, at most ACCESS_TOKEN_TTL).
-    await prisma.$transaction(async (tx) => {
-      const revoked = await createSessionRepository(tx).revokeAllForUser(request.auth.sub, 'revoked')
-      await createAuditRepository(tx).record({ type: 'sessions_revoked_all', userId: request.auth.sub, ...clientMeta(request), detail: { sessionsRevoked: revoked } })
-    })
+    await app.sessions.revokeAll(request.auth, clientMeta(request))
     return await reply.code(204).send(null)
   })
 }

@@ -21,7 +21,7 @@ const verifyRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const claims = app.tokens.verifyAccess(request.body.token)
-    await app.loadLiveUser(claims)
+    await app.sessions.liveUser(claims)
     reply.header('cache-control', 'no-store')
     return { valid: true as const, claims }
   })

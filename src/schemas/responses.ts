@@ -79,3 +79,11 @@ export const bearerProblems = {
   401: problemResponse(401, 'No access token (`authentication_required`), or not a live one: `token_invalid` (also once its session has ended or its user ' +
     'was deactivated or deleted) or `token_expired`. `WWW-Authenticate` says which.', 'token_invalid')
 }
+
+// The answers of the token endpoints that the app and browser clients share.
+export const REGISTER_CONFLICT = problemResponse(409, 'The email address (`email_taken`) or the username (`username_taken`) is already registered.', 'email_taken')
+export const LOGIN_FAILED = problemResponse(401, 'Wrong login or password: `invalid_credentials` (the same answer for an unknown login and an inactive account).', 'invalid_credentials')
+export const LOGIN_REFUSED = problemResponse(403, 'Right password, but the email address is not verified yet and verification is mandatory: `email_not_verified`.', 'email_not_verified')
+export const LOGIN_LIMITED = problemResponse(429, 'Too many attempts: from this IP (`rate_limited`), or failed logins for this email/username (`account_locked`); see `Retry-After`.')
+export const REFRESH_REFUSED = problemResponse(401, 'The refresh token is not usable: `token_invalid` (bad, logged out or revoked), `token_expired`, `token_reused` ' +
+  '(already rotated, presented again after the grace window: the whole session is now revoked), or `session_expired` (the session is older than SESSION_MAX_LIFETIME: log in again).', 'token_reused')

@@ -1,5 +1,5 @@
-// What a signed-in user does to their own account that needs their password again:
-// changing it and deleting the account. Both re-check the password (so a stolen access
+// What a signed-in user does to their own account: update the profile, and what needs their
+// password again: changing it and deleting the account. Both re-check the password (so a stolen access
 // token alone can do neither) and report a wrong one as a field error, as dj-rest-auth
 // does for old_password, rather than a 401 that clients would take for an expired token.
 //
@@ -8,34 +8,25 @@
 // logins with the account's email), each one is audited (`password_check_failed`), and the
 // failure that locks the key also ends the calling session (401), so a stolen token gets no
 // more guesses than a login would.
-import type { PrismaClient } from '../generated/prisma/client.js'
-import type { SqlClient } from '../db/sql.js'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 import { AppError, type FieldError } from '../errors.js'
-import { createAuditRepository } from '../repositories/audit-events.js'
-import { createLiveUserRepository } from '../repositories/live-users.js'
-import { createLoginFailureRepository, loginFailureKey, type LockoutPolicy } from '../repositories/login-failures.js'
-import { createSessionRepository } from '../repositories/sessions.js'
-import { createUserRepository, type User } from '../repositories/users.js'
-import type { ClientMeta } from './auth-service.js'
-import type { PasswordHasher } from './password-hasher.js'
-import { checkPassword, type PasswordPolicy } from './password-policy.js'
-import { loadLiveUser } from './live-user.js'
-import { lockedError } from './lockout.js'
+import { loginFailureKey, type LockoutPolicy } from '../repositories/login-failures.js'
+import type { UnitOfWork } from '../repositories/unit-of-work.js'
+import type { User, UserPatch } from '../repositories/users.js'
+import type { ClientMeta } from './client-meta.js'
+import type { Passwords } from './passwords.js'
+import type { Caller, SessionService } from './session-service.js'
+import { lockedError, lockoutPolicy } from './lockout.js'
 
 export interface AccountServiceOptions {
-  prisma: PrismaClient
-  /** The same database through the driver (the live-session check). */
-  sql: SqlClient
-  hasher: PasswordHasher
-  passwordPolicy: PasswordPolicy
+  db: UnitOfWork
+  passwords: Passwords
+  /** The live-session check, when a conditional write finds the caller's session gone. */
+  sessions: SessionService
   /** The login's lockout (threshold 0: off), which these password checks share. */
   lockout: LockoutPolicy
-  /** SESSION_MAX_LIFETIME, for the live-session check. */
-  maxLifetimeSeconds: number
 }
-
-/** The caller, as its access token names it: user id and session id. */
-export interface Caller { sub: string, sid: string }
 
 const wrongPassword = (field: string): FieldError => ({ field, code: 'invalid_password', message: 'is incorrect' })
 
@@ -44,16 +35,17 @@ function invalid (errors: FieldError[]): AppError {
 }
 
 export function createAccountService (options: AccountServiceOptions) {
-  const { prisma, hasher, passwordPolicy, lockout } = options
-  const liveUsers = createLiveUserRepository(options.sql, { maxLifetimeSeconds: options.maxLifetimeSeconds })
-  const failures = createLoginFailureRepository(prisma)
+  const { db, passwords, sessions, lockout } = options
+  const { hasher } = passwords
+  const failures = db.repos.loginFailures
 
   /**
    * A conditional write did nothing: either the session ended meanwhile (401, from
-   * loadLiveUser) or the password was changed meanwhile, so the one given is no longer right.
+   * the live-session check) or the password was changed meanwhile, so the one given is no
+   * longer right.
    */
   async function lostRace (caller: Caller, field: string): Promise<never> {
-    await loadLiveUser(liveUsers, caller)
+    await sessions.liveUser(caller)
     throw invalid([wrongPassword(field)])
   }
 
@@ -67,15 +59,15 @@ export function createAccountService (options: AccountServiceOptions) {
     const key = lockout.threshold > 0 ? loginFailureKey(user.email) : null
     const lockedFor = key === null ? null : await failures.lockedFor(key)
     if (lockedFor !== null) {
-      await createAuditRepository(prisma).record({ type: 'password_check_failed', userId: user.id, ...meta, detail: { sessionId: caller.sid, field, reason: 'locked' } })
+      await db.repos.audit.record({ type: 'password_check_failed', userId: user.id, ...meta, detail: { sessionId: caller.sid, field, reason: 'locked' } })
       throw lockedError(lockedFor)
     }
     const check = await hasher.verify(password, user.passwordHash)
     if (check.ok) return true
     // The count, its audit events and (on the locking failure) the session's end land together.
-    const counted = await prisma.$transaction(async (tx) => {
-      const count = key === null ? null : await createLoginFailureRepository(tx).recordFailure(key, lockout)
-      const events = createAuditRepository(tx)
+    const counted = await db.transaction(async (repos) => {
+      const count = key === null ? null : await repos.loginFailures.recordFailure(key, lockout)
+      const events = repos.audit
       await events.record({
         type: 'password_check_failed',
         userId: user.id,
@@ -83,7 +75,7 @@ export function createAccountService (options: AccountServiceOptions) {
         detail: { sessionId: caller.sid, field, reason: 'wrong_password', ...(count === null ? {} : { failures: count.failures }) }
       })
       if (count?.lockedFor != null) {
-        await createSessionRepository(tx).revoke(caller.sid, 'password_check_failed')
+        await repos.sessions.revoke(caller.sid, 'password_check_failed')
         if (count.justLocked) await events.record({ type: 'account_locked', userId: user.id, ...meta, detail: { failures: count.failures, lockedForSeconds: count.lockedFor } })
       }
       return count
@@ -95,6 +87,11 @@ export function createAccountService (options: AccountServiceOptions) {
   }
 
   return {
+    /** PATCH /users/me: 409 username_taken when the new username is someone else's. */
+    async updateProfile (user: User, patch: UserPatch): Promise<User> {
+      return await db.repos.users.update(user.id, patch)
+    },
+
     /**
      * Stores the new password and ends every other session; the caller's keeps working.
      * `user` is the caller's row as the live-session check just read it.
@@ -103,17 +100,17 @@ export function createAccountService (options: AccountServiceOptions) {
       const right = await passwordIsRight(caller, user, input.currentPassword, 'currentPassword', meta)
       const errors = [
         ...(right ? [] : [wrongPassword('currentPassword')]),
-        ...checkPassword(input.newPassword, passwordPolicy, 'newPassword', user)
+        ...passwords.problems(input.newPassword, 'newPassword', user)
       ]
       if (errors.length > 0) throw invalid(errors)
       const newHash = await hasher.hash(input.newPassword)
       // One transaction: a new password with the old sessions still alive must never be
       // visible, nor revoked sessions with the old password still in place.
-      const stored = await prisma.$transaction(async (tx) => {
-        const ok = await createUserRepository(tx).replacePasswordHash({ userId: user.id, sessionId: caller.sid, expectedHash: user.passwordHash, newHash })
+      const stored = await db.transaction(async (repos) => {
+        const ok = await repos.users.replacePasswordHash({ userId: user.id, sessionId: caller.sid, expectedHash: user.passwordHash, newHash })
         if (ok) {
-          const revoked = await createSessionRepository(tx).revokeAllForUser(user.id, 'password_changed', caller.sid)
-          await createAuditRepository(tx).record({ type: 'password_changed', userId: user.id, ...meta, detail: { sessionId: caller.sid, sessionsRevoked: revoked } })
+          const revoked = await repos.sessions.revokeAllForUser(user.id, 'password_changed', caller.sid)
+          await repos.audit.record({ type: 'password_changed', userId: user.id, ...meta, detail: { sessionId: caller.sid, sessionsRevoked: revoked } })
         }
         return ok
       })
@@ -127,9 +124,9 @@ export function createAccountService (options: AccountServiceOptions) {
      */
     async deleteAccount (caller: Caller, user: User, password: string, meta: ClientMeta): Promise<void> {
       if (!await passwordIsRight(caller, user, password, 'password', meta)) throw invalid([wrongPassword('password')])
-      const deleted = await prisma.$transaction(async (tx) => {
-        const ok = await createUserRepository(tx).deleteUser({ userId: user.id, sessionId: caller.sid, expectedHash: user.passwordHash })
-        if (ok) await createAuditRepository(tx).record({ type: 'account_deleted', userId: user.id, ...meta, detail: { email: user.email, sessionId: caller.sid } })
+      const deleted = await db.transaction(async (repos) => {
+        const ok = await repos.users.deleteUser({ userId: user.id, sessionId: caller.sid, expectedHash: user.passwordHash })
+        if (ok) await repos.audit.record({ type: 'account_deleted', userId: user.id, ...meta, detail: { email: user.email, sessionId: caller.sid } })
         return ok
       })
       if (!deleted) await lostRace(caller, 'password')
@@ -138,3 +135,16 @@ export function createAccountService (options: AccountServiceOptions) {
 }
 
 export type AccountService = ReturnType<typeof createAccountService>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Profile updates, password change and account deletion by the signed-in user. */
+    accounts: AccountService
+  }
+}
+
+async function accountServicePlugin (app: FastifyInstance): Promise<void> {
+  app.decorate('accounts', createAccountService({ db: app.db, passwords: app.passwords, sessions: app.sessions, lockout: lockoutPolicy(app.config) }))
+}
+
+export default fp(accountServicePlugin, { name: 'account-service', dependencies: ['config', 'database', 'passwords', 'session-service'] })

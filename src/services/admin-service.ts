@@ -2,31 +2,26 @@
 // roles, end their sessions. Every change is one transaction with its audit event (and, for a
 // deactivation, with the revocation of every session), so no reader ever sees a deactivated
 // user whose refresh tokens still work.
-import type { PrismaClient } from '../generated/prisma/client.js'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 import { AppError } from '../errors.js'
-import { createAdminUserRepository, type AdminFields, type UserKey } from '../repositories/admin-users.js'
-import { createAuditRepository } from '../repositories/audit-events.js'
-import { createSessionRepository } from '../repositories/sessions.js'
+import type { AdminFields, UserKey } from '../repositories/admin-users.js'
+import type { UnitOfWork } from '../repositories/unit-of-work.js'
 import type { User } from '../repositories/users.js'
 import { isUuid } from '../schemas/common.js'
+import type { Actor } from './client-meta.js'
 
 /** The role that unlocks the admin API. */
 export const ADMIN_ROLE = 'admin'
 
-/** The admin acting, and where from (for the audit trail). */
-export interface Actor { id: string, ip: string | null, userAgent: string | null }
-
 const notFound = () => new AppError('not_found', 'There is no user with this id')
 
 /**
- * The id as stored (lower case), or 404. PostgreSQL reads an upper-case UUID as the same row,
- * so comparing the raw text with the admin's own id would let "myself" slip past the
- * self-lockout check.
+ * The id as stored (lower case; the route's schema took only UUIDs). PostgreSQL reads an
+ * upper-case UUID as the same row, so comparing the raw text with the admin's own id would
+ * let "myself" slip past the self-lockout check.
  */
-function userId (id: string): string {
-  if (!isUuid(id)) throw notFound()
-  return id.toLowerCase()
-}
+const userId = (id: string): string => id.toLowerCase()
 
 /**
  * Cursors are opaque to clients: base64url of "<createdAt ISO>|<id>" of the last user of a
@@ -47,8 +42,8 @@ export function decodeUserCursor (cursor: string): UserKey {
   return { createdAt, id }
 }
 
-export function createAdminService (prisma: PrismaClient) {
-  const users = createAdminUserRepository(prisma)
+export function createAdminService (db: UnitOfWork) {
+  const users = db.repos.adminUsers
 
   return {
     async listUsers (query: { q?: string, limit: number, cursor?: string }): Promise<{ users: User[], nextCursor: string | null }> {
@@ -77,18 +72,18 @@ export function createAdminService (prisma: PrismaClient) {
       if (id === actor.id && (patch.isActive === false || (patch.roles !== undefined && !patch.roles.includes(ADMIN_ROLE)))) {
         throw new AppError('self_lockout', 'You cannot deactivate yourself or remove your own admin role; ask another admin')
       }
-      return await prisma.$transaction(async (tx) => {
-        const repo = createAdminUserRepository(tx)
+      return await db.transaction(async (repos) => {
+        const repo = repos.adminUsers
         const before = await repo.findForUpdate(id)
         if (before === null) throw notFound()
         const changed: string[] = []
         if (patch.isActive !== undefined && patch.isActive !== before.isActive) changed.push('isActive')
         if (patch.roles !== undefined && !sameRoles(patch.roles, before.roles)) changed.push('roles')
         // Deactivating an already inactive user still ends any session left (none should be).
-        const sessionsRevoked = patch.isActive === false ? await createSessionRepository(tx).revokeAllForUser(id, 'deactivated') : 0
+        const sessionsRevoked = patch.isActive === false ? await repos.sessions.revokeAllForUser(id, 'deactivated') : 0
         if (changed.length === 0 && sessionsRevoked === 0) return before
         const after = await repo.setAdminFields(id, patch)
-        await createAuditRepository(tx).record({
+        await repos.audit.record({
           type: 'admin_user_updated',
           userId: id,
           actorId: actor.id,
@@ -110,10 +105,10 @@ export function createAdminService (prisma: PrismaClient) {
     /** Ends every session of the user ("log out everywhere" on their behalf). */
     async revokeSessions (actor: Actor, rawId: string): Promise<number> {
       const id = userId(rawId)
-      return await prisma.$transaction(async (tx) => {
-        if (await createAdminUserRepository(tx).findById(id) === null) throw notFound()
-        const sessionsRevoked = await createSessionRepository(tx).revokeAllForUser(id, 'revoked')
-        await createAuditRepository(tx).record({
+      return await db.transaction(async (repos) => {
+        if (await repos.adminUsers.findById(id) === null) throw notFound()
+        const sessionsRevoked = await repos.sessions.revokeAllForUser(id, 'revoked')
+        await repos.audit.record({
           type: 'admin_sessions_revoked',
           userId: id,
           actorId: actor.id,
@@ -133,3 +128,16 @@ function sameRoles (a: readonly string[], b: readonly string[]): boolean {
 }
 
 export type AdminService = ReturnType<typeof createAdminService>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The admin API over users. */
+    admin: AdminService
+  }
+}
+
+async function adminServicePlugin (app: FastifyInstance): Promise<void> {
+  app.decorate('admin', createAdminService(app.db))
+}
+
+export default fp(adminServicePlugin, { name: 'admin-service', dependencies: ['database'] })

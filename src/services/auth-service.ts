@@ -1,23 +1,17 @@
 // The login / token life cycle, independent of how a client carries its tokens
 // (JSON bodies for apps, cookies for browsers): transports in routes/auth shape the replies.
 import { randomUUID } from 'node:crypto'
-import type { FastifyBaseLogger } from 'fastify'
-import type { PrismaClient } from '../generated/prisma/client.js'
-import type { SqlClient } from '../db/sql.js'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 import { AppError } from '../errors.js'
-import { uniqueViolationDetail } from '../db/database.js'
-import { createAuditRepository } from '../repositories/audit-events.js'
-import { createLoginFailureRepository, loginFailureKey, type LockoutPolicy } from '../repositories/login-failures.js'
-import { createSessionRepository } from '../repositories/sessions.js'
-import { createTokenRotationRepository } from '../repositories/token-rotation.js'
-import { createUserRepository, type User } from '../repositories/users.js'
-import type { PasswordHasher } from './password-hasher.js'
-import { checkPassword, type PasswordPolicy } from './password-policy.js'
-import { lockedError } from './lockout.js'
+import { loginFailureKey, type LockoutPolicy } from '../repositories/login-failures.js'
+import type { UnitOfWork } from '../repositories/unit-of-work.js'
+import type { User } from '../repositories/users.js'
+import type { ClientMeta } from './client-meta.js'
+import type { Passwords } from './passwords.js'
+import { lockedError, lockoutPolicy } from './lockout.js'
 import type { TokenService } from './token-service.js'
 import type { DeviceTokens, IssuedDeviceToken } from './device-tokens.js'
-
-export interface ClientMeta { userAgent: string | null, ip: string | null }
 
 export interface TokenPair {
   sessionId: string
@@ -28,14 +22,11 @@ export interface TokenPair {
 }
 
 export interface AuthServiceOptions {
-  prisma: PrismaClient
-  /** The same database through the driver (refresh rotation). */
-  sql: SqlClient
-  hasher: PasswordHasher
+  db: UnitOfWork
+  passwords: Passwords
   tokens: TokenService
   /** Known-device tokens: the owner's way past a lock an attacker keeps renewing. */
   devices: DeviceTokens
-  passwordPolicy: PasswordPolicy
   graceSeconds: number
   /** SESSION_MAX_LIFETIME: no refresh succeeds this long after the session's login. */
   maxLifetimeSeconds: number
@@ -56,17 +47,6 @@ export interface RegisterInput {
   bio?: string
 }
 
-const USER_AGENT_MAX = 512
-
-/** Which unique field a Prisma unique-constraint error is about. */
-function uniqueViolation (error: unknown): 'email' | 'username' | null {
-  const detail = uniqueViolationDetail(error)
-  if (detail === null) return null
-  if (detail.includes('email')) return 'email'
-  if (detail.includes('username')) return 'username'
-  return null
-}
-
 /**
  * Why a login failed, for the audit trail only: the client always gets one answer.
  * `password_changed`: the password was right when checked, but a reset, change or deactivation
@@ -77,18 +57,10 @@ type LoginFailureReason = 'unknown_login' | 'wrong_password' | 'inactive' | 'loc
 const INVALID_CREDENTIALS = 'No active account found with the given credentials'
 
 export function createAuthService (options: AuthServiceOptions) {
-  const { prisma, hasher, tokens, devices, passwordPolicy, graceSeconds, maxLifetimeSeconds, lockout, log } = options
+  const { db, passwords, tokens, devices, graceSeconds, maxLifetimeSeconds, lockout, log } = options
+  const { hasher } = passwords
   const verifiedOnly = options.emailVerification === 'mandatory'
-  const users = createUserRepository(prisma)
-  const sessions = createSessionRepository(prisma)
-  const rotation = createTokenRotationRepository(options.sql)
-  const audit = createAuditRepository(prisma)
-  const failures = createLoginFailureRepository(prisma)
-
-  const cleanMeta = (meta: ClientMeta): ClientMeta => ({
-    userAgent: meta.userAgent?.slice(0, USER_AGENT_MAX) ?? null,
-    ip: meta.ip
-  })
+  const { users, rotation, sessions, audit, loginFailures: failures } = db.repos
 
   /**
    * The reply's pair. `refreshExpiresIn` counts down to whichever comes first: the refresh
@@ -114,9 +86,9 @@ export function createAuthService (options: AuthServiceOptions) {
 
   /** Ends a session that outlived SESSION_MAX_LIFETIME and answers 401 session_expired. */
   async function expireSession (claims: { sub: string, sid: string }, meta: ClientMeta): Promise<never> {
-    await prisma.$transaction(async (tx) => {
-      if (await createSessionRepository(tx).revoke(claims.sid, 'expired')) {
-        await createAuditRepository(tx).record({ type: 'session_expired', userId: claims.sub, ...cleanMeta(meta), detail: { sessionId: claims.sid } })
+    await db.transaction(async (repos) => {
+      if (await repos.sessions.revoke(claims.sid, 'expired')) {
+        await repos.audit.record({ type: 'session_expired', userId: claims.sub, ...meta, detail: { sessionId: claims.sid } })
       }
     })
     throw new AppError('session_expired', 'This session has reached its maximum lifetime; log in again')
@@ -125,31 +97,22 @@ export function createAuthService (options: AuthServiceOptions) {
   return {
     /** `tokens` is null when email verification is mandatory: no session until verified. */
     async register (input: RegisterInput, meta: ClientMeta): Promise<{ user: User, tokens: TokenPair | null }> {
-      const problems = checkPassword(input.password, passwordPolicy, 'password', { email: input.email, username: input.username, fullName: input.fullName })
-      if (problems.length > 0) throw new AppError('validation_failed', 'The password does not meet the policy', { errors: problems })
+      passwords.requireAcceptable(input.password, 'password', { email: input.email, username: input.username, fullName: input.fullName })
       const passwordHash = await hasher.hash(input.password)
       const userId = randomUUID()
       const sessionId = randomUUID()
       const refresh = tokens.issueRefresh(userId, sessionId)
-      let user: User
-      try {
-        // User and first session together: a failure leaves neither behind.
-        user = await prisma.$transaction(async (tx) => {
-          const created = await createUserRepository(tx).create({ ...input, id: userId, passwordHash })
-          await createAuditRepository(tx).record({ type: 'user_registered', userId, ...cleanMeta(meta), detail: { sessionId: verifiedOnly ? null : sessionId } })
-          if (verifiedOnly) return created
-          await createSessionRepository(tx).create({ id: sessionId, userId, ...cleanMeta(meta), refresh, maxLifetimeSeconds })
-          const loggedIn = await createUserRepository(tx).recordLogin({ id: created.id, expectedHash: passwordHash })
-          if (loggedIn === null) throw new Error('a user created in this transaction was not found')
-          return loggedIn
-        })
-      } catch (error) {
-        const field = uniqueViolation(error)
-        if (field === 'email') throw new AppError('email_taken', 'An account with this email address already exists', { errors: [{ field: 'email', code: 'email_taken', message: 'is already registered' }] })
-        if (field === 'username') throw new AppError('username_taken', 'This username is taken', { errors: [{ field: 'username', code: 'username_taken', message: 'is already taken' }] })
-        throw error
-      }
-      options.onRegistered?.(user, cleanMeta(meta))
+      // User and first session together: a failure (email_taken, username_taken) leaves neither behind.
+      const user = await db.transaction(async (repos) => {
+        const created = await repos.users.create({ ...input, id: userId, passwordHash })
+        await repos.audit.record({ type: 'user_registered', userId, ...meta, detail: { sessionId: verifiedOnly ? null : sessionId } })
+        if (verifiedOnly) return created
+        await repos.sessions.create({ id: sessionId, userId, ...meta, refresh, maxLifetimeSeconds })
+        const loggedIn = await repos.users.recordLogin({ id: created.id, expectedHash: passwordHash })
+        if (loggedIn === null) throw new Error('a user created in this transaction was not found')
+        return loggedIn
+      })
+      options.onRegistered?.(user, meta)
       return { user, tokens: verifiedOnly ? null : await pair(user, sessionId, refresh, newSessionEnd(refresh)) }
     },
 
@@ -158,7 +121,7 @@ export function createAuthService (options: AuthServiceOptions) {
      * login (device-tokens.ts), if it sent one. The reply carries a new one.
      */
     async login (input: { login: string, password: string }, meta: ClientMeta, deviceToken?: string): Promise<{ user: User, tokens: TokenPair, deviceToken: IssuedDeviceToken | null }> {
-      const client = cleanMeta(meta)
+      const client = meta
       // The lockout counts per identifier as typed (README "Lockout"), known or not…
       const identifierKey = lockout.threshold > 0 ? loginFailureKey(input.login) : null
       const device = lockout.threshold > 0 ? devices.check(deviceToken) : null
@@ -184,9 +147,9 @@ export function createAuthService (options: AuthServiceOptions) {
       if (found === null || !check.ok || !found.isActive) {
         const reason: LoginFailureReason = found === null ? 'unknown_login' : !check.ok ? 'wrong_password' : 'inactive'
         // The count and its audit events land together.
-        const count = await prisma.$transaction(async (tx) => {
-          const counted = key === null ? null : await createLoginFailureRepository(tx).recordFailure(key, lockout)
-          const events = createAuditRepository(tx)
+        const count = await db.transaction(async (repos) => {
+          const counted = key === null ? null : await repos.loginFailures.recordFailure(key, lockout)
+          const events = repos.audit
           await events.record({ type: 'login_failed', userId: found?.id ?? null, ...client, detail: { reason, knownDevice, ...(counted === null ? {} : { failures: counted.failures }) } })
           if (counted?.justLocked === true) {
             await events.record({ type: 'account_locked', userId: found?.id ?? null, ...client, detail: { failures: counted.failures, lockedForSeconds: counted.lockedFor, knownDevice } })
@@ -201,24 +164,24 @@ export function createAuthService (options: AuthServiceOptions) {
       const newHash = check.needsRehash ? await hasher.hash(input.password) : undefined
       const sessionId = randomUUID()
       const refresh = tokens.issueRefresh(found.id, sessionId)
-      const user = await prisma.$transaction(async (tx) => {
+      const user = await db.transaction(async (repos) => {
         // First, and only while the password hash is still the one bcrypt just accepted (and
         // the account still active): a reset, change or deactivation that committed since
         // then wins, and this login fails as if the password were wrong. The UPDATE also
         // locks the user's row until this transaction ends, so one that commits after it
         // waits for the session below and then revokes it. A rehash can therefore never
         // write a hash of the old password over a new one.
-        const user = await createUserRepository(tx).recordLogin({ id: found.id, expectedHash: found.passwordHash, newHash })
+        const user = await repos.users.recordLogin({ id: found.id, expectedHash: found.passwordHash, newHash })
         if (user === null) return null
         if (key !== null) {
           // A success forgets the failures (a known device's own, never the name's: the owner
           // logging in must not reset an attacker's lock), unless concurrent failures locked
           // the key after this request was let in: then it is refused like any other (rolled back).
-          const stillLocked = await createLoginFailureRepository(tx).clearOnSuccess(key)
+          const stillLocked = await repos.loginFailures.clearOnSuccess(key)
           if (stillLocked !== null) throw lockedError(stillLocked)
         }
-        await createSessionRepository(tx).create({ id: sessionId, userId: found.id, ...client, refresh, maxLifetimeSeconds })
-        await createAuditRepository(tx).record({ type: 'login_succeeded', userId: found.id, ...client, detail: { sessionId, knownDevice } })
+        await repos.sessions.create({ id: sessionId, userId: found.id, ...client, refresh, maxLifetimeSeconds })
+        await repos.audit.record({ type: 'login_succeeded', userId: found.id, ...client, detail: { sessionId, knownDevice } })
         return user
       })
       if (user === null) {
@@ -262,9 +225,9 @@ export function createAuthService (options: AuthServiceOptions) {
       // A rotated token presented again after the grace window: assume it was stolen and
       // end the whole family, so neither the thief nor the victim keeps a live token. The
       // only write refresh makes beyond rotation, and only here.
-      await prisma.$transaction(async (tx) => {
-        await createSessionRepository(tx).revoke(claims.sid, 'reuse_detected')
-        await createAuditRepository(tx).record({ type: 'refresh_reuse_detected', userId: claims.sub, ...cleanMeta(meta), detail: { sessionId: claims.sid } })
+      await db.transaction(async (repos) => {
+        await repos.sessions.revoke(claims.sid, 'reuse_detected')
+        await repos.audit.record({ type: 'refresh_reuse_detected', userId: claims.sub, ...meta, detail: { sessionId: claims.sid } })
       })
       log.warn({ sessionId: claims.sid, userId: claims.sub }, 'refresh token reuse detected; session revoked')
       throw new AppError('token_reused', 'This refresh token was already used; the session has been revoked')
@@ -276,9 +239,9 @@ export function createAuthService (options: AuthServiceOptions) {
       if (session === null) throw new AppError('token_invalid')
       // A repeated logout of an ended session changes nothing and records nothing.
       if (session.revoked) return
-      await prisma.$transaction(async (tx) => {
-        if (await createSessionRepository(tx).revoke(claims.sid, 'logout')) {
-          await createAuditRepository(tx).record({ type: 'logged_out', userId: session.userId, ...cleanMeta(meta), detail: { sessionId: claims.sid } })
+      await db.transaction(async (repos) => {
+        if (await repos.sessions.revoke(claims.sid, 'logout')) {
+          await repos.audit.record({ type: 'logged_out', userId: session.userId, ...meta, detail: { sessionId: claims.sid } })
         }
       })
     }
@@ -286,3 +249,28 @@ export function createAuthService (options: AuthServiceOptions) {
 }
 
 export type AuthService = ReturnType<typeof createAuthService>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Register, login, refresh, logout. */
+    auth: AuthService
+  }
+}
+
+async function authServicePlugin (app: FastifyInstance): Promise<void> {
+  const { config } = app
+  app.decorate('auth', createAuthService({
+    db: app.db,
+    passwords: app.passwords,
+    tokens: app.tokens,
+    devices: app.devices,
+    graceSeconds: config.REFRESH_GRACE_SECONDS,
+    maxLifetimeSeconds: config.SESSION_MAX_LIFETIME,
+    lockout: lockoutPolicy(config),
+    log: app.log,
+    emailVerification: config.EMAIL_VERIFICATION,
+    onRegistered: app.emailFlows.afterRegister
+  }))
+}
+
+export default fp(authServicePlugin, { name: 'auth-service', dependencies: ['config', 'database', 'passwords', 'tokens', 'email-flows'] })

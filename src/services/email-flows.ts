@@ -10,30 +10,25 @@
 // entropy nobody can search the preimage of a hash, so a slow password hash would buy nothing.
 // A lookup by hash also leaks nothing through timing that could help guess a token.
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
-import type { PrismaClient } from '../generated/prisma/client.js'
 import { AppError } from '../errors.js'
 import { mailLink, siteName } from '../mail/links.js'
 import { passwordResetMail, verificationMail } from '../mail/templates.js'
-import { createAuditRepository } from '../repositories/audit-events.js'
-import { createLoginFailureRepository } from '../repositories/login-failures.js'
-import { createOneTimeTokenRepository, type TokenPurpose } from '../repositories/one-time-tokens.js'
-import { createSessionRepository } from '../repositories/sessions.js'
-import { createUserRepository, type Db } from '../repositories/users.js'
-import type { ClientMeta } from './auth-service.js'
+import type { TokenPurpose } from '../repositories/one-time-tokens.js'
+import type { Repositories, UnitOfWork } from '../repositories/unit-of-work.js'
+import type { ClientMeta } from './client-meta.js'
 import type { Mailer } from './mailer.js'
-import type { PasswordHasher } from './password-hasher.js'
-import { checkPassword, type PasswordPolicy } from './password-policy.js'
+import type { Passwords } from './passwords.js'
 
 export type EmailFlowsConfig = Pick<Config,
   'EMAIL_VERIFICATION' | 'EMAIL_VERIFICATION_TTL' | 'PASSWORD_RESET_TTL' | 'MAIL_THROTTLE_SECONDS' |
   'FRONTEND_URL' | 'EMAIL_VERIFY_URL_PATH' | 'PASSWORD_RESET_URL_PATH'>
 
 export interface EmailFlowsOptions {
-  prisma: PrismaClient
-  hasher: PasswordHasher
-  passwordPolicy: PasswordPolicy
+  db: UnitOfWork
+  passwords: Passwords
   /** null: no mail transport (production without SMTP_URL): every flow is off. */
   mailer: Mailer | null
   config: EmailFlowsConfig
@@ -53,9 +48,8 @@ function loggable (error: unknown): Record<string, unknown> {
 }
 
 export function createEmailFlows (options: EmailFlowsOptions) {
-  const { prisma, hasher, passwordPolicy, mailer, config, log } = options
-  const users = createUserRepository(prisma)
-  const oneTimeTokens = createOneTimeTokenRepository(prisma)
+  const { db, passwords, mailer, config, log } = options
+  const { users, oneTimeTokens } = db.repos
   const site = siteName(config.FRONTEND_URL)
   const verificationOn = mailer !== null && config.EMAIL_VERIFICATION !== 'none'
   const resetOn = mailer !== null
@@ -77,15 +71,15 @@ export function createEmailFlows (options: EmailFlowsOptions) {
    * address cannot both pass the throttle). `eligible` decides on the locked row.
    * Returns the token and address to mail, or null.
    */
-  async function issue (userId: string, purpose: TokenPurpose, ttlSeconds: number, eligible: (user: { emailVerified: boolean }) => boolean, onIssued?: (tx: Db, throttled: boolean) => Promise<void>): Promise<{ token: string, email: string } | null> {
+  async function issue (userId: string, purpose: TokenPurpose, ttlSeconds: number, eligible: (user: { emailVerified: boolean }) => boolean, onIssued?: (repos: Repositories, throttled: boolean) => Promise<void>): Promise<{ token: string, email: string } | null> {
     const token = newToken()
-    return await prisma.$transaction(async (tx) => {
-      const tokens = createOneTimeTokenRepository(tx)
+    return await db.transaction(async (repos) => {
+      const tokens = repos.oneTimeTokens
       const user = await tokens.lockUser(userId)
       if (user === null || !user.isActive || !eligible(user)) return null
       await tokens.deleteSpent(userId, config.MAIL_THROTTLE_SECONDS)
       const stored = await tokens.issueUnlessRecent({ id: randomUUID(), userId, purpose, tokenHash: hashToken(token), email: user.email, ttlSeconds }, config.MAIL_THROTTLE_SECONDS)
-      await onIssued?.(tx, !stored)
+      await onIssued?.(repos, !stored)
       return stored ? { token, email: user.email } : null
     })
   }
@@ -96,15 +90,15 @@ export function createEmailFlows (options: EmailFlowsOptions) {
     if (issued === null) return
     const link = mailLink(config.FRONTEND_URL, config.EMAIL_VERIFY_URL_PATH, issued.token)
     await mailer.send({ to: issued.email, ...verificationMail({ email: issued.email, site, link, ttlSeconds: config.EMAIL_VERIFICATION_TTL }) })
-    await createAuditRepository(prisma).record({ type: 'email_verification_sent', userId, ...meta })
+    await db.repos.audit.record({ type: 'email_verification_sent', userId, ...meta })
   }
 
   async function sendPasswordReset (email: string, meta: ClientMeta): Promise<void> {
     if (mailer === null) return
     const user = await users.findByLogin(email)
     if (user === null || !user.isActive) return
-    const issued = await issue(user.id, 'password_reset', config.PASSWORD_RESET_TTL, () => true, async (tx, throttled) => {
-      await createAuditRepository(tx).record({ type: 'password_reset_requested', userId: user.id, ...meta, detail: { throttled } })
+    const issued = await issue(user.id, 'password_reset', config.PASSWORD_RESET_TTL, () => true, async (repos, throttled) => {
+      await repos.audit.record({ type: 'password_reset_requested', userId: user.id, ...meta, detail: { throttled } })
     })
     if (issued === null) return
     const link = mailLink(config.FRONTEND_URL, config.PASSWORD_RESET_URL_PATH, issued.token)
@@ -143,14 +137,14 @@ export function createEmailFlows (options: EmailFlowsOptions) {
     /** POST /email/verify: consumes the token and marks the address verified. */
     async verifyEmail (token: string, meta: ClientMeta): Promise<void> {
       if (!TOKEN_FORMAT.test(token)) throw verificationInvalid()
-      const verified = await prisma.$transaction(async (tx) => {
-        const tokens = createOneTimeTokenRepository(tx)
+      const verified = await db.transaction(async (repos) => {
+        const tokens = repos.oneTimeTokens
         const consumed = await tokens.consume('email_verification', hashToken(token))
         if (consumed === null) return false
         // consume() checked the address in the same statement; this write is conditional on it too.
-        if (!await createUserRepository(tx).markEmailVerified(consumed.userId, consumed.email)) throw verificationInvalid()
+        if (!await repos.users.markEmailVerified(consumed.userId, consumed.email)) throw verificationInvalid()
         await tokens.invalidateOthers(consumed.userId, 'email_verification', consumed.tokenId)
-        await createAuditRepository(tx).record({ type: 'email_verified', userId: consumed.userId, ...meta })
+        await repos.audit.record({ type: 'email_verified', userId: consumed.userId, ...meta })
         return true
       })
       if (!verified) throw verificationInvalid()
@@ -168,21 +162,20 @@ export function createEmailFlows (options: EmailFlowsOptions) {
       // sees whose password it is. A policy failure leaves the token usable for another try.
       const owner = await oneTimeTokens.findUsable('password_reset', tokenHash)
       if (owner === null) throw resetInvalid()
-      const problems = checkPassword(input.newPassword, passwordPolicy, 'newPassword', { email: owner.email, username: owner.username, fullName: owner.fullName })
-      if (problems.length > 0) throw new AppError('validation_failed', 'The password does not meet the policy', { errors: problems })
-      const passwordHash = await hasher.hash(input.newPassword)
-      const done = await prisma.$transaction(async (tx) => {
-        const tokens = createOneTimeTokenRepository(tx)
+      passwords.requireAcceptable(input.newPassword, 'newPassword', { email: owner.email, username: owner.username, fullName: owner.fullName })
+      const passwordHash = await passwords.hasher.hash(input.newPassword)
+      const done = await db.transaction(async (repos) => {
+        const tokens = repos.oneTimeTokens
         // Conditional again: a concurrent reset with the same token may have won meanwhile.
         const consumed = await tokens.consume('password_reset', tokenHash)
         if (consumed === null) return false
-        await createUserRepository(tx).resetPassword(consumed.userId, passwordHash)
+        await repos.users.resetPassword(consumed.userId, passwordHash)
         await tokens.invalidateOthers(consumed.userId, 'password_reset', consumed.tokenId)
-        const sessionsRevoked = await createSessionRepository(tx).revokeAllForUser(consumed.userId, 'password_reset')
+        const sessionsRevoked = await repos.sessions.revokeAllForUser(consumed.userId, 'password_reset')
         // Following the mailed link proves the owner is back: a lockout an attacker keeps
         // renewing on the email or username ends here (README "Lockout").
-        await createLoginFailureRepository(tx).clearForAccount({ email: owner.email, username: owner.username })
-        await createAuditRepository(tx).record({ type: 'password_reset', userId: consumed.userId, ...meta, detail: { sessionsRevoked } })
+        await repos.loginFailures.clearForAccount({ email: owner.email, username: owner.username })
+        await repos.audit.record({ type: 'password_reset', userId: consumed.userId, ...meta, detail: { sessionsRevoked } })
         return true
       })
       if (!done) throw resetInvalid()
@@ -196,3 +189,19 @@ export function createEmailFlows (options: EmailFlowsOptions) {
 }
 
 export type EmailFlows = ReturnType<typeof createEmailFlows>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Email verification and password reset (mailed single-use tokens). */
+    emailFlows: EmailFlows
+  }
+}
+
+async function emailFlowsPlugin (app: FastifyInstance): Promise<void> {
+  const emailFlows = createEmailFlows({ db: app.db, passwords: app.passwords, mailer: app.mailer, config: app.config, log: app.log })
+  app.decorate('emailFlows', emailFlows)
+  // Mail work runs after its reply; let it finish before the database closes (onClose).
+  app.addHook('preClose', async () => { await emailFlows.idle() })
+}
+
+export default fp(emailFlowsPlugin, { name: 'email-flows', dependencies: ['config', 'database', 'passwords', 'mailer'] })

@@ -3,6 +3,7 @@
 // passwords, not entirely numeric. Every failure is reported (as Django reports every
 // validator's error), each as a field error with its own code.
 import { dictionary } from '@zxcvbn-ts/language-common'
+import type { Config } from '../config.js'
 import type { FieldError } from '../errors.js'
 
 export interface PasswordPolicy {
@@ -14,6 +15,17 @@ export interface PasswordPolicy {
   checkSimilarity?: boolean
   /** password_entirely_numeric (default on). */
   checkNumeric?: boolean
+}
+
+/** The policy as configured: built once, by the passwords service and by `authd createsuperuser`. */
+export function passwordPolicyFrom (config: Pick<Config, 'PASSWORD_MIN_LENGTH' | 'PASSWORD_MAX_LENGTH' | 'PASSWORD_CHECK_COMMON' | 'PASSWORD_CHECK_SIMILARITY' | 'PASSWORD_CHECK_NUMERIC'>): PasswordPolicy {
+  return {
+    minLength: config.PASSWORD_MIN_LENGTH,
+    maxLength: config.PASSWORD_MAX_LENGTH,
+    checkCommon: config.PASSWORD_CHECK_COMMON,
+    checkSimilarity: config.PASSWORD_CHECK_SIMILARITY,
+    checkNumeric: config.PASSWORD_CHECK_NUMERIC
+  }
 }
 
 /** What a password is compared with: the account's own email, username and full name. */

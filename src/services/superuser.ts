@@ -2,12 +2,9 @@
 // way to become admin without one, so the operator creates it on the machine, next to the
 // database. Creating the user and recording the event is one transaction.
 import { randomUUID } from 'node:crypto'
-import type { PrismaClient } from '../generated/prisma/client.js'
-import { uniqueViolationDetail } from '../db/database.js'
-import { createAdminUserRepository } from '../repositories/admin-users.js'
-import { createAuditRepository } from '../repositories/audit-events.js'
-import { createSessionRepository } from '../repositories/sessions.js'
-import { createUserRepository, type User } from '../repositories/users.js'
+import { AppError } from '../errors.js'
+import type { UnitOfWork } from '../repositories/unit-of-work.js'
+import type { User } from '../repositories/users.js'
 import { ADMIN_ROLE } from './admin-service.js'
 
 export interface SuperuserInput {
@@ -29,12 +26,11 @@ export type SuperuserResult =
 
 const VIA = 'createsuperuser'
 
-export async function createSuperuser (prisma: PrismaClient, input: SuperuserInput): Promise<SuperuserResult> {
+export async function createSuperuser (db: UnitOfWork, input: SuperuserInput): Promise<SuperuserResult> {
   try {
-    return await prisma.$transaction(async (tx): Promise<SuperuserResult> => {
-      const audit = createAuditRepository(tx)
-      const admins = createAdminUserRepository(tx)
-      const existing = await createUserRepository(tx).findByLogin(input.email)
+    return await db.transaction(async (repos): Promise<SuperuserResult> => {
+      const { audit, adminUsers: admins } = repos
+      const existing = await repos.users.findByLogin(input.email)
       if (existing === null) {
         const user = await admins.createPrivileged({ id: randomUUID(), email: input.email, username: input.username, fullName: input.fullName, passwordHash: input.passwordHash, roles: [ADMIN_ROLE] })
         await audit.record({ type: 'user_registered', userId: user.id, detail: { via: VIA, roles: user.roles } })
@@ -44,7 +40,7 @@ export async function createSuperuser (prisma: PrismaClient, input: SuperuserInp
       const roles = existing.roles.includes(ADMIN_ROLE) ? existing.roles : [...existing.roles, ADMIN_ROLE]
       const user = await admins.restoreAsPrivileged(existing.id, { roles, passwordHash: input.passwordHash })
       // A new password ends every session, as a password reset does.
-      const sessionsRevoked = await createSessionRepository(tx).revokeAllForUser(existing.id, 'password_changed')
+      const sessionsRevoked = await repos.sessions.revokeAllForUser(existing.id, 'password_changed')
       await audit.record({
         type: 'admin_user_updated',
         userId: user.id,
@@ -53,10 +49,9 @@ export async function createSuperuser (prisma: PrismaClient, input: SuperuserInp
       return { outcome: 'updated', user, sessionsRevoked }
     })
   } catch (error) {
-    // Another process registered the same address or username meanwhile.
-    const detail = uniqueViolationDetail(error)
-    if (detail?.includes('username') === true) return { outcome: 'username_taken' }
-    if (detail?.includes('email') === true) return { outcome: 'email_taken' }
+    // Another process registered the same address or username meanwhile (the users
+    // repository reports it as the API does).
+    if (error instanceof AppError && (error.code === 'email_taken' || error.code === 'username_taken')) return { outcome: error.code }
     throw error
   }
 }

@@ -13,7 +13,7 @@ import { migrateCommand } from '../../src/commands/migrate.js'
 import { migrationTarget, parsePostgresUrl, pooledMigrationWarning, PoolerFlagError } from '../../src/db/connection-url.js'
 import { openDatabase } from '../../src/db/database.js'
 import { loggerOptions } from '../../src/logger.js'
-import { createLiveUserRepository } from '../../src/repositories/live-users.js'
+import { createUserRepository } from '../../src/repositories/users.js'
 import { createTokenRotationRepository } from '../../src/repositories/token-rotation.js'
 import { captureContext } from '../commands/run-cli.js'
 import { build, configError, freshPostgresUrl, me, onPostgres, refresh, register, testConfig, testKeys, type AppTokens } from '../helper.js'
@@ -112,7 +112,7 @@ t.test('the hot-path statements are unnamed with pgbouncer=true, named without',
     // The driver is stopped at pool.query: what authd asks of it is what is checked.
     const queries = t.capture(pg.Pool.prototype, 'query', async () => ({ rows: [] }))
     const db = await openDatabase({ url, dataDir: t.testdir(), poolSize: 1, migrate: false })
-    await createLiveUserRepository(db.sql, { maxLifetimeSeconds: 3600 }).findLive(randomUUID(), randomUUID())
+    await createUserRepository(db.prisma, db.sql).findLive(randomUUID(), randomUUID(), 3600)
     const rotation = createTokenRotationRepository(db.sql)
     await rotation.rotate({ jti: randomUUID(), sessionId: randomUUID(), child: { jti: randomUUID(), issuedAt: new Date(), expiresAt: new Date() }, maxLifetimeSeconds: 3600 })
     await rotation.rotatedChild({ jti: randomUUID(), sessionId: randomUUID(), graceSeconds: 10, maxLifetimeSeconds: 3600 })

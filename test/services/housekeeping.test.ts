@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { openDatabase, type PrismaClient } from '../../src/db/database.js'
+import { createHousekeepingRepository } from '../../src/repositories/housekeeping.js'
 import { EXPIRY_MARGIN_SECONDS, flushExpired } from '../../src/services/housekeeping.js'
 import { buildWithDatabase, freshPostgresUrl, me, onPostgres, refresh, register } from '../helper.js'
 import { pgliteTemplate } from '../pglite-template.js'
@@ -140,7 +141,7 @@ t.test('flushExpired deletes exactly the expired tokens and dead sessions, in ba
   }
 
   // Batch size 2: 6 expired tokens take 4 statements (the last finds none), 2 dead sessions 2.
-  const result = await flushExpired(prisma, { batchSize: 2, revokedRetention: TTL })
+  const result = await flushExpired(createHousekeepingRepository(prisma), { batchSize: 2, revokedRetention: TTL })
   t.same(result, { outstandingTokens: 6, blacklistedTokens: 4, sessions: 2, loginFailures: 0 }, 'the counts returned')
   await assertFlushed(t, prisma, seeded)
   t.same({
@@ -153,7 +154,7 @@ t.test('flushExpired deletes exactly the expired tokens and dead sessions, in ba
   t.equal((await refresh(app, alice.tokens.refresh)).statusCode, 200, 'a live session still refreshes')
   t.equal((await refresh(app, bobTokens.refresh)).statusCode, 200, 'a rotated session still refreshes')
 
-  t.same(await flushExpired(prisma, { batchSize: 2, revokedRetention: TTL }), { outstandingTokens: 0, blacklistedTokens: 0, sessions: 0, loginFailures: 0 }, 'a second run finds nothing')
+  t.same(await flushExpired(createHousekeepingRepository(prisma), { batchSize: 2, revokedRetention: TTL }), { outstandingTokens: 0, blacklistedTokens: 0, sessions: 0, loginFailures: 0 }, 'a second run finds nothing')
 })
 
 t.test('an old rotated token of a live family goes; the family keeps refreshing', async (t) => {
@@ -171,7 +172,7 @@ t.test('an old rotated token of a live family goes; the family keeps refreshing'
   t.equal(ancestors.length, 3, 'three rotated tokens')
   await prisma.outstandingToken.updateMany({ where: { jti: { in: ancestors.map((a) => a.jti) } }, data: { expiresAt: ago(HOUR) } })
 
-  const result = await flushExpired(prisma, { batchSize: 1, revokedRetention: TTL })
+  const result = await flushExpired(createHousekeepingRepository(prisma), { batchSize: 1, revokedRetention: TTL })
   t.same(result, { outstandingTokens: 3, blacklistedTokens: 3, sessions: 0, loginFailures: 0 }, 'the three ancestors and their blacklist rows')
   t.equal(await prisma.outstandingToken.count(), 1, 'only the live token is left')
   const res = await refresh(app, tokens.refresh)
@@ -185,11 +186,11 @@ t.test('a session logged out long ago goes once its tokens have expired', async 
   const s = await register(app)
   const out = await app.inject({ method: 'POST', url: '/v1/app/auth/logout', payload: { refresh: s.tokens.refresh } })
   t.equal(out.statusCode, 204, 'logged out')
-  t.same(await flushExpired(prisma, { revokedRetention: TTL }), { outstandingTokens: 0, blacklistedTokens: 0, sessions: 0, loginFailures: 0 }, 'nothing while its token may still be presented')
+  t.same(await flushExpired(createHousekeepingRepository(prisma), { revokedRetention: TTL }), { outstandingTokens: 0, blacklistedTokens: 0, sessions: 0, loginFailures: 0 }, 'nothing while its token may still be presented')
 
   // A day later (REFRESH_TOKEN_TTL): the token has expired, the session was revoked a TTL ago.
   const later = new Date(Date.now() + (TTL + 2 * EXPIRY_MARGIN_SECONDS) * 1000)
-  t.same(await flushExpired(prisma, { now: later, revokedRetention: TTL }), { outstandingTokens: 1, blacklistedTokens: 1, sessions: 1, loginFailures: 0 }, 'token, blacklist row and session go')
+  t.same(await flushExpired(createHousekeepingRepository(prisma), { now: later, revokedRetention: TTL }), { outstandingTokens: 1, blacklistedTokens: 1, sessions: 1, loginFailures: 0 }, 'token, blacklist row and session go')
   t.equal(await prisma.session.count(), 0, 'no session left')
   t.equal(await prisma.user.count(), 1, 'the user stays')
 })
@@ -197,7 +198,7 @@ t.test('a session logged out long ago goes once its tokens have expired', async 
 t.test('flushExpired refuses a batch size that is not a positive integer', async (t) => {
   const { database } = await buildWithDatabase(t, { HOUSEKEEPING_INTERVAL: '0' })
   for (const batchSize of [0, -1, 1.5]) {
-    await t.rejects(flushExpired(database.prisma, { batchSize, revokedRetention: TTL }), RangeError, `batchSize ${batchSize}`)
+    await t.rejects(flushExpired(createHousekeepingRepository(database.prisma), { batchSize, revokedRetention: TTL }), RangeError, `batchSize ${batchSize}`)
   }
 })
 
@@ -275,7 +276,7 @@ t.test('stale login-failure counts go; counts that still matter stay', async (t)
   await row('recent', ago(60_000), null)
   await row('quiet', ago((WINDOW + 60) * 1000), null)
 
-  t.same(await flushExpired(prisma, { revokedRetention: TTL, lockoutWindow: WINDOW }), { outstandingTokens: 0, blacklistedTokens: 0, sessions: 0, loginFailures: 2 }, 'two stale counts')
+  t.same(await flushExpired(createHousekeepingRepository(prisma), { revokedRetention: TTL, lockoutWindow: WINDOW }), { outstandingTokens: 0, blacklistedTokens: 0, sessions: 0, loginFailures: 2 }, 'two stale counts')
   const left = (await prisma.loginFailure.findMany({ select: { key: true }, orderBy: { key: 'asc' } })).map((r) => r.key)
   t.same(left, ['locked-now', 'recent'], 'a lock in force and a recent count are kept')
 })

@@ -1,14 +1,12 @@
 // GET /v1/admin/events: every security event, newest first, for admins (current role, as in
 // users.ts), optionally only one user's or one type's.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { createAuditRepository } from '../../repositories/audit-events.js'
 import { DEFAULT_PAGE_LIMIT } from '../../schemas/admin.js'
 import { AdminEventList, AdminEventListQuery, toAdminEvent } from '../../schemas/audit.js'
 import { bearerProblems, bearerSecurity, problemResponse, problemResponses } from '../../schemas/responses.js'
 import { ADMIN_ROLE } from '../../services/admin-service.js'
 
 const adminEventRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const audit = createAuditRepository(app.db.prisma)
   app.addHook('onRequest', app.authenticate)
   app.addHook('onRequest', app.requireLiveSession)
   app.addHook('onRequest', app.requireRole(ADMIN_ROLE))
@@ -30,12 +28,7 @@ const adminEventRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const { userId, type, limit, cursor } = request.query
-    const page = await audit.list({
-      userId: userId?.toLowerCase(),
-      type,
-      before: cursor,
-      limit: limit === undefined ? DEFAULT_PAGE_LIMIT : Number(limit)
-    })
+    const page = await app.audit.list({ userId, type, before: cursor, limit: limit === undefined ? DEFAULT_PAGE_LIMIT : Number(limit) })
     return { events: page.events.map(toAdminEvent), nextCursor: page.nextCursor }
   })
 }

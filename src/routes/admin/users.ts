@@ -3,29 +3,19 @@
 // requireRole reads the row the live-session check just loaded, not the token's roles claim,
 // so a revoked admin is refused at once rather than when their access token expires.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import { AppError } from '../../errors.js'
-import { ADMIN_ROLE, createAdminService, type Actor } from '../../services/admin-service.js'
+import { ADMIN_ROLE } from '../../services/admin-service.js'
+import { actorOf } from '../../services/client-meta.js'
 import { AdminUserList, AdminUserListQuery, AdminUserParams, AdminUserPatchBody, DEFAULT_PAGE_LIMIT } from '../../schemas/admin.js'
 import { bearerProblems, bearerSecurity, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
 import { UserSchema, toPublicUser } from '../../schemas/user.js'
 
-const actorOf = (request: FastifyRequest): Actor => ({ id: request.currentUser.id, ip: request.ip, userAgent: request.headers['user-agent'] ?? null })
-
-/**
- * A malformed id is answered 404, like an unknown one (it names no user either way), while a
- * bad body is still a 400: the params error is attached (attachValidation), the others rethrown.
- */
-function checkParams (request: FastifyRequest): void {
-  const error = request.validationError as (Error & { validationContext?: string }) | undefined
-  if (error === undefined) return
-  if (error.validationContext === 'params') throw new AppError('not_found', 'There is no user with this id')
-  throw error
-}
+// A malformed id is answered 404, like an unknown one (it names no user either way), while a
+// bad body is still a 400.
+const config = { notFoundOnBadParams: 'There is no user with this id' }
 
 const adminUserRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const admin = createAdminService(app.db.prisma)
+  const { admin } = app
   app.addHook('onRequest', app.authenticate)
   app.addHook('onRequest', app.requireLiveSession)
   app.addHook('onRequest', app.requireRole(ADMIN_ROLE))
@@ -51,15 +41,14 @@ const adminUserRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/users/:id', {
-    attachValidation: true,
+    config,
     schema: { tags: ['admin'], summary: 'Get a user', security, params: AdminUserParams, response: { 200: UserSchema, ...denied, ...notFound } }
   }, async (request) => {
-    checkParams(request)
     return toPublicUser(await admin.getUser(request.params.id))
   })
 
   app.patch('/users/:id', {
-    attachValidation: true,
+    config,
     schema: {
       tags: ['admin'],
       summary: 'Activate, deactivate or set the roles of a user',
@@ -76,15 +65,13 @@ const adminUserRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request) => {
-    checkParams(request)
     return toPublicUser(await admin.updateUser(actorOf(request), request.params.id, request.body))
   })
 
   app.delete('/users/:id/sessions', {
-    attachValidation: true,
+    config,
     schema: { tags: ['admin'], summary: 'End every session of a user', security, params: AdminUserParams, response: { 204: Type.Null({ description: 'Every session of the user has ended.' }), ...denied, ...notFound } }
   }, async (request, reply) => {
-    checkParams(request)
     await admin.revokeSessions(actorOf(request), request.params.id)
     return await reply.code(204).send(null)
   })

@@ -6,7 +6,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { Accepted, EmailRequestBody, VerifyEmailBody } from '../../schemas/email.js'
 import { bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
-import { clientMeta } from './app.js'
+import { clientMeta } from '../../services/client-meta.js'
 
 const emailRoutes: FastifyPluginAsyncTypebox = async (app) => {
   if (!app.emailFlows.verificationOn) return

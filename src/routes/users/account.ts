@@ -3,7 +3,7 @@
 // account stops working on authd at once.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { clientMeta } from '../auth/app.js'
+import { clientMeta } from '../../services/client-meta.js'
 import { DeleteAccountBody } from '../../schemas/account.js'
 import { bearerProblems, bearerSecurity, bodyProblems, problemResponses } from '../../schemas/responses.js'
 

@@ -1,12 +1,11 @@
+// The caller's own user: read it, update the profile, list its security events.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { AppError } from '../../errors.js'
-import { createUserRepository } from '../../repositories/users.js'
-import { uniqueViolationDetail } from '../../db/database.js'
+import { DEFAULT_PAGE_LIMIT } from '../../schemas/admin.js'
+import { EventList, EventListQuery, toPublicEvent } from '../../schemas/audit.js'
 import { bearerProblems, bearerSecurity, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
 import { UpdateMeBody, UserSchema, toPublicUser } from '../../schemas/user.js'
 
 const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const users = createUserRepository(app.db.prisma)
   app.addHook('onRequest', app.authenticate)
   app.addHook('onRequest', app.requireLiveSession)
 
@@ -36,18 +35,34 @@ const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const { birthDate, ...rest } = request.body
-    try {
-      const user = await users.update(request.auth.sub, {
-        ...rest,
-        ...(birthDate === undefined ? {} : { birthDate: birthDate === null ? null : new Date(`${birthDate}T00:00:00Z`) })
-      })
-      return toPublicUser(user)
-    } catch (error) {
-      if (uniqueViolationDetail(error) !== null) {
-        throw new AppError('username_taken', 'This username is taken', { errors: [{ field: 'username', code: 'username_taken', message: 'is already taken' }] })
+    const user = await app.accounts.updateProfile(request.currentUser, {
+      ...rest,
+      ...(birthDate === undefined ? {} : { birthDate: birthDate === null ? null : new Date(`${birthDate}T00:00:00Z`) })
+    })
+    return toPublicUser(user)
+  })
+
+  // The caller's own security events (logins, failed logins, password changes, sessions
+  // ended, changes an admin made…), newest first, so a user can spot activity that was not
+  // theirs. Who the actor was stays with the admin listing.
+  app.get('/me/events', {
+    schema: {
+      tags: ['users'],
+      summary: 'List my security events',
+      description: 'The caller\'s security events, newest first, a page at a time (pass `nextCursor` back as `cursor` until it is null).',
+      security: bearerSecurity,
+      querystring: EventListQuery,
+      response: {
+        200: EventList,
+        400: problemResponse(400, 'A query parameter is unknown or out of range, or the cursor is not one authd handed out: `validation_failed`.'),
+        ...bearerProblems,
+        ...problemResponses(503)
       }
-      throw error
     }
+  }, async (request) => {
+    const { limit, cursor } = request.query
+    const page = await app.audit.list({ userId: request.currentUser.id, before: cursor, limit: limit === undefined ? DEFAULT_PAGE_LIMIT : Number(limit) })
+    return { events: page.events.map(toPublicEvent), nextCursor: page.nextCursor }
   })
 }
 

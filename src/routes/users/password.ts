@@ -2,7 +2,7 @@
 // session of the user ends (a thief's copy of a token goes with them); this one goes on.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { clientMeta } from '../auth/app.js'
+import { clientMeta } from '../../services/client-meta.js'
 import { ChangePasswordBody } from '../../schemas/account.js'
 import { bearerProblems, bearerSecurity, bodyProblems, problemResponses } from '../../schemas/responses.js'
 

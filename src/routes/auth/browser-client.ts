@@ -8,13 +8,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import { allowedOrigins } from '../../config.js'
 import { AppError, type ErrorCode } from '../../errors.js'
 import { BrowserAuthResult, BrowserTokensResult, LoginBody } from '../../schemas/auth.js'
-import { bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
+import { LOGIN_FAILED, LOGIN_LIMITED, REGISTER_CONFLICT, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
 import { RegisterBody, toPublicUser } from '../../schemas/user.js'
 import type { TokenPair } from '../../services/auth-service.js'
-import { LOGIN_FAILED, LOGIN_LIMITED, REGISTER_CONFLICT, clientMeta } from './app.js'
+import { clientMeta } from '../../services/client-meta.js'
 import { browserCookies } from './browser-cookies.js'
 
 /** Answers after which the refresh cookie can never work again: the browser should drop it. */
@@ -31,7 +30,7 @@ const CSRF_REFUSED = problemResponse(403, `${FOREIGN_ORIGIN} Or \`X-CSRF-Token\`
 
 const browserAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const cookies = browserCookies(app.config)
-  const origins = new Set(allowedOrigins(app.config.CORS_ORIGINS))
+  const origins = app.corsOrigins
 
   // Added here, it runs before each route's rate-limit hook: a forged request costs no budget.
   // A request without Origin is not from a browser page (browsers send Origin with every POST

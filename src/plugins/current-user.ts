@@ -1,23 +1,19 @@
 // `app.requireLiveSession` and `app.requireRole(role)`: onRequest hooks that follow
 // app.authenticate on routes that act for the caller. app.authenticate checks the token
 // without the database, so until it expires a token outlives a logout, a revoked session or a
-// deactivated or deleted user; requireLiveSession reads the user once (one query: active,
-// session alive) and keeps it as `request.currentUser`, so handlers and services use that row
-// instead of querying again. A dead session gets 401 before anything else happens (body or
-// params validation included).
+// deactivated or deleted user; requireLiveSession reads the user once (the sessions service's
+// live check: one query) and keeps it as `request.currentUser`, so handlers and services use
+// that row instead of querying again. A dead session gets 401 before anything else happens
+// (body or params validation included).
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { AppError } from '../errors.js'
-import { createLiveUserRepository } from '../repositories/live-users.js'
 import type { User } from '../repositories/users.js'
-import { loadLiveUser } from '../services/live-user.js'
 
 type RequestHook = (request: FastifyRequest) => Promise<void>
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The token's user while active with the session alive, else 401 token_invalid (verify uses it for a token from a body). */
-    loadLiveUser: (claims: { sub: string, sid: string }) => Promise<User>
     /** After app.authenticate: loads the caller into request.currentUser, or 401. */
     requireLiveSession: RequestHook
     /** After requireLiveSession: 403 forbidden unless the caller's current roles include `role`. */
@@ -29,12 +25,10 @@ declare module 'fastify' {
   }
 }
 
-async function liveSessionPlugin (app: FastifyInstance): Promise<void> {
-  const liveUsers = createLiveUserRepository(app.db.sql, { maxLifetimeSeconds: app.config.SESSION_MAX_LIFETIME })
+async function currentUserPlugin (app: FastifyInstance): Promise<void> {
   app.decorateRequest('currentUser', null as unknown as User)
-  app.decorate('loadLiveUser', async (claims: { sub: string, sid: string }) => await loadLiveUser(liveUsers, claims))
   app.decorate('requireLiveSession', async (request: FastifyRequest) => {
-    request.currentUser = await loadLiveUser(liveUsers, request.auth)
+    request.currentUser = await app.sessions.liveUser(request.auth)
   })
   app.decorate('requireRole', (role: string): RequestHook => async (request) => {
     // The roles of the row just read, not the token's `roles` claim: a role taken away
@@ -45,4 +39,4 @@ async function liveSessionPlugin (app: FastifyInstance): Promise<void> {
   })
 }
 
-export default fp(liveSessionPlugin, { name: 'live-session', dependencies: ['database', 'authenticate'] })
+export default fp(currentUserPlugin, { name: 'current-user', dependencies: ['authenticate', 'session-service'] })

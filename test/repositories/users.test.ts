@@ -1,12 +1,18 @@
-// The live-session read is plain SQL (src/repositories/live-users.ts) whose rows must be exactly
-// the `User` Prisma returns: every route that acts for a token holder answers from that row.
+// The live-session read is a prepared statement (users.findLive, src/repositories/users.ts)
+// whose rows must be exactly the `User` Prisma returns: every route that acts for a token
+// holder answers from that row.
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { buildWithDatabase } from '../helper.js'
-import { createLiveUserRepository } from '../../src/repositories/live-users.js'
 import { createSessionRepository } from '../../src/repositories/sessions.js'
 import { createUserRepository } from '../../src/repositories/users.js'
 import type { Database } from '../../src/db/database.js'
+
+/** findLive through the driver's prepared statement, with SESSION_MAX_LIFETIME 3600 s. */
+const live = (database: Database) => {
+  const users = createUserRepository(database.prisma, database.sql)
+  return { findLive: async (userId: string, sessionId: string) => await users.findLive(userId, sessionId, 3600) }
+}
 
 async function userWithSession (database: Database, fields: { email: string, username?: string }) {
   const users = createUserRepository(database.prisma)
@@ -19,7 +25,7 @@ async function userWithSession (database: Database, fields: { email: string, use
 
 t.test('the row is the User Prisma reads, field for field', async (t) => {
   const { database } = await buildWithDatabase(t)
-  const liveUsers = createLiveUserRepository(database.sql, { maxLifetimeSeconds: 3600 })
+  const liveUsers = live(database)
 
   // Every field set, the date one included (a SQL date: Prisma gives midnight UTC).
   const full = await userWithSession(database, { email: 'full@example.com', username: 'Full_Name' })
@@ -40,7 +46,7 @@ t.test('the row is the User Prisma reads, field for field', async (t) => {
 
 t.test('null unless the user is active and the session is theirs and alive', async (t) => {
   const { database } = await buildWithDatabase(t)
-  const liveUsers = createLiveUserRepository(database.sql, { maxLifetimeSeconds: 3600 })
+  const liveUsers = live(database)
   const a = await userWithSession(database, { email: 'a@example.com' })
   const b = await userWithSession(database, { email: 'b@example.com' })
 

@@ -1,12 +1,12 @@
 // Token endpoints for app clients (mobile, CLI, services, Postman): both tokens travel in
 // JSON bodies. The browser client (cookies + CSRF) wraps the same auth service.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { AppAuthResult, AppLoginResult, AppTokensResult, DEVICE_TOKEN_HEADER, LoginBody, RefreshBody } from '../../schemas/auth.js'
-import { bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
+import { LOGIN_FAILED, LOGIN_LIMITED, LOGIN_REFUSED, REFRESH_REFUSED, REGISTER_CONFLICT, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
 import { RegisterBody, toPublicUser } from '../../schemas/user.js'
-import type { ClientMeta, TokenPair } from '../../services/auth-service.js'
+import type { TokenPair } from '../../services/auth-service.js'
+import { clientMeta } from '../../services/client-meta.js'
 
 const appTokens = (pair: TokenPair) => ({
   tokenType: 'Bearer' as const,
@@ -16,19 +16,8 @@ const appTokens = (pair: TokenPair) => ({
   refreshExpiresIn: pair.refreshExpiresIn
 })
 
-export const clientMeta = (request: FastifyRequest): ClientMeta => ({
-  userAgent: request.headers['user-agent'] ?? null,
-  ip: request.ip
-})
-
 // The errors every token endpoint can answer; each route adds its own 401/403/409.
 const errors = { ...bodyProblems, ...problemResponses(503) }
-export const REGISTER_CONFLICT = problemResponse(409, 'The email address (`email_taken`) or the username (`username_taken`) is already registered.', 'email_taken')
-export const LOGIN_FAILED = problemResponse(401, 'Wrong login or password: `invalid_credentials` (the same answer for an unknown login and an inactive account).', 'invalid_credentials')
-export const LOGIN_REFUSED = problemResponse(403, 'Right password, but the email address is not verified yet and verification is mandatory: `email_not_verified`.', 'email_not_verified')
-export const LOGIN_LIMITED = problemResponse(429, 'Too many attempts: from this IP (`rate_limited`), or failed logins for this email/username (`account_locked`); see `Retry-After`.')
-export const REFRESH_REFUSED = problemResponse(401, 'The refresh token is not usable: `token_invalid` (bad, logged out or revoked), `token_expired`, `token_reused` ' +
-  '(already rotated, presented again after the grace window: the whole session is now revoked), or `session_expired` (the session is older than SESSION_MAX_LIFETIME: log in again).', 'token_reused')
 
 const appAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // Token responses must never be stored by a browser or proxy.
