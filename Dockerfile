@@ -6,7 +6,7 @@
 #   (authd.env holding REFRESH_TOKEN_SECRET=…; the key file mode 0600, owned by uid 1000)
 #   (NODE_ENV=production: signing keys and REFRESH_TOKEN_SECRET from configuration, or
 #   -e ALLOW_GENERATED_KEYS=true to generate them into /data/keys for a try-out; SMTP_URL for
-#   verification/reset mail, or -e EMAIL_VERIFICATION=none: no mail at all. README "Docker".)
+#   verification/reset mail, or -e EMAIL_VERIFICATION=none: no mail at all. docs/operations.md "Docker".)
 # Migrate only, then exit (e.g. with MIGRATE_ON_START=false), with the service's settings:
 #   docker run --rm --env-file authd.env authd node dist/cli.js migrate
 # With PostgreSQL and Redis: compose.yaml (docker compose up).

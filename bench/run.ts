@@ -229,7 +229,7 @@ async function memoryScenario (options: BenchOptions, kind: StoreKind, server: R
 /**
  * Refresh requests for autocannon's per-connection lists: each takes a token nobody has presented
  * yet; the new token its answer carries (also never presented) joins the back of the queue.
- * See README: token pool.
+ * See bench/README.md, "Two servers per store, and the refresh-token pool".
  */
 function refreshRequests (queue: TokenQueue): () => autocannon.Request[] {
   return () => [{

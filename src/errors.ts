@@ -1,38 +1,155 @@
 // The one catalogue of machine-readable error codes. Clients branch on `code`, so a code is
 // never renamed or reused for something else (GoTrue keeps its codes the same way).
-// The README's error table is written from this list.
+// `description` says when each code is answered (Markdown relative to docs/): `npm run docs`
+// writes docs/errors.md from this list, and a test fails when the committed page differs.
 
 export const ErrorCodes = {
-  validation_failed: { status: 400, title: 'Validation failed' },
-  invalid_json: { status: 400, title: 'Malformed JSON body' },
-  unsupported_media_type: { status: 415, title: 'Unsupported media type' },
-  payload_too_large: { status: 413, title: 'Request body too large' },
-  malformed_request: { status: 400, title: 'Malformed HTTP request' },
-  headers_too_large: { status: 431, title: 'Request headers too large' },
-  expectation_failed: { status: 417, title: 'Expectation failed' },
-  request_timeout: { status: 408, title: 'Request timeout' },
-  invalid_credentials: { status: 401, title: 'Invalid credentials' },
-  authentication_required: { status: 401, title: 'Authentication required' },
-  token_invalid: { status: 401, title: 'Token is invalid' },
-  token_expired: { status: 401, title: 'Token has expired' },
-  token_reused: { status: 401, title: 'Refresh token was reused' },
-  session_expired: { status: 401, title: 'Session has reached its maximum lifetime' },
-  account_inactive: { status: 403, title: 'Account is inactive' },
-  email_taken: { status: 409, title: 'Email address already registered' },
-  username_taken: { status: 409, title: 'Username already taken' },
-  self_lockout: { status: 409, title: 'Cannot lock yourself out' },
-  forbidden: { status: 403, title: 'Forbidden' },
-  csrf_failed: { status: 403, title: 'CSRF check failed' },
-  not_found: { status: 404, title: 'Not found' },
-  method_not_allowed: { status: 405, title: 'Method not allowed' },
-  rate_limited: { status: 429, title: 'Too many requests' },
-  account_locked: { status: 429, title: 'Too many failed logins' },
-  email_not_verified: { status: 403, title: 'Email address not verified' },
-  verification_token_invalid: { status: 400, title: 'Verification link is invalid or expired' },
-  reset_token_invalid: { status: 400, title: 'Password-reset link is invalid or expired' },
-  service_unavailable: { status: 503, title: 'Service unavailable' },
-  internal_error: { status: 500, title: 'Internal server error' }
-} as const satisfies Record<string, { status: number, title: string }>
+  validation_failed: {
+    status: 400,
+    title: 'Validation failed',
+    description: 'The body or parameters break the schema (missing field, unknown field, wrong type — nothing is coerced —, bad email or username format, too long); a password breaks the [password policy](accounts.md#password-policy) (field codes `password_too_short`, `password_too_long`, `password_too_similar`, `password_too_common`, `password_entirely_numeric`, every one that applies); a wrong current password on password change or account deletion (`invalid_password` field code). Text with U+0000 or a lone UTF-16 surrogate anywhere in the body or query (field code `invalid_character`). Also a URL that is not valid percent-encoding (field `url`), an `OPTIONS` request from an allowed origin without `Access-Control-Request-Method` (not a real preflight), and a request a plugin cannot serve as sent (e.g. an unsatisfiable `Range` under `/docs`). `errors[]` lists every problem.'
+  },
+  invalid_json: {
+    status: 400,
+    title: 'Malformed JSON body',
+    description: 'The body is not valid JSON (or is empty while declared as JSON).'
+  },
+  unsupported_media_type: {
+    status: 415,
+    title: 'Unsupported media type',
+    description: 'A body that is not `application/json` (`text/plain` included).'
+  },
+  payload_too_large: {
+    status: 413,
+    title: 'Request body too large',
+    description: 'The body is larger than `BODY_LIMIT` (or a chunked body\'s chunk extensions are larger than Node accepts).'
+  },
+  malformed_request: {
+    status: 400,
+    title: 'Malformed HTTP request',
+    description: 'The bytes are not a valid HTTP/1.1 request: an unknown method, a bad chunk size, `Content-Length` together with `Transfer-Encoding: chunked`, a control character in a header, an HTTP/1.1 request without `Host` (HTTP/1.0 without `Host` is served). Except for the missing `Host`, the reply ends with `Connection: close` and authd closes the connection.'
+  },
+  headers_too_large: {
+    status: 431,
+    title: 'Request headers too large',
+    description: 'The request line and headers are over Node\'s limit (16 KB; `--max-http-header-size`). `Connection: close`: the client must open a new connection.'
+  },
+  expectation_failed: {
+    status: 417,
+    title: 'Expectation failed',
+    description: 'An `Expect` header other than `100-continue`. `Connection: close`.'
+  },
+  request_timeout: {
+    status: 408,
+    title: 'Request timeout',
+    description: 'The request\'s headers did not arrive within Node\'s `headersTimeout` (60 s). `Connection: close`.'
+  },
+  invalid_credentials: {
+    status: 401,
+    title: 'Invalid credentials',
+    description: 'Login with an unknown email/username, a wrong password, or an inactive account — one answer for all three.'
+  },
+  authentication_required: {
+    status: 401,
+    title: 'Authentication required',
+    description: 'A route that needs an access token got no `Authorization` header; a browser refresh or logout came without the refresh cookie.'
+  },
+  token_invalid: {
+    status: 401,
+    title: 'Token is invalid',
+    description: 'A token that is malformed, badly signed, of the wrong kind (refresh for access or the reverse), from another issuer/audience, never issued, blacklisted (logged out, revoked), or whose session has ended or user is inactive or deleted.'
+  },
+  token_expired: {
+    status: 401,
+    title: 'Token has expired',
+    description: 'A well-signed token past its `exp`.'
+  },
+  token_reused: {
+    status: 401,
+    title: 'Refresh token was reused',
+    description: 'A refresh token that was already rotated, presented again after the grace window; the whole session has just been revoked.'
+  },
+  session_expired: {
+    status: 401,
+    title: 'Session has reached its maximum lifetime',
+    description: 'A refresh of a session older than `SESSION_MAX_LIFETIME` (counted from its login); the session has just been ended. Log in again.'
+  },
+  account_inactive: {
+    status: 403,
+    title: 'Account is inactive',
+    description: 'In the catalogue, not raised today (inactive accounts get `invalid_credentials` or `token_invalid`).'
+  },
+  email_taken: {
+    status: 409,
+    title: 'Email address already registered',
+    description: 'Register with an email that is already registered (compared lower-cased).'
+  },
+  username_taken: {
+    status: 409,
+    title: 'Username already taken',
+    description: 'Register or `PATCH /v1/users/me` with a username already taken (compared case-insensitively).'
+  },
+  self_lockout: {
+    status: 409,
+    title: 'Cannot lock yourself out',
+    description: '`PATCH /v1/admin/users/{id}` by an admin on their own account that would deactivate them or remove their `admin` role. Nothing changes.'
+  },
+  forbidden: {
+    status: 403,
+    title: 'Forbidden',
+    description: 'An admin route (`/v1/admin/*`) called by a user whose roles, as stored now (not as the access token says), do not include `admin`; a path under `/docs` the static-file server refuses to serve.'
+  },
+  csrf_failed: {
+    status: 403,
+    title: 'CSRF check failed',
+    description: 'A `/v1/browser/auth/*` request whose `Origin` is not in `CORS_ORIGINS` (or, without `Origin`, with `Sec-Fetch-Site: cross-site`); a browser refresh or logout without the session\'s token in `X-CSRF-Token`. Nothing is rotated or revoked.'
+  },
+  not_found: {
+    status: 404,
+    title: 'Not found',
+    description: 'No such route (a wrong method on a known path included), a path parameter longer than 100 characters, or `DELETE /v1/sessions/{id}` with an id that is not one of the caller\'s sessions. Every `{id}` in a path follows one rule: a UUID in its canonical 8-4-4-4-12 hex form, either case; anything else (a `urn:uuid:` prefix, braces, no dashes) names nothing and is 404 on every route (an id in a query string, such as `userId`, is 400 `validation_failed`).'
+  },
+  method_not_allowed: {
+    status: 405,
+    title: 'Method not allowed',
+    description: 'In the catalogue; not raised today (Fastify answers a wrong method with 404).'
+  },
+  rate_limited: {
+    status: 429,
+    title: 'Too many requests',
+    description: 'Over a per-IP limit; `Retry-After` says when to retry.'
+  },
+  account_locked: {
+    status: 429,
+    title: 'Too many failed logins',
+    description: 'Login with an email or username that `LOCKOUT_THRESHOLD` failed logins have locked — even with the right password, and the same for names no account has ([Lockout](accounts.md#lockout-after-failed-logins)); `Retry-After` says when it unlocks.'
+  },
+  email_not_verified: {
+    status: 403,
+    title: 'Email address not verified',
+    description: 'Login with the right password to an account whose address is not verified yet, while `EMAIL_VERIFICATION=mandatory` (a wrong password still gets `invalid_credentials`).'
+  },
+  verification_token_invalid: {
+    status: 400,
+    title: 'Verification link is invalid or expired',
+    description: '`POST /v1/auth/email/verify` with a token that is unknown, used, expired, of another purpose, of an inactive account, or sent to an address the account no longer has.'
+  },
+  reset_token_invalid: {
+    status: 400,
+    title: 'Password-reset link is invalid or expired',
+    description: '`POST /v1/auth/password/reset` with a token that is unknown, used, expired, superseded by a completed reset, of another purpose, of an inactive account, or sent to an address the account no longer has.'
+  },
+  service_unavailable: {
+    status: 503,
+    title: 'Service unavailable',
+    description: 'The database cannot be reached: connection refused, reset or timed out (5 s to connect), the server starting up or shutting down, or no answer to a query within 10 s (a paused server, a network partition); and `GET /readyz` while the database does not answer within 2 s. authd recovers by itself when the database is back.'
+  },
+  internal_error: {
+    status: 500,
+    title: 'Internal server error',
+    description: 'Anything unexpected. The detail only quotes the request id; the stack trace goes to the log, never to the client.'
+  }
+} as const satisfies Record<string, { status: number, title: string, description: string }>
 
 export type ErrorCode = keyof typeof ErrorCodes
 

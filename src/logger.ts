@@ -1,6 +1,6 @@
 // The pino logger's options (Fastify's `logger`): JSON lines with the request id (`reqId`) on
 // every line of a request; pretty lines (pino-pretty) for a person watching a terminal.
-// Secrets never reach a log line (README "Logs"): what Fastify logs of a request is cut down
+// Secrets never reach a log line (docs/operations.md "Logs"): what Fastify logs of a request is cut down
 // to fields that cannot carry one, errors keep only their message, code and stack, and the
 // fields that hold secrets are redacted wherever something logs them.
 import type { FastifyRequest, FastifyServerOptions } from 'fastify'

@@ -1,10 +1,8 @@
 // The one error path: whatever goes wrong, the client gets RFC 9457 problem JSON with a stable
 // code and the request id (also in x-request-id); a 5xx never leaks the underlying error.
-import { readFileSync } from 'node:fs'
 import { Writable } from 'node:stream'
 import t, { type Test } from 'tap'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
-import { ErrorCodes } from '../src/errors.js'
 import { assertProblem, build, register } from './helper.js'
 
 // One app for all but the BODY_LIMIT test; its error log is captured for the 5xx tests.
@@ -207,12 +205,4 @@ t.test('a lost database connection: 503 service_unavailable, nothing leaked', as
   const res = await app.inject({ method: 'POST', url: LOGIN, payload: { login: s.email, password: s.password } })
   assertProblemShape(t, res, 503, 'service_unavailable')
   t.notMatch(res.body, /ECONNREFUSED|10\.1\.2\.3|hunter2/, 'the driver error is not leaked')
-})
-
-t.test('the README error table is the catalogue: every code with its status, in the order of src/errors.ts', async (t) => {
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
-  const start = readme.indexOf('\n## Error codes\n')
-  const section = readme.slice(start, readme.indexOf('\n## ', start + 1))
-  const rows = [...section.matchAll(/^\| `(\w+)` \| (\d+) \|/gm)].map((m) => [m[1], Number(m[2])])
-  t.same(rows, Object.entries(ErrorCodes).map(([code, { status }]) => [code, status]))
 })

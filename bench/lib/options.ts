@@ -18,7 +18,7 @@ export interface BenchOptions {
   /** bcrypt cost of the login server (production default 12). */
   bcryptCost: number
   accessTokenAlg: string
-  /** Refresh tokens made by logins before the refresh scenario (see README: token pool). */
+  /** Refresh tokens made by logins before the refresh scenario (see bench/README.md, "the refresh-token pool"). */
   refreshPool: number
   /** Users registered on each server. */
   users: number

@@ -1,6 +1,6 @@
 // Applies prisma/migrations/*/migration.sql in name order. Written here rather than calling
 // `prisma migrate deploy` because the Prisma CLI needs a schema engine that cannot always be
-// downloaded, and its pg adapter fails on PostgreSQL 15 (see ENVIRONMENT notes in the README).
+// downloaded, and its pg adapter fails on PostgreSQL 15.
 // It keeps Prisma's own `_prisma_migrations` bookkeeping (same table, same sha256 checksum),
 // so `prisma migrate status` and `prisma migrate deploy` agree with what ran here.
 import { createHash, randomUUID } from 'node:crypto'

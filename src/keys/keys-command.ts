@@ -12,7 +12,7 @@ import { describeSource, formatKeySet, isWritable, keyFilesOf, keySourceOf, read
 
 export const KEYS_HELP = `Usage: authd keys <command> [options]
 
-Access-token signing keys (see README "Keys and rotation").
+Access-token signing keys (see docs/keys.md "Keys and rotation").
 
 Commands:
   list                       every key: kid, alg, state (active, pending, retiring), times
@@ -150,7 +150,7 @@ function refuse (source: KeySource, err: (text: string) => void): number {
   if (source.kind === 'secret') {
     err('ACCESS_TOKEN_ALG=HS256 signs with the one ACCESS_TOKEN_SECRET: there is no key set to rotate. Changing the secret ends every access token at once (clients refresh).')
   } else {
-    err(`${source.variable} cannot be changed by authd. Run again with --print to get the new private JWK set on stdout, then put it in SIGNING_KEYS or a SIGNING_KEYS_FILE and redeploy (README "Keys and rotation").`)
+    err(`${source.variable} cannot be changed by authd. Run again with --print to get the new private JWK set on stdout, then put it in SIGNING_KEYS or a SIGNING_KEYS_FILE and redeploy (docs/keys.md "Keys and rotation").`)
   }
   return 1
 }
@@ -179,7 +179,7 @@ async function change (config: Config, now: number, what: { print: boolean, rota
   if (what.print) {
     out(formatKeySet(keys).trimEnd())
     for (const m of messages) err(m)
-    if (!isWritable(source)) err('Store this set in SIGNING_KEYS or a SIGNING_KEYS_FILE and roll it out to every instance before the new key\'s activation time (README "Keys and rotation").')
+    if (!isWritable(source)) err('Store this set in SIGNING_KEYS or a SIGNING_KEYS_FILE and roll it out to every instance before the new key\'s activation time (docs/keys.md "Keys and rotation").')
     return 0
   }
   if (what.rotate !== undefined || pruned.size > 0) await writeKeys(source, keys)

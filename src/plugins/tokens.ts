@@ -44,7 +44,7 @@ async function tokensPlugin (app: FastifyInstance, options: TokensPluginOptions)
   const refreshSecret = options.keys?.refreshSecret ?? await loadRefreshSecret({ dataDir: config.DATA_DIR, refreshSecret: config.REFRESH_TOKEN_SECRET, fileModes, log: app.log })
   // Only reachable with ALLOW_GENERATED_KEYS=true (config.ts refuses it otherwise): say what it costs.
   if (production && options.keys === undefined && (source.kind === 'directory' || config.REFRESH_TOKEN_SECRET === '')) {
-    app.log.warn(`ALLOW_GENERATED_KEYS=true: signing keys generated into ${config.DATA_DIR}/keys are in use; every instance needs the same ones, and losing that directory logs everyone out (README "Keys and rotation")`)
+    app.log.warn(`ALLOW_GENERATED_KEYS=true: signing keys generated into ${config.DATA_DIR}/keys are in use; every instance needs the same ones, and losing that directory logs everyone out (docs/keys.md "Keys and rotation")`)
   }
 
   // @fastify/jwt handles refresh tokens (one internal HS256 secret); access tokens, signed by a

@@ -122,7 +122,7 @@ export function createAuthService (options: AuthServiceOptions) {
      */
     async login (input: { login: string, password: string }, meta: ClientMeta, deviceToken?: string): Promise<{ user: User, tokens: TokenPair, deviceToken: IssuedDeviceToken | null }> {
       const client = meta
-      // The lockout counts per identifier as typed (README "Lockout"), known or not…
+      // The lockout counts per identifier as typed (docs/accounts.md "Lockout after failed logins"), known or not…
       const identifierKey = lockout.threshold > 0 ? loginFailureKey(input.login) : null
       const device = lockout.threshold > 0 ? devices.check(deviceToken) : null
       const [found, identifierLock, deviceLock] = await Promise.all([

@@ -173,7 +173,7 @@ export function createEmailFlows (options: EmailFlowsOptions) {
         await tokens.invalidateOthers(consumed.userId, 'password_reset', consumed.tokenId)
         const sessionsRevoked = await repos.sessions.revokeAllForUser(consumed.userId, 'password_reset')
         // Following the mailed link proves the owner is back: a lockout an attacker keeps
-        // renewing on the email or username ends here (README "Lockout").
+        // renewing on the email or username ends here (docs/accounts.md "Lockout after failed logins").
         await repos.loginFailures.clearForAccount({ email: owner.email, username: owner.username })
         await repos.audit.record({ type: 'password_reset', userId: consumed.userId, ...meta, detail: { sessionsRevoked } })
         return true

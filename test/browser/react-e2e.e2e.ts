@@ -12,7 +12,7 @@
 // The main scenario runs with authd's default cookie settings (COOKIE_SECURE=true, the __Host-
 // names: Chromium treats http://localhost as a secure context and keeps Secure cookies from it);
 // a second one runs with the development settings (COOKIE_SECURE=false, plain names) that the
-// README suggests for http://localhost, where a tossed cookie can get into the jar.
+// docs/browser-clients.md suggests for http://localhost, where a tossed cookie can get into the jar.
 import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'

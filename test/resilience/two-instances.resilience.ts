@@ -1,6 +1,6 @@
 // Two authd processes on one PostgreSQL database and one Redis, no proxy in front: a client
 // may reach either. Concurrent refreshes of one token split across both obey the rotation
-// rules (README "Token rules"), and the login rate limit (Redis) and the per-account lockout
+// rules (docs/tokens.md "Token rules"), and the login rate limit (Redis) and the per-account lockout
 // (database) are shared: what one instance counted, the other enforces.
 //
 // Needs Redis (TEST_REDIS_URL, default redis://127.0.0.1:6379); PostgreSQL is a server the

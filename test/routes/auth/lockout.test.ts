@@ -1,7 +1,7 @@
-// Per-identifier lockout after failed logins (django-axes style; README "Lockout"): the
-// threshold-th failure locks the email/username for the cool-off, even the right password is
-// refused while locked, unknown names behave exactly like real ones, a success resets the
-// count, and the count lives in the database, so every instance shares it.
+// Per-identifier lockout after failed logins (django-axes style; docs/accounts.md "Lockout after
+// failed logins"): the threshold-th failure locks the email/username for the cool-off, even the
+// right password is refused while locked, unknown names behave exactly like real ones, a success
+// resets the count, and the count lives in the database, so every instance shares it.
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import { createAuditRepository } from '../../../src/repositories/audit-events.js'
