@@ -159,3 +159,32 @@ export function assertProblem (t: { equal: (a: unknown, b: unknown, m: string) =
   t.equal(body.status, status, 'status in body')
   t.match(body, { type: String, title: String, detail: String }, 'problem members')
 }
+
+/** The public user fields of API.md (sorted): what every user in an answer has, no more. */
+export const USER_FIELDS = ['bio', 'birthDate', 'createdAt', 'email', 'emailVerified', 'fullName', 'id', 'isActive', 'lastLoginAt', 'roles', 'updatedAt', 'username']
+export const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/
+
+/**
+ * A user just registered with `account`, as API.md shapes it (the answer of register and of
+ * GET /v1/users/me): exactly the public fields, an opaque id, what was registered, no birth
+ * date, no roles, unverified, active, ISO times. lastLoginAt is the caller's to check.
+ */
+export function assertNewUser (
+  t: Record<'same' | 'equal' | 'match' | 'notMatch', (found: unknown, wanted: unknown, message: string) => void>,
+  user: Record<string, unknown>,
+  account: { email: string, username: string, fullName: string, bio: string }
+): void {
+  t.same(Object.keys(user).sort(), USER_FIELDS, 'exactly the public user fields')
+  t.equal(typeof user.id, 'string', 'id is a string')
+  t.notMatch(user.id, /^\d+$/, 'id is opaque, not a sequential integer')
+  t.equal(user.email, account.email, 'email as registered')
+  t.equal(user.username, account.username, 'username as registered')
+  t.equal(user.fullName, account.fullName, 'fullName as registered')
+  t.equal(user.bio, account.bio, 'bio as registered')
+  t.equal(user.birthDate, null, 'no birth date')
+  t.same(user.roles, [], 'no roles')
+  t.equal(user.emailVerified, false, 'email not verified yet')
+  t.equal(user.isActive, true, 'active')
+  t.match(user.createdAt, ISO_INSTANT, 'createdAt is ISO-8601')
+  t.match(user.updatedAt, ISO_INSTANT, 'updatedAt is ISO-8601')
+}

@@ -14,36 +14,29 @@
 // a second one runs with the development settings (COOKIE_SECURE=false, plain names) that the
 // docs/browser-clients.md suggests for http://localhost, where a tossed cookie can get into the jar.
 import { execFile } from 'node:child_process'
-import { existsSync, mkdirSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
 import { build, newAccount } from '../helper.js'
+import { repoRoot } from '../support/processes.js'
+import { launchChromium, postForgedForm, prerequisites, startEvilSite, STEP_TIMEOUT, stepRunner } from './chromium.js'
 import { close, listen } from './local-servers.js'
 
 // Browser globals used inside page.evaluate() callbacks, which run in the page, not in Node
 // (module-scoped: the rest of the test program keeps its DOM-free lib).
-interface FormElement { method: string, action: string, submit (): void }
 declare const document: {
   cookie: string
-  body: { append (node: FormElement): void }
   querySelector (selector: string): { textContent: string | null } | null
-  createElement (tag: 'form'): FormElement
 }
 declare const localStorage: object
 declare const sessionStorage: object
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
-const exampleDir = path.join(root, 'examples/react')
+const exampleDir = path.join(repoRoot, 'examples/react')
 const viteBin = path.join(exampleDir, 'node_modules/vite/bin/vite.js')
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const STEP_TIMEOUT = 15_000
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -102,12 +95,7 @@ async function startStack (t: Test, env: Record<string, string>) {
   t.teardown(async () => await close(spa.server))
   const spaOrigin = `http://localhost:${spa.port}`
 
-  const evil = await listen((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-    res.end('<!doctype html><title>evil</title><h1>Totally harmless page</h1>')
-  })
-  t.teardown(async () => await close(evil.server))
-  const evilOrigin = `http://localhost:${evil.port}`
+  const evilOrigin = await startEvilSite(t)
 
   const app = await build(t, { CORS_ORIGINS: spaOrigin, LOG_LEVEL: 'silent', ...env })
   await app.listen({ host: '127.0.0.1', port: 0 })
@@ -166,30 +154,9 @@ async function startStack (t: Test, env: Record<string, string>) {
   t.comment(`built examples/react in ${Date.now() - started} ms; SPA ${spaOrigin}, authd ${authdOrigin}, evil ${evilOrigin}`)
 
   // --- browser ---------------------------------------------------------------------------
-  const browser: Browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking']
-  })
-  t.teardown(async () => await browser.close())
+  const browser = await launchChromium(t)
   const context: BrowserContext = await browser.newContext()
-  const artifacts = path.join(process.env.E2E_ARTIFACTS ?? path.join(tmpdir(), 'authd-e2e'), new Date().toISOString().replaceAll(':', '-'))
-
-  /** Runs one scenario step; on failure saves a screenshot of every open page. */
-  async function step (name: string, fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn()
-    } catch (error) {
-      mkdirSync(artifacts, { recursive: true })
-      const shots: string[] = []
-      for (const [i, page] of context.pages().entries()) {
-        const file = path.join(artifacts, `${name.replace(/\W+/g, '-')}-tab${i + 1}.png`)
-        try { await page.screenshot({ path: file, fullPage: true }); shots.push(file) } catch { /* page gone */ }
-      }
-      t.comment(`step "${name}" failed; screenshots: ${shots.join(', ') || 'none'}`)
-      throw error
-    }
-  }
+  const step = stepRunner(t, context, 'react')
 
   const statusOf = async (page: Page) => (await page.getByTestId('status').textContent())?.trim()
   /** Waits for the status line to read `want` and asserts it (with the page's error, if any). */
@@ -215,21 +182,8 @@ async function startStack (t: Test, env: Record<string, string>) {
   return { app, spaOrigin, evilOrigin, authdOrigin, refreshName, csrfName, exchanges, gate, releaseGate, context, step, expectStatus, registerThroughPage }
 }
 
-/** Chromium and the example's dependencies must be there: a missing one fails, never skips. */
-function prerequisites (t: Test): boolean {
-  if (!existsSync(chromiumPath)) {
-    t.fail(`no Chromium at ${chromiumPath}: apt-get install -y chromium (or set CHROMIUM_PATH)`)
-    return false
-  }
-  if (!existsSync(viteBin)) {
-    t.fail('examples/react has no node_modules: run (cd examples/react && npm ci)')
-    return false
-  }
-  return true
-}
-
 t.test('React example + authd in Chromium (default cookie settings: __Host- names)', async (t) => {
-  if (!prerequisites(t)) return
+  if (!prerequisites(t, 'react')) return
   // The defaults: COOKIE_SECURE=true, so __Host-authd_refresh (Path=/) and __Host-authd_csrf.
   const { spaOrigin, evilOrigin, authdOrigin, refreshName, csrfName, exchanges, gate, releaseGate, context, step, expectStatus, registerThroughPage } = await startStack(t, {})
   t.same([refreshName, csrfName], ['__Host-authd_refresh', '__Host-authd_csrf'], 'authd runs with the default names')
@@ -332,15 +286,7 @@ t.test('React example + authd in Chromium (default cookie settings: __Host- name
     t.ok(preflighted.some((e) => e.method === 'OPTIONS') && !preflighted.some((e) => e.method === 'POST'), 'authd refused the preflight and the POST was never sent')
 
     // 3. A classic CSRF: an auto-submitted HTML form (top-level navigation, cookies attached).
-    const formAnswer = attacker.waitForResponse((r) => r.url().endsWith('/v1/browser/auth/logout'))
-    await attacker.evaluate((action) => {
-      const form = document.createElement('form')
-      form.method = 'POST'
-      form.action = action
-      document.body.append(form)
-      form.submit()
-    }, `${authdOrigin}/v1/browser/auth/logout`)
-    const formRes = await formAnswer
+    const formRes = await postForgedForm(attacker, `${authdOrigin}/v1/browser/auth/logout`)
     t.equal(formRes.status(), 403, 'a forged form POST to logout gets 403')
     t.match(await formRes.text(), /csrf_failed/, 'and the problem code csrf_failed')
 
@@ -410,7 +356,7 @@ t.test('React example + authd in Chromium (default cookie settings: __Host- name
 })
 
 t.test('React example, development settings (COOKIE_SECURE=false): a tossed cookie is refused, nothing is lost', async (t) => {
-  if (!prerequisites(t)) return
+  if (!prerequisites(t, 'react')) return
   // No grace window: had the refused request rotated the victim's cookie, presenting it again
   // would be reuse and revoke the session — the last step would then fail.
   const { app, evilOrigin, authdOrigin, refreshName, csrfName, exchanges, context, step, expectStatus, registerThroughPage } =

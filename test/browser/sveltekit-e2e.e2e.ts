@@ -9,54 +9,29 @@
 // http://localhost:<evil> plays the attacker: same site as the app (ports do not count), so
 // SameSite=Lax cookies do travel with its forged POST and only SvelteKit's origin check stops it.
 import { execFile, spawn } from 'node:child_process'
-import { existsSync, mkdirSync } from 'node:fs'
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
 import { build, newAccount } from '../helper.js'
-import { close, listen } from './local-servers.js'
+import { freePort, repoRoot } from '../support/processes.js'
+import { launchChromium, postForgedForm, prerequisites, startEvilSite, STEP_TIMEOUT, stepRunner } from './chromium.js'
 
 // Browser globals used inside page.evaluate() callbacks, which run in the page, not in Node.
-interface FormElement { method: string, action: string, submit (): void }
-declare const document: {
-  cookie: string
-  body: { append (node: FormElement): void }
-  createElement (tag: 'form'): FormElement
-}
+declare const document: { cookie: string }
 declare const navigator: { userAgent: string }
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
-const exampleDir = path.join(root, 'examples/sveltekit')
+const exampleDir = path.join(repoRoot, 'examples/sveltekit')
 const viteBin = path.join(exampleDir, 'node_modules/vite/bin/vite.js')
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const STEP_TIMEOUT = 15_000
-const STEP_DEADLINE = 90_000
-
-/** A port that was free a moment ago (for `node build`, which takes its port from PORT). */
-async function freePort (): Promise<number> {
-  const { server, port } = await listen(() => {})
-  await close(server)
-  return port
-}
 
 /** What authd saw and answered, recorded at its HTTP server (below Fastify). */
 interface Exchange { method: string, url: string, status: number, forwardedFor: string | undefined, userAgent: string | undefined }
 
 t.test('SvelteKit example + authd in Chromium', async (t) => {
-  if (!existsSync(chromiumPath)) {
-    t.fail(`no Chromium at ${chromiumPath}: apt-get install -y chromium (or set CHROMIUM_PATH)`)
-    return
-  }
-  if (!existsSync(viteBin)) {
-    t.fail('examples/sveltekit has no node_modules: run (cd examples/sveltekit && npm ci)')
-    return
-  }
+  if (!prerequisites(t, 'sveltekit')) return
 
   // --- authd, recording every exchange -----------------------------------------------------
   // TRUST_PROXY: the SvelteKit server (127.0.0.1) forwards the visitor's address. Grace 0: a
@@ -81,12 +56,7 @@ t.test('SvelteKit example + authd in Chromium', async (t) => {
   })
   const calls = (from: number, method: string, url: string) => exchanges.slice(from).filter((e) => e.method === method && e.url === url)
 
-  const evil = await listen((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-    res.end('<!doctype html><title>evil</title><h1>Totally harmless page</h1>')
-  })
-  t.teardown(async () => await close(evil.server))
-  const evilOrigin = `http://localhost:${evil.port}`
+  const evilOrigin = await startEvilSite(t)
 
   // --- build and start the example as in production -----------------------------------------
   const started = Date.now()
@@ -126,41 +96,12 @@ t.test('SvelteKit example + authd in Chromium', async (t) => {
   t.comment(`built and started examples/sveltekit in ${Date.now() - started} ms; app ${kitOrigin}, authd ${authdOrigin}, evil ${evilOrigin}`)
 
   // --- browser ---------------------------------------------------------------------------
-  const browser: Browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking']
-  })
-  t.teardown(async () => await browser.close())
+  const browser = await launchChromium(t)
   const context: BrowserContext = await browser.newContext()
   context.setDefaultTimeout(STEP_TIMEOUT)
   const browserRequests: string[] = []
   context.on('request', (r) => browserRequests.push(r.url()))
-  const artifacts = path.join(process.env.E2E_ARTIFACTS ?? path.join(tmpdir(), 'authd-e2e'), `sveltekit-${new Date().toISOString().replaceAll(':', '-')}`)
-
-  /** Runs one scenario step; on failure saves a screenshot of every open page. A step that
-   *  stalls (a browser call that never settles) fails with its name rather than hanging the run. */
-  async function step (name: string, fn: () => Promise<void>): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined
-    t.comment(`step: ${name}`)
-    try {
-      await Promise.race([
-        fn(),
-        new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`step "${name}" did not finish within ${STEP_DEADLINE / 1000} s`)), STEP_DEADLINE) })
-      ])
-    } catch (error) {
-      mkdirSync(artifacts, { recursive: true })
-      const shots: string[] = []
-      for (const [i, page] of context.pages().entries()) {
-        const file = path.join(artifacts, `${name.replace(/\W+/g, '-')}-tab${i + 1}.png`)
-        try { await page.screenshot({ path: file, fullPage: true }); shots.push(file) } catch { /* page gone */ }
-      }
-      t.comment(`step "${name}" failed; screenshots: ${shots.join(', ') || 'none'}\nSvelteKit server output:\n${kitOutput}`)
-      throw error
-    } finally {
-      clearTimeout(timer)
-    }
-  }
+  const step = stepRunner(t, context, 'sveltekit', () => `SvelteKit server output:\n${kitOutput}`)
 
   const cookie = async (name: string) => (await context.cookies()).find((c) => c.name === name)
   /** Waits for the page to show `testId` and asserts its text. */
@@ -176,6 +117,18 @@ t.test('SvelteKit example + authd in Chromium', async (t) => {
   }
 
   const account = newAccount()
+  /** Fills the register or login form with the account's address and `password`, and submits it. */
+  async function submitCredentials (p: Page, form: 'register' | 'login', password = account.password): Promise<void> {
+    await p.getByTestId(form === 'register' ? 'register-email' : 'login-login').fill(account.email)
+    await p.getByTestId(`${form}-password`).fill(password)
+    await p.getByTestId(`${form}-submit`).click()
+  }
+  /** Signed in: the protected page, showing the account's user. */
+  async function expectAccountPage (p: Page, pathMessage: string, userMessage: string): Promise<void> {
+    await expectPath(p, '/account', pathMessage)
+    await expectText(p, 'user-email', account.email, userMessage)
+  }
+
   const page = await context.newPage()
   const pageErrors: string[] = []
   page.on('pageerror', (e) => pageErrors.push(e.message))
@@ -187,11 +140,8 @@ t.test('SvelteKit example + authd in Chromium', async (t) => {
 
   await step('register', async () => {
     await page.goto(`${kitOrigin}/register`)
-    await page.getByTestId('register-email').fill(account.email)
-    await page.getByTestId('register-password').fill(account.password)
-    await page.getByTestId('register-submit').click()
-    await expectPath(page, '/account', 'registering leads to the protected page')
-    await expectText(page, 'user-email', account.email, 'the protected page shows the user from GET /v1/users/me')
+    await submitCredentials(page, 'register')
+    await expectAccountPage(page, 'registering leads to the protected page', 'the protected page shows the user from GET /v1/users/me')
     t.equal(calls(0, 'POST', '/v1/app/auth/register').at(-1)?.status, 201, 'the SvelteKit server registered through authd\'s app endpoint')
   })
 
@@ -245,15 +195,7 @@ t.test('SvelteKit example + authd in Chromium', async (t) => {
     const attacker = await context.newPage()
     await attacker.goto(evilOrigin)
     const from = exchanges.length
-    const answer = attacker.waitForResponse((r) => r.url() === `${kitOrigin}/logout`)
-    await attacker.evaluate((action) => {
-      const form = document.createElement('form')
-      form.method = 'POST'
-      form.action = action
-      document.body.append(form)
-      form.submit()
-    }, `${kitOrigin}/logout`)
-    const res = await answer
+    const res = await postForgedForm(attacker, `${kitOrigin}/logout`)
     t.equal(res.status(), 403, 'a forged form POST to /logout from another origin gets 403 (SvelteKit\'s origin check)')
     t.equal(calls(from, 'POST', '/v1/app/auth/logout').length, 0, 'authd was never asked to log out')
     // Closing the page that just navigated to the refused POST now and then never settles in
@@ -279,14 +221,10 @@ t.test('SvelteKit example + authd in Chromium', async (t) => {
   })
 
   await step('log in', async () => {
-    await page.getByTestId('login-login').fill(account.email)
-    await page.getByTestId('login-password').fill('not the password')
-    await page.getByTestId('login-submit').click()
+    await submitCredentials(page, 'login', 'not the password')
     await expectText(page, 'error', 'Wrong email/username or password.', 'a wrong password is refused with a message')
-    await page.getByTestId('login-password').fill(account.password)
-    await page.getByTestId('login-submit').click()
-    await expectPath(page, '/account', 'logging in returns to the page asked for (redirectTo)')
-    await expectText(page, 'user-email', account.email, 'signed in again')
+    await submitCredentials(page, 'login')
+    await expectAccountPage(page, 'logging in returns to the page asked for (redirectTo)', 'signed in again')
   })
 
   await step('reused refresh token', async () => {
@@ -311,11 +249,8 @@ t.test('SvelteKit example + authd in Chromium', async (t) => {
     plain.setDefaultTimeout(STEP_TIMEOUT)
     const p = await plain.newPage()
     await p.goto(`${kitOrigin}/login`)
-    await p.getByTestId('login-login').fill(account.email)
-    await p.getByTestId('login-password').fill(account.password)
-    await p.getByTestId('login-submit').click()
-    await expectPath(p, '/account', 'a plain form POST logs in and redirects')
-    await expectText(p, 'user-email', account.email, 'the server-rendered page shows the user')
+    await submitCredentials(p, 'login')
+    await expectAccountPage(p, 'a plain form POST logs in and redirects', 'the server-rendered page shows the user')
     await p.getByTestId('logout').click()
     await expectPath(p, '/login', 'a plain form POST logs out')
     await plain.close()

@@ -2,7 +2,7 @@
 // first as a separate process, as an operator runs it, with the password piped on stdin — the
 // admin it creates logs in and uses the admin API; then (in-process, to keep the file fast) an
 // address already taken is refused unless --update-existing. How the password may and may not
-// arrive: createsuperuser-input.test.ts.
+// arrive: test/store-independent/commands/createsuperuser-input.test.ts.
 import t from 'tap'
 import { runCommand } from '../../src/commands/index.js'
 import { login, refresh, register } from '../helper.js'

@@ -1,7 +1,7 @@
 // What the fuzz files send requests to, read from the app itself so that a route added later
 // is fuzzed without touching them: the router's route list, and the OpenAPI document's
 // operations (request bodies, path and query parameters with their schemas).
-// test/routes/openapi.test.ts checks that the document lists every route the router serves.
+// test/store-independent/routes/openapi.test.ts checks that the document lists every route the router serves.
 import type { FastifyInstance } from 'fastify'
 
 export interface Route { method: string, url: string }

@@ -33,6 +33,15 @@ expect_jq () {
   if jq -e "$@" "$file" >/dev/null 2>&1; then pass "$step"; else fail "$step ($(head -c 300 "$file" 2>/dev/null))"; fi
 }
 
+# expect_reply STEP EXPECTED ACTUAL FILE CHECK [jq options...] FILTER — a README command's
+# answer: its HTTP status, then one check of its reply (reported as "STEP: CHECK").
+expect_reply () {
+  local step=$1 expected=$2 actual=$3 file=$4 check=$5
+  shift 5
+  expect_status "$step" "$expected" "$actual" "$file"
+  expect_jq "$step: $check" "$file" "$@"
+}
+
 on_exit () {
   local status=$?
   if [ "$finished" != true ]; then
@@ -61,8 +70,7 @@ expect_status "healthz" 200 "$status" health.json
 status=$(curl -sS -o register.json -w '%{http_code}\n' "$BASE_URL/v1/app/auth/register" \
   -H 'content-type: application/json' \
   -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}") || true
-expect_status "register" 201 "$status" register.json
-expect_jq "register: user.email is $EMAIL, Bearer tokens" register.json --arg email "$EMAIL" \
+expect_reply "register" 201 "$status" register.json "user.email is $EMAIL, Bearer tokens" --arg email "$EMAIL" \
   '.user.email == $email and .tokens.tokenType == "Bearer" and (.tokens.access | length) > 0 and (.tokens.refresh | length) > 0'
 expect_jq "register: no password hash in the reply" register.json '.user | has("passwordHash") | not'
 
@@ -70,24 +78,21 @@ expect_jq "register: no password hash in the reply" register.json '.user | has("
 status=$(curl -sS -o login.json -w '%{http_code}\n' "$BASE_URL/v1/app/auth/login" \
   -H 'content-type: application/json' \
   -d "{\"login\":\"$EMAIL\",\"password\":\"$PASSWORD\"}") || true
-expect_status "login" 200 "$status" login.json
+expect_reply "login" 200 "$status" login.json "access and refresh tokens carried in shell variables" \
+  '.tokens.tokenType == "Bearer" and .tokens.accessExpiresIn > 0 and .tokens.refreshExpiresIn > 0'
 ACCESS=$(jq -r .tokens.access login.json)
 REFRESH=$(jq -r .tokens.refresh login.json)
-expect_jq "login: access and refresh tokens carried in shell variables" login.json \
-  '.tokens.tokenType == "Bearer" and .tokens.accessExpiresIn > 0 and .tokens.refreshExpiresIn > 0'
 
 # 3. Who am I: 200 user
 status=$(curl -sS -o me.json -w '%{http_code}\n' "$BASE_URL/v1/users/me" \
   -H "authorization: Bearer $ACCESS") || true
-expect_status "me" 200 "$status" me.json
-expect_jq "me: the registered user" me.json --arg email "$EMAIL" '.email == $email and .isActive == true'
+expect_reply "me" 200 "$status" me.json "the registered user" --arg email "$EMAIL" '.email == $email and .isActive == true'
 
 # 4. Refresh: 200 { tokens } with a NEW refresh token (the old one is now blacklisted)
 status=$(curl -sS -o refresh.json -w '%{http_code}\n' "$BASE_URL/v1/app/auth/refresh" \
   -H 'content-type: application/json' \
   -d "{\"refresh\":\"$REFRESH\"}") || true
-expect_status "refresh" 200 "$status" refresh.json
-expect_jq "refresh: a new refresh token (rotation)" refresh.json --arg old "$REFRESH" \
+expect_reply "refresh" 200 "$status" refresh.json "a new refresh token (rotation)" --arg old "$REFRESH" \
   '.tokens.refresh != $old and (.tokens.refresh | length) > 0 and (has("user") | not)'
 ACCESS=$(jq -r .tokens.access refresh.json)
 REFRESH=$(jq -r .tokens.refresh refresh.json)
@@ -102,12 +107,10 @@ expect_status "logout" 204 "$status" logout.out
 status=$(curl -sS -o refresh-after-logout.json -w '%{http_code}\n' "$BASE_URL/v1/app/auth/refresh" \
   -H 'content-type: application/json' \
   -d "{\"refresh\":\"$REFRESH\"}") || true
-expect_status "refresh after logout" 401 "$status" refresh-after-logout.json
-expect_jq "refresh after logout: code token_invalid" refresh-after-logout.json '.code == "token_invalid"'
+expect_reply "refresh after logout" 401 "$status" refresh-after-logout.json "code token_invalid" '.code == "token_invalid"'
 status=$(curl -sS -o me-after-logout.json -w '%{http_code}\n' "$BASE_URL/v1/users/me" \
   -H "authorization: Bearer $ACCESS") || true
-expect_status "me after logout" 401 "$status" me-after-logout.json
-expect_jq "me after logout: code token_invalid" me-after-logout.json '.code == "token_invalid"'
+expect_reply "me after logout" 401 "$status" me-after-logout.json "code token_invalid" '.code == "token_invalid"'
 
 # ---- end of the README's walk-through --------------------------------------------------------
 

@@ -8,7 +8,8 @@ import t, { type Test } from 'tap'
 import pg from 'pg'
 import { PGlite } from '@electric-sql/pglite'
 import { pgliteTemplate } from '../pglite-template.js'
-import { call, sleep, startAuthd, waitFor, type AuthdProcess } from './authd-process.js'
+import { sleep, type ServerProcess } from '../support/processes.js'
+import { call, startAuthd, waitFor } from './authd-process.js'
 import { requirePostgresBinaries, startOwnedPostgres } from './owned-postgres.js'
 
 const WORKERS = 5
@@ -102,7 +103,7 @@ async function crashAndRecover (t: Test, env: Record<string, string> & { DATA_DI
   t.comment(`acknowledged: ${load.acknowledged.length} registrations, ${load.refreshes} refreshes; ` +
     `${load.chains.filter((c) => c.unanswered).length} refreshes cut by the kill`)
 
-  let second: AuthdProcess
+  let second: ServerProcess
   try {
     second = await startAuthd(t, serverEnv)
   } catch (error) {

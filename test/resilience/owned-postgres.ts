@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
-import { freePort } from './authd-process.js'
+import { freePort } from '../support/processes.js'
 
 const run = promisify(execFile)
 

@@ -1,8 +1,8 @@
 // parseConfig: every setting comes from environment strings, with documented defaults, and a
 // bad configuration stops the start with one ConfigError that names every bad variable.
 import t from 'tap'
-import { allowedOrigins, parseConfig, prefixedCookieName } from '../src/config.js'
-import { configError } from './helper.js'
+import { allowedOrigins, parseConfig, prefixedCookieName } from '../../src/config.js'
+import { configError } from '../helper.js'
 
 t.test('defaults', async (t) => {
   const config = parseConfig({})
@@ -51,7 +51,7 @@ t.test('numbers and booleans are parsed from strings', async (t) => {
     RATE_LIMIT_LOGIN: '3',
     LOG_LEVEL: 'warn',
     NODE_ENV: 'production',
-    // Production needs a mail server (see test/services/mailer.test.ts) and keys from configuration.
+    // Production needs a mail server (see test/store-independent/services/mailer.test.ts) and keys from configuration.
     SMTP_URL: 'smtp://mail.example.com:587',
     SIGNING_KEYS_FILE: '/run/secrets/authd-signing-keys.json',
     REFRESH_TOKEN_SECRET: 'r'.repeat(48),

@@ -2,8 +2,8 @@
 // every failure is reported, each check can be turned off, and register / password change
 // compare the password with the account's own attributes.
 import t from 'tap'
-import { checkPassword, COMMON_PASSWORD_COUNT, isCommonPassword, quickRatio, type PasswordPolicy } from '../../src/services/password-policy.js'
-import { assertProblem, build, newAccount, register } from '../helper.js'
+import { checkPassword, COMMON_PASSWORD_COUNT, isCommonPassword, quickRatio, type PasswordPolicy } from '../../../src/services/password-policy.js'
+import { assertProblem, build, newAccount, register } from '../../helper.js'
 
 const policy: PasswordPolicy = { minLength: 8, maxLength: 64 }
 const codes = (password: string, user = {}, p: PasswordPolicy = policy) => checkPassword(password, p, 'password', user).map((e) => e.code)

@@ -12,8 +12,8 @@ import { createPublicKey, randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { SignJWT, UnsecuredJWT, exportJWK, generateKeyPair, type JWK, type JWTPayload } from 'jose'
-import { assertProblem, buildWithDatabase, register, testKeys, type Session } from '../helper.js'
-import { decodeHeader, decodePayload, flipSignatureChar, signRefresh, withPayload } from '../jwt-helper.js'
+import { assertProblem, buildWithDatabase, register, testKeys, type Session } from '../../helper.js'
+import { decodeHeader, decodePayload, flipSignatureChar, signRefresh, withPayload } from '../../jwt-helper.js'
 
 type Code = 'token_invalid' | 'token_expired'
 

@@ -6,10 +6,10 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import Schema from 'typebox/schema'
 import { Validator } from '@seriousme/openapi-schema-validator'
-import { build } from '../helper.js'
+import { build } from '../../helper.js'
 
 type Json = Record<string, any>
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
 const PROBLEM_REF = '#/components/schemas/Problem'
 const PROBLEM_TYPE = 'application/problem+json'
 

@@ -3,11 +3,11 @@
 // test/routes/auth/{email-verification,password-reset}.test.ts against a real SMTP server.
 import { Writable } from 'node:stream'
 import t from 'tap'
-import { parseConfig } from '../../src/config.js'
-import { mailLink } from '../../src/mail/links.js'
-import { describeDuration, escapeHtml, passwordResetMail, verificationMail } from '../../src/mail/templates.js'
-import { createMailer, mailerKind } from '../../src/services/mailer.js'
-import { assertProblem, build, configError } from '../helper.js'
+import { parseConfig } from '../../../src/config.js'
+import { mailLink } from '../../../src/mail/links.js'
+import { describeDuration, escapeHtml, passwordResetMail, verificationMail } from '../../../src/mail/templates.js'
+import { createMailer, mailerKind } from '../../../src/services/mailer.js'
+import { assertProblem, build, configError } from '../../helper.js'
 
 t.test('defaults', async (t) => {
   t.match(parseConfig({}), {
@@ -32,7 +32,7 @@ t.test('which transport: SMTP when set, else console (development), dropped (tes
   t.equal(mailerKind({ SMTP_URL: '', NODE_ENV: 'production' }), null, 'never the console in production')
 })
 
-// Production also wants its signing keys from configuration (test/config.test.ts); not the subject here.
+// Production also wants its signing keys from configuration (test/store-independent/config.test.ts); not the subject here.
 const KEYS = { ALLOW_GENERATED_KEYS: 'true' }
 
 t.test('production needs SMTP_URL unless EMAIL_VERIFICATION=none', async (t) => {

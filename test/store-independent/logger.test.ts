@@ -1,8 +1,8 @@
 // Log format: pretty (pino-pretty) for a developer at a terminal, JSON for everything else
 // (production, tests, CI, anything piped), unless LOG_FORMAT says otherwise.
 import t from 'tap'
-import { loggerOptions, wantsPrettyLogs } from '../src/logger.js'
-import { parseConfig } from '../src/config.js'
+import { loggerOptions, wantsPrettyLogs } from '../../src/logger.js'
+import { parseConfig } from '../../src/config.js'
 
 t.test('LOG_FORMAT=auto: pretty only in development on a terminal', async (t) => {
   t.equal(wantsPrettyLogs({ LOG_FORMAT: 'auto', NODE_ENV: 'development' }, true), true)

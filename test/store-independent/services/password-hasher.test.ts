@@ -2,7 +2,7 @@
 // comparison for unknown users, and rehash detection when the cost changes.
 import t from 'tap'
 import bcrypt from 'bcrypt'
-import { bcryptConcurrency, createPasswordHasher } from '../../src/services/password-hasher.js'
+import { bcryptConcurrency, createPasswordHasher } from '../../../src/services/password-hasher.js'
 
 const FORMAT = /^bcrypt_sha256\$\$2b\$(\d{2})\$[./A-Za-z0-9]{53}$/
 

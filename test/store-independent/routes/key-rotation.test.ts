@@ -13,9 +13,9 @@
 import t from 'tap'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import type { AddressInfo } from 'node:net'
-import { runKeysCommand } from '../../src/keys/keys-command.js'
-import { build, newAccount } from '../helper.js'
-import { decodeHeader } from '../jwt-helper.js'
+import { runKeysCommand } from '../../../src/keys/keys-command.js'
+import { build, newAccount } from '../../helper.js'
+import { decodeHeader } from '../../jwt-helper.js'
 
 const app = await build(t, { SIGNING_KEYS_RELOAD_INTERVAL: '0' }, { keys: undefined })
 await app.listen({ host: '127.0.0.1', port: 0 })

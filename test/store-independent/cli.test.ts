@@ -2,8 +2,8 @@
 // run the dispatcher in-process (a process per case costs seconds); one runs the real entry.
 import t from 'tap'
 import { readFileSync } from 'node:fs'
-import { runCommand } from '../src/commands/index.js'
-import { captureContext, runCli, ROOT } from './commands/run-cli.js'
+import { runCommand } from '../../src/commands/index.js'
+import { captureContext, runCli, ROOT } from '../commands/run-cli.js'
 
 const SUBCOMMANDS = ['serve', 'migrate', 'createsuperuser', 'keys', 'flush-expired']
 

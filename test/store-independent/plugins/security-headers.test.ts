@@ -1,7 +1,7 @@
 // Response headers for a JSON API (helmet's, computed once) and Cache-Control: no-store on everything
 // that carries tokens or personal data.
 import t, { type Test } from 'tap'
-import { build, register } from '../helper.js'
+import { build, register } from '../../helper.js'
 
 const ORIGIN = 'http://localhost:5173'
 const app = await build(t, { CORS_ORIGINS: ORIGIN, COOKIE_SECURE: 'false' })

@@ -9,11 +9,11 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { SignJWT, exportJWK, type JWTPayload } from 'jose'
-import { build, newAccount, testKeys } from '../helper.js'
-import { flipSignatureChar, withPayload } from '../jwt-helper.js'
-import { buildOrdersService } from '../../examples/orders-service/src/app.js'
+import { build, newAccount, testKeys } from '../../helper.js'
+import { flipSignatureChar, withPayload } from '../../jwt-helper.js'
+import { buildOrdersService } from '../../../examples/orders-service/src/app.js'
 
-const exampleDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples/orders-service')
+const exampleDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../examples/orders-service')
 
 const authd = await build(t)
 const authdUrl = await authd.listen({ host: '127.0.0.1', port: 0 })

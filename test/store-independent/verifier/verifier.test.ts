@@ -5,9 +5,9 @@ import { createHmac, randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
 import Fastify from 'fastify'
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair, type CryptoKey, type JWK, type JWTPayload } from 'jose'
-import { AuthdJwksUnavailableError, AuthdTokenError, createVerifier, type Verifier, type VerifierOptions } from '../../src/verifier/index.js'
-import { authdVerifier } from '../../src/verifier/fastify.js'
-import { flipSignatureChar, withPayload } from '../jwt-helper.js'
+import { AuthdJwksUnavailableError, AuthdTokenError, createVerifier, type Verifier, type VerifierOptions } from '../../../src/verifier/index.js'
+import { authdVerifier } from '../../../src/verifier/fastify.js'
+import { flipSignatureChar, withPayload } from '../../jwt-helper.js'
 
 type Alg = 'RS256' | 'ES256' | 'EdDSA'
 interface TestKey { alg: Alg, kid: string, privateKey: CryptoKey, publicKey: CryptoKey, jwk: JWK }
