@@ -1,4 +1,4 @@
-// Example values for the OpenAPI document (`examples` of the schemas). test/routes/openapi.test.ts
+// Example values for the OpenAPI document (`examples` of the schemas). test/store-independent/routes/openapi.test.ts
 // checks each example against its schema. The tokens are shortened, not real: none verifies.
 
 export const EXAMPLE_USER = {

@@ -26,11 +26,14 @@ const relative = (file: string): string => path.relative(src, file)
 const files = sources(src)
 const inDataLayer = (file: string): boolean => /^(repositories|db)\//.test(relative(file))
 
+const PRISMA_CALL = /\bprisma\.|\$queryRaw|\$executeRaw|\$transaction|Prisma\.sql/
+const SQL_STATEMENT = /\b(SELECT\s[\s\S]{0,300}?\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b/
+const REPOSITORY_FACTORY = /create\w+Repository\(/
 const DATABASE_ACCESS: Array<[string, RegExp]> = [
-  ['a Prisma client call', /\bprisma\.|\$queryRaw|\$executeRaw|\$transaction|Prisma\.sql/],
+  ['a Prisma client call', PRISMA_CALL],
   ['the generated Prisma client', /generated\/prisma/],
-  ['a SQL statement', /\b(SELECT\s[\s\S]{0,300}?\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b/],
-  ['a repository factory (services get repositories from app.db)', /create\w+Repository\(/]
+  ['a SQL statement', SQL_STATEMENT],
+  ['a repository factory (services get repositories from app.db)', REPOSITORY_FACTORY]
 ]
 
 t.test('no statement outside src/repositories and src/db', async (t) => {
@@ -52,8 +55,8 @@ t.test('routes parse, call a service and shape the reply: no transaction, no aud
 
 t.test('the check sees a violation when there is one', async (t) => {
   // Guards the guard: the patterns match what they are meant to catch.
-  t.match('await prisma.$transaction(async (tx) => {})', DATABASE_ACCESS[0][1])
-  t.match('const rows = `SELECT id FROM users WHERE id = $1`', DATABASE_ACCESS[2][1])
-  t.match('createSessionRepository(app.db.prisma)', DATABASE_ACCESS[3][1])
-  t.notMatch(code(fileURLToPath(new URL('../../src/services/auth-service.ts', import.meta.url))), DATABASE_ACCESS[2][1], 'comments that name UPDATE are not statements')
+  t.match('await prisma.$transaction(async (tx) => {})', PRISMA_CALL)
+  t.match('const rows = `SELECT id FROM users WHERE id = $1`', SQL_STATEMENT)
+  t.match('createSessionRepository(app.db.prisma)', REPOSITORY_FACTORY)
+  t.notMatch(code(fileURLToPath(new URL('../../src/services/auth-service.ts', import.meta.url))), SQL_STATEMENT, 'comments that name UPDATE are not statements')
 })
