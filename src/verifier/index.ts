@@ -3,6 +3,7 @@
 //
 //   const verifier = createVerifier({ jwksUrl: 'http://authd:3000/.well-known/jwks.json', issuer: 'authd', audience: 'authd' })
 //   const claims = await verifier.verify(token)   // AuthdTokenError { code: 'token_expired' | 'token_invalid' }
+//   await verifier.verify(token, { requireAmr: ['mfa'], maxAuthAge: 300 })   // … | 'insufficient_user_authentication'
 //
 // The JWKS is fetched once and cached; a token with a `kid` the cache does not know makes jose
 // fetch the set again (at most once per `cooldownDuration`). authd publishes a new key before it
@@ -22,18 +23,50 @@ export interface AuthdClaims {
   iat: number
   exp: number
   roles: string[]
+  /**
+   * RFC 8176 authentication methods of the session's login: 'pwd', 'otp', 'hwk', 'swk', and 'mfa'
+   * whenever two factors were used. Absent in tokens from before authd's MFA work.
+   */
+  amr?: string[]
+  /** Seconds since the epoch when the user last actively authenticated in this session (OIDC `auth_time`). */
+  auth_time?: number
   [claim: string]: unknown
 }
 
-export type AuthdTokenErrorCode = 'token_expired' | 'token_invalid'
+/**
+ * How a token may be refused. `insufficient_user_authentication` (RFC 9470) is apart from
+ * `token_invalid` because the token is genuine: the client should make the user authenticate
+ * again (a second factor, or recently) and retry, not throw the session away.
+ */
+export type AuthdTokenErrorCode = 'token_expired' | 'token_invalid' | 'insufficient_user_authentication'
 
-/** The token is not one this service may accept. Answer 401; never retry with the same token. */
+/**
+ * What a route asks of the user's authentication, beyond a valid token (RFC 9470 step-up).
+ * Both are checked after the token itself is found valid.
+ */
+export interface AuthRequirements {
+  /** Every value must be in the token's `amr`, e.g. ['mfa'] for a second factor; a token without `amr` fails. */
+  requireAmr?: string[]
+  /** Seconds: `auth_time` must be present and at most this long ago (plus `clockTolerance`). */
+  maxAuthAge?: number
+}
+
+/**
+ * The token is not one this service may accept. Answer 401; never retry with the same token (after
+ * `insufficient_user_authentication`, retry with one issued after the user authenticated again).
+ */
 export class AuthdTokenError extends Error {
   readonly code: AuthdTokenErrorCode
-  constructor (code: AuthdTokenErrorCode, message: string, options?: { cause?: unknown }) {
+  /**
+   * For `insufficient_user_authentication`: the requirements the token was checked against, so that
+   * the answer can tell the client what to obtain (e.g. RFC 9470's `max_age`).
+   */
+  readonly requirements?: AuthRequirements
+  constructor (code: AuthdTokenErrorCode, message: string, options?: { cause?: unknown, requirements?: AuthRequirements }) {
     super(message, options)
     this.name = 'AuthdTokenError'
     this.code = code
+    if (options?.requirements !== undefined) this.requirements = options.requirements
   }
 }
 
@@ -50,7 +83,7 @@ export class AuthdJwksUnavailableError extends Error {
   }
 }
 
-export interface VerifierOptions {
+export interface VerifierOptions extends AuthRequirements {
   /** authd's `/.well-known/jwks.json`, e.g. `http://127.0.0.1:3000/.well-known/jwks.json`. */
   jwksUrl: string | URL
   /** authd's JWT_ISSUER (default there: 'authd'). */
@@ -70,8 +103,12 @@ export interface VerifierOptions {
 }
 
 export interface Verifier {
-  /** Resolves with the token's claims, or rejects with AuthdTokenError / AuthdJwksUnavailableError. */
-  verify (token: string): Promise<AuthdClaims>
+  /**
+   * Resolves with the token's claims, or rejects with AuthdTokenError / AuthdJwksUnavailableError.
+   * `requirements` replace the verifier's defaults key by key (`requireAmr: []` drops a default one),
+   * so that one verifier serves routes that need MFA and routes that do not.
+   */
+  verify (token: string, requirements?: AuthRequirements): Promise<AuthdClaims>
 }
 
 export const DEFAULT_ALGORITHMS = ['RS256', 'ES256', 'EdDSA']
@@ -85,6 +122,22 @@ const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
 const TOKEN_KEY_ERRORS = new Set(['ERR_JWKS_NO_MATCHING_KEY', 'ERR_JWKS_MULTIPLE_MATCHING_KEYS', 'ERR_JOSE_NOT_SUPPORTED', 'ERR_JWS_INVALID', 'ERR_JOSE_ALG_NOT_ALLOWED'])
 
 const isNonEmptyString = (value: unknown): value is string => typeof value === 'string' && value !== ''
+const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every((item) => typeof item === 'string')
+
+/**
+ * Throws a TypeError unless the requirements are well-formed. A mistyped one (e.g. requireAmr: 'mfa')
+ * would otherwise check something other than what the service meant, so it is a programming error
+ * rather than a silently weaker check.
+ */
+export function checkRequirements (requirements: AuthRequirements, where: string): void {
+  const { requireAmr, maxAuthAge } = requirements
+  if (requireAmr !== undefined && !(Array.isArray(requireAmr) && requireAmr.every(isNonEmptyString))) {
+    throw new TypeError(`${where}: "requireAmr" must be an array of non-empty strings`)
+  }
+  if (maxAuthAge !== undefined && !(typeof maxAuthAge === 'number' && Number.isFinite(maxAuthAge) && maxAuthAge >= 0)) {
+    throw new TypeError(`${where}: "maxAuthAge" must be a number of seconds >= 0`)
+  }
+}
 
 export function createVerifier (options: VerifierOptions): Verifier {
   const { issuer, audience } = options
@@ -95,6 +148,8 @@ export function createVerifier (options: VerifierOptions): Verifier {
     throw new TypeError('createVerifier: "algorithms" must list asymmetric algorithms only')
   }
   const clockTolerance = options.clockTolerance ?? 0
+  checkRequirements(options, 'createVerifier')
+  const defaults: AuthRequirements = { requireAmr: options.requireAmr, maxAuthAge: options.maxAuthAge }
 
   const remote = createRemoteJWKSet(new URL(options.jwksUrl), {
     ...(options.cacheMaxAge !== undefined ? { cacheMaxAge: options.cacheMaxAge } : {}),
@@ -112,7 +167,11 @@ export function createVerifier (options: VerifierOptions): Verifier {
   }
 
   return {
-    async verify (token: string): Promise<AuthdClaims> {
+    async verify (token: string, requirements?: AuthRequirements): Promise<AuthdClaims> {
+      // Checked before the token so that a mistake in the service fails on every call, not only on good tokens.
+      if (requirements !== undefined) checkRequirements(requirements, 'verify')
+      const requireAmr = requirements?.requireAmr ?? defaults.requireAmr
+      const maxAuthAge = requirements?.maxAuthAge ?? defaults.maxAuthAge
       if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH || !JWS_COMPACT.test(token)) {
         throw new AuthdTokenError('token_invalid', 'Not a signed JWT')
       }
@@ -139,10 +198,41 @@ export function createVerifier (options: VerifierOptions): Verifier {
       }
       const roles = payload.roles ?? []
       if (!isNonEmptyString(payload.sub) || !isNonEmptyString(payload.sid) || !isNonEmptyString(payload.jti) ||
-        !Array.isArray(roles) || !roles.every((role) => typeof role === 'string')) {
+        !isStringArray(roles) ||
+        (payload.amr !== undefined && !isStringArray(payload.amr)) ||
+        (payload.auth_time !== undefined && !(typeof payload.auth_time === 'number' && Number.isFinite(payload.auth_time)))) {
         throw new AuthdTokenError('token_invalid', 'The token lacks authd claims')
       }
-      return { ...payload, roles } as AuthdClaims
+      // Like iat: a future auth_time would pass any maxAuthAge for as long as the token lives.
+      if (typeof payload.auth_time === 'number' && payload.auth_time > now + FUTURE_IAT_ALLOWANCE + clockTolerance) {
+        throw new AuthdTokenError('token_invalid', 'The token says the user authenticated in the future')
+      }
+      const claims = { ...payload, roles } as AuthdClaims
+
+      // The token is genuine from here on; what follows is whether this user's login is strong or
+      // recent enough, which the user can fix by authenticating again (RFC 9470).
+      const applied: AuthRequirements = {
+        ...(requireAmr !== undefined && requireAmr.length > 0 ? { requireAmr } : {}),
+        ...(maxAuthAge !== undefined ? { maxAuthAge } : {})
+      }
+      if (applied.requireAmr !== undefined) {
+        const amr = claims.amr ?? []
+        const missing = applied.requireAmr.filter((method) => !amr.includes(method))
+        if (missing.length > 0) {
+          throw new AuthdTokenError('insufficient_user_authentication',
+            `Stronger authentication is required: amr must include ${missing.join(', ')}`, { requirements: applied })
+        }
+      }
+      if (applied.maxAuthAge !== undefined) {
+        if (claims.auth_time === undefined) {
+          throw new AuthdTokenError('insufficient_user_authentication', 'More recent authentication is required: the token has no auth_time', { requirements: applied })
+        }
+        if (now - claims.auth_time > applied.maxAuthAge + clockTolerance) {
+          throw new AuthdTokenError('insufficient_user_authentication',
+            `More recent authentication is required: within the last ${applied.maxAuthAge} s`, { requirements: applied })
+        }
+      }
+      return claims
     }
   }
 }

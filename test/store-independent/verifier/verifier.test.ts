@@ -1,11 +1,12 @@
 // createVerifier (src/verifier) against a JWKS served by a tiny local Fastify app: the keys and
 // the number of JWKS fetches are under the test's control, so caching, the refetch on an unknown
 // kid (key rotation) and an unreachable JWKS are checked by counting, never by timing.
+// Step-up requirements (amr, auth_time) are checked against tokens signed with chosen claims.
 import { createHmac, randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
 import Fastify from 'fastify'
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair, type CryptoKey, type JWK, type JWTPayload } from 'jose'
-import { AuthdJwksUnavailableError, AuthdTokenError, createVerifier, type Verifier, type VerifierOptions } from '../../../src/verifier/index.js'
+import { AuthdJwksUnavailableError, AuthdTokenError, createVerifier, type AuthdTokenErrorCode, type AuthRequirements, type Verifier, type VerifierOptions } from '../../../src/verifier/index.js'
 import { authdVerifier } from '../../../src/verifier/fastify.js'
 import { flipSignatureChar, withPayload } from '../../jwt-helper.js'
 
@@ -50,8 +51,16 @@ async function sign (claims: JWTPayload = goodClaims(), key: TestKey = rsa, head
     .sign(key.privateKey)
 }
 
-async function rejects (t: Test, verifier: Verifier, token: string, code: 'token_invalid' | 'token_expired', message: string): Promise<void> {
-  await t.rejects(verifier.verify(token), { name: 'AuthdTokenError', code }, message)
+async function rejects (t: Test, verifier: Verifier, token: string, code: AuthdTokenErrorCode, message: string, requirements?: AuthRequirements): Promise<void> {
+  await t.rejects(verifier.verify(token, requirements), { name: 'AuthdTokenError', code }, message)
+}
+
+/** The AuthdTokenError the verification rejects with (fails the test if it resolves). */
+async function tokenError (t: Test, promise: Promise<unknown>): Promise<AuthdTokenError> {
+  const error = await promise.then(() => null, (e: unknown) => e)
+  t.ok(error instanceof AuthdTokenError, `rejected with AuthdTokenError: ${String(error)}`)
+  // {} rather than null, so that the caller's assertions fail instead of throwing.
+  return (error ?? {}) as AuthdTokenError
 }
 
 t.test('valid RS256, ES256 and EdDSA tokens give their claims; the JWKS is fetched once', async (t) => {
@@ -225,4 +234,147 @@ t.test('Fastify plugin: an unreachable JWKS is a 503, not a 401', async (t) => {
   t.notOk(res.headers['www-authenticate'], 'the token was not refused')
   const missing = await app.inject({ method: 'GET', url: '/private' })
   t.equal(missing.headers['www-authenticate'], 'Bearer realm="orders"', 'the configured realm')
+})
+
+// Step-up (RFC 9470): tokens as authd's MFA work issues them, with amr and auth_time.
+const PWD = ['pwd']
+const MFA = ['pwd', 'otp', 'mfa']
+const STEP_UP = 'insufficient_user_authentication'
+
+t.test('requireAmr: every listed method must be in amr; no amr at all fails; insufficient_user_authentication', async (t) => {
+  const verifier = verifierFor({ requireAmr: ['mfa'] })
+  const mfaClaims = goodClaims({ amr: MFA })
+  t.same(await verifier.verify(await sign(mfaClaims)), mfaClaims, 'pwd+otp+mfa passes, amr among the claims')
+
+  const pwd = await tokenError(t, verifier.verify(await sign(goodClaims({ amr: PWD }))))
+  t.equal(pwd.code, STEP_UP, 'amr [pwd] lacks mfa')
+  t.same(pwd.requirements, { requireAmr: ['mfa'] }, 'the error names what was required')
+  t.match(pwd.message, /mfa/)
+  await rejects(t, verifier, await sign(goodClaims()), STEP_UP, 'a token without amr (from before MFA) fails')
+  await rejects(t, verifier, await sign(goodClaims({ amr: [] })), STEP_UP, 'empty amr fails')
+  await rejects(t, verifierFor({ requireAmr: ['mfa', 'hwk'] }), await sign(goodClaims({ amr: MFA })), STEP_UP, 'every listed method is needed, not one of them')
+  t.ok(await verifierFor({ requireAmr: ['mfa', 'otp'] }).verify(await sign(goodClaims({ amr: MFA }))), 'all listed present')
+  t.ok(await verifierFor().verify(await sign(goodClaims({ amr: PWD }))), 'no requirement: pwd alone is fine')
+  t.ok(await verifierFor({ requireAmr: [] }).verify(await sign(goodClaims())), 'an empty requireAmr requires nothing')
+})
+
+t.test('maxAuthAge: auth_time must be present and recent enough, with clockTolerance', async (t) => {
+  const verifier = verifierFor({ maxAuthAge: 300 })
+  t.ok(await verifier.verify(await sign(goodClaims({ auth_time: now() - 10 }))), 'authenticated 10 s ago')
+  t.ok(await verifier.verify(await sign(goodClaims({ auth_time: now() - 290 }))), 'authenticated 290 s ago')
+  const old = await tokenError(t, verifier.verify(await sign(goodClaims({ auth_time: now() - 400 }))))
+  t.equal(old.code, STEP_UP, 'authenticated 400 s ago')
+  t.same(old.requirements, { maxAuthAge: 300 })
+  await rejects(t, verifier, await sign(goodClaims()), STEP_UP, 'no auth_time')
+  const slightlyOld = await sign(goodClaims({ auth_time: now() - 320 }))
+  await rejects(t, verifier, slightlyOld, STEP_UP, '320 s ago, no tolerance')
+  t.ok(await verifierFor({ maxAuthAge: 300, clockTolerance: 30 }).verify(slightlyOld), '320 s ago within a 30 s tolerance')
+  t.ok(await verifierFor().verify(await sign(goodClaims({ auth_time: now() - 86_400 }))), 'no maxAuthAge: any auth_time')
+})
+
+t.test('step-up is checked only on otherwise valid tokens; malformed amr / auth_time are token_invalid', async (t) => {
+  const verifier = verifierFor({ requireAmr: ['mfa'], maxAuthAge: 300 })
+  await rejects(t, verifier, await sign(goodClaims({ amr: PWD, iat: now() - 400, exp: now() - 100 })), 'token_expired', 'expired and too weak: expired first')
+  await rejects(t, verifier, flipSignatureChar(await sign(goodClaims({ amr: PWD }))), 'token_invalid', 'forged and too weak: invalid')
+  await rejects(t, verifier, await sign(goodClaims({ amr: 'mfa', auth_time: now() })), 'token_invalid', 'amr a string')
+  await rejects(t, verifier, await sign(goodClaims({ amr: [1], auth_time: now() })), 'token_invalid', 'amr not strings')
+  await rejects(t, verifier, await sign(goodClaims({ amr: MFA, auth_time: String(now()) })), 'token_invalid', 'auth_time a string')
+  await rejects(t, verifier, await sign(goodClaims({ amr: MFA, auth_time: now() + 3600 })), 'token_invalid', 'auth_time an hour in the future')
+  await rejects(t, verifierFor(), await sign(goodClaims({ amr: 'pwd' })), 'token_invalid', 'malformed amr is refused even with no requirement')
+})
+
+t.test('per-call requirements override the verifier defaults key by key', async (t) => {
+  const plain = verifierFor()
+  const pwdToken = await sign(goodClaims({ amr: PWD, auth_time: now() - 10 }))
+  t.ok(await plain.verify(pwdToken), 'no requirement by default')
+  await rejects(t, plain, pwdToken, STEP_UP, 'requireAmr on this call only', { requireAmr: ['mfa'] })
+  await rejects(t, plain, pwdToken, STEP_UP, 'maxAuthAge on this call only', { maxAuthAge: 5 })
+  t.ok(await plain.verify(pwdToken), 'the next call is back to the defaults')
+
+  const strict = verifierFor({ requireAmr: ['mfa'], maxAuthAge: 300 })
+  const oldMfa = await sign(goodClaims({ amr: MFA, auth_time: now() - 1000 }))
+  await rejects(t, strict, oldMfa, STEP_UP, 'defaults: too old')
+  t.ok(await strict.verify(oldMfa, { maxAuthAge: 3600 }), 'a longer maxAuthAge for this call')
+  t.ok(await strict.verify(pwdToken, { requireAmr: [] }), 'requireAmr [] drops the default; the default maxAuthAge still passes')
+  const kept = await tokenError(t, strict.verify(oldMfa, { requireAmr: ['otp'] }))
+  t.equal(kept.code, STEP_UP, 'overriding requireAmr keeps the default maxAuthAge')
+  t.same(kept.requirements, { requireAmr: ['otp'], maxAuthAge: 300 }, 'the requirements in force on that call')
+})
+
+t.test('malformed requirements are a TypeError, never a weaker check', async (t) => {
+  t.throws(() => verifierFor({ requireAmr: 'mfa' as unknown as string[] }), TypeError, 'requireAmr a string')
+  t.throws(() => verifierFor({ requireAmr: [''] }), TypeError, 'an empty method')
+  t.throws(() => verifierFor({ maxAuthAge: -1 }), TypeError, 'negative maxAuthAge')
+  t.throws(() => verifierFor({ maxAuthAge: Number.NaN }), TypeError, 'NaN maxAuthAge')
+  await t.rejects(verifierFor().verify(await sign(), { maxAuthAge: '300' as unknown as number }), TypeError, 'per call too')
+})
+
+t.test('Fastify plugin: requireAuthdWith answers 401 insufficient_user_authentication with an RFC 9470 challenge', async (t) => {
+  const app = Fastify()
+  await app.register(authdVerifier, { jwksUrl, issuer: 'authd', audience: 'authd' })
+  app.get('/any', { onRequest: app.requireAuthd }, async (request) => request.authd)
+  app.get('/mfa', { onRequest: app.requireAuthdWith({ requireAmr: ['mfa'] }) }, async (request) => request.authd)
+  app.get('/recent', { onRequest: app.requireAuthdWith({ requireAmr: ['mfa'], maxAuthAge: 300 }) }, async (request) => request.authd)
+  app.get('/odd', { onRequest: app.requireAuthdWith({ requireAmr: ['a"b\\c'] }) }, async () => 'never')
+  t.teardown(() => app.close())
+  t.throws(() => app.requireAuthdWith({ maxAuthAge: -5 }), TypeError, 'a bad requirement fails when the route is declared')
+
+  const get = async (url: string, token: string) => await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } })
+  const assertStepUp = (res: Awaited<ReturnType<typeof get>>, wwwAuthenticate: string) => {
+    t.equal(res.statusCode, 401, res.body)
+    t.match(res.headers['content-type'], /^application\/problem\+json/)
+    t.equal(res.headers['cache-control'], 'no-store')
+    t.equal(res.headers['www-authenticate'], wwwAuthenticate)
+    t.match(res.json(), { type: `https://authd.dev/errors/${STEP_UP}`, title: String, status: 401, detail: String, code: STEP_UP, requestId: String })
+  }
+
+  const pwd = await sign(goodClaims({ amr: PWD, auth_time: now() - 10 }))
+  const freshMfa = goodClaims({ amr: MFA, auth_time: now() - 10 })
+  const oldMfa = await sign(goodClaims({ amr: MFA, auth_time: now() - 1000 }))
+
+  t.equal((await get('/any', pwd)).statusCode, 200, 'requireAuthd asks for no second factor')
+  assertStepUp(await get('/mfa', pwd),
+    'Bearer realm="authd", error="insufficient_user_authentication", error_description="Stronger authentication is required: amr must include mfa"')
+  assertStepUp(await get('/mfa', await sign(goodClaims())),
+    'Bearer realm="authd", error="insufficient_user_authentication", error_description="Stronger authentication is required: amr must include mfa"')
+  const ok = await get('/mfa', await sign(freshMfa))
+  t.equal(ok.statusCode, 200)
+  t.same(ok.json(), freshMfa, 'request.authd carries amr and auth_time')
+  t.equal((await get('/recent', await sign(freshMfa))).statusCode, 200, 'MFA 10 s ago')
+  assertStepUp(await get('/recent', oldMfa),
+    'Bearer realm="authd", error="insufficient_user_authentication", error_description="More recent authentication is required: within the last 300 s", max_age="300"')
+  assertStepUp(await get('/recent', await sign(goodClaims({ amr: MFA }))),
+    'Bearer realm="authd", error="insufficient_user_authentication", error_description="More recent authentication is required: the token has no auth_time", max_age="300"')
+  assertStepUp(await get('/recent', pwd),
+    'Bearer realm="authd", error="insufficient_user_authentication", error_description="Stronger authentication is required: amr must include mfa", max_age="300"')
+  const odd = await get('/odd', await sign(freshMfa))
+  t.equal(odd.statusCode, 401)
+  t.match(odd.headers['www-authenticate'], /error_description="Stronger authentication is required: amr must include abc"$/, 'no quote or backslash inside the quoted string')
+
+  const expired = await get('/mfa', await sign(goodClaims({ amr: PWD, iat: now() - 400, exp: now() - 100 })))
+  t.equal(expired.json().code, 'token_expired', 'an expired token is expired, not a step-up')
+  t.equal(expired.headers['www-authenticate'], 'Bearer realm="authd", error="invalid_token"')
+
+  await t.rejects(app.verifyAuthdToken(pwd, { requireAmr: ['mfa'] }), { code: STEP_UP }, 'app.verifyAuthdToken takes requirements')
+})
+
+t.test('Fastify plugin: requireAmr / maxAuthAge as plugin options apply to requireAuthd; requireAuthdWith overrides them', async (t) => {
+  const app = Fastify()
+  await app.register(authdVerifier, { jwksUrl, issuer: 'authd', audience: 'authd', realm: 'orders', requireAmr: ['mfa'], maxAuthAge: 600 })
+  app.get('/private', { onRequest: app.requireAuthd }, async () => 'ok')
+  app.get('/relaxed', { onRequest: app.requireAuthdWith({ requireAmr: [] }) }, async () => 'ok')
+  t.teardown(() => app.close())
+  const get = async (url: string, token: string) => await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } })
+
+  const pwd = await sign(goodClaims({ amr: PWD, auth_time: now() - 10 }))
+  const res = await get('/private', pwd)
+  t.equal(res.statusCode, 401)
+  t.equal(res.json().code, STEP_UP)
+  t.equal(res.headers['www-authenticate'],
+    'Bearer realm="orders", error="insufficient_user_authentication", error_description="Stronger authentication is required: amr must include mfa", max_age="600"')
+  t.equal((await get('/private', await sign(goodClaims({ amr: MFA, auth_time: now() - 10 })))).statusCode, 200)
+  t.equal((await get('/relaxed', pwd)).statusCode, 200, 'requireAmr [] on the route drops the plugin default')
+  const stale = await get('/relaxed', await sign(goodClaims({ amr: PWD, auth_time: now() - 1000 })))
+  t.equal(stale.statusCode, 401, 'the plugin maxAuthAge still applies')
+  t.match(stale.headers['www-authenticate'], /max_age="600"$/)
 })
