@@ -32,6 +32,7 @@ import authServicePlugin from './services/auth-service.js'
 import accountServicePlugin from './services/account-service.js'
 import adminServicePlugin from './services/admin-service.js'
 import auditServicePlugin from './services/audit-service.js'
+import mfaServicePlugin from './services/mfa-service.js'
 import authenticatePlugin from './plugins/authenticate.js'
 import currentUserPlugin from './plugins/current-user.js'
 import housekeepingPlugin from './plugins/housekeeping.js'
@@ -47,6 +48,7 @@ import passwordResetRoutes from './routes/auth/password-reset.js'
 import meRoutes from './routes/users/me.js'
 import passwordRoutes from './routes/users/password.js'
 import accountRoutes from './routes/users/account.js'
+import mfaRoutes from './routes/users/mfa.js'
 import sessionRoutes from './routes/sessions.js'
 import adminUserRoutes from './routes/admin/users.js'
 import adminEventRoutes from './routes/admin/events.js'
@@ -126,7 +128,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(mailerPlugin)
   await app.register(passwordsPlugin, { hasher: options.passwordHasher })
   // The services, each after the ones it depends on (fastify-plugin checks the declared order).
-  for (const service of [sessionServicePlugin, emailFlowsPlugin, authServicePlugin, accountServicePlugin, adminServicePlugin, auditServicePlugin]) {
+  for (const service of [sessionServicePlugin, mfaServicePlugin, emailFlowsPlugin, authServicePlugin, accountServicePlugin, adminServicePlugin, auditServicePlugin]) {
     await app.register(service)
   }
   await app.register(authenticatePlugin)
@@ -149,6 +151,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     [meRoutes, '/v1/users'],
     [passwordRoutes, '/v1/users'],
     [accountRoutes, '/v1/users'],
+    [mfaRoutes, '/v1/users'],
     [sessionRoutes, '/v1/sessions'],
     [adminUserRoutes, '/v1/admin'],
     [adminEventRoutes, '/v1/admin']

@@ -139,6 +139,31 @@ export const ErrorCodes = {
     title: 'Password-reset link is invalid or expired',
     description: '`POST /v1/auth/password/reset` with a token that is unknown, used, expired, superseded by a completed reset, of another purpose, of an inactive account, or sent to an address the account no longer has.'
   },
+  mfa_invalid: {
+    status: 400,
+    title: 'Second-factor code is wrong',
+    description: 'A TOTP code that is wrong, outside ±1 time step, or already used (each code works once); a recovery code that is unknown or used. On `POST /v1/{client}/auth/mfa` it counts toward the account\'s [lockout](accounts.md#lockout-after-failed-logins) and the `mfaToken`\'s attempts; on enrolment (`…/mfa/totp/confirm`) and re-authentication it is a field error of `code` or `recoveryCode`.'
+  },
+  mfa_token_invalid: {
+    status: 401,
+    title: 'Second-factor login expired or unknown',
+    description: '`POST /v1/{client}/auth/mfa` with an `mfaToken` that is unknown, used (each one completes one login), older than `MFA_TOKEN_TTL`, past `MFA_MAX_ATTEMPTS` wrong codes, or whose account changed its password or was deactivated since. Log in again.'
+  },
+  mfa_already_enabled: {
+    status: 409,
+    title: 'Second factor already on',
+    description: '`POST /v1/users/me/mfa/totp` while TOTP is on: disable it first (`DELETE /v1/users/me/mfa/totp`, which needs a recent authentication) to enrol another authenticator.'
+  },
+  mfa_not_pending: {
+    status: 409,
+    title: 'No enrolment to confirm',
+    description: '`POST /v1/users/me/mfa/totp/confirm` without an enrolment started by `POST /v1/users/me/mfa/totp` (or after it was confirmed).'
+  },
+  reauthentication_required: {
+    status: 403,
+    title: 'Recent authentication required',
+    description: 'A sensitive action (password change, account deletion, disabling a factor, new recovery codes, an admin\'s role change) more than `REAUTHENTICATION_WINDOW` seconds after the session last authenticated: call `POST /v1/users/me/reauthenticate` and retry.'
+  },
   service_unavailable: {
     status: 503,
     title: 'Service unavailable',

@@ -36,7 +36,8 @@ export const flushExpiredCommand: Command = {
       context.out(`expired outstanding tokens deleted: ${result.outstandingTokens}\n` +
         `expired blacklisted tokens deleted: ${result.blacklistedTokens}\n` +
         `dead sessions deleted: ${result.sessions}\n` +
-        `stale login-failure counts deleted: ${result.loginFailures}`)
+        `stale login-failure counts deleted: ${result.loginFailures}\n` +
+        `expired second-factor challenges deleted: ${result.mfaChallenges}`)
       return 0
     } finally {
       await db.close()

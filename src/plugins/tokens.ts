@@ -9,6 +9,7 @@ import { loadRefreshSecret, type KeyMaterial } from '../services/keys.js'
 import { createTokenService, refreshJwtOptions, type TokenService } from '../services/token-service.js'
 import { createCsrf, type Csrf } from '../services/csrf.js'
 import { createDeviceTokens, type DeviceTokens } from '../services/device-tokens.js'
+import { mfaKey } from '../services/secret-box.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,6 +18,8 @@ declare module 'fastify' {
     csrf: Csrf
     /** Known-device tokens for the lockout (keyed from the refresh secret too). */
     devices: DeviceTokens
+    /** The MFA key: MFA_ENCRYPTION_KEY, or derived from the refresh secret (secret-box.ts). */
+    mfaKey: Buffer
   }
 }
 
@@ -64,6 +67,7 @@ async function tokensPlugin (app: FastifyInstance, options: TokensPluginOptions)
     refreshTtl: config.REFRESH_TOKEN_TTL
   }))
   app.decorate('csrf', createCsrf(refreshSecret))
+  app.decorate('mfaKey', mfaKey({ configured: config.MFA_ENCRYPTION_KEY, refreshSecret }))
   app.decorate('devices', createDeviceTokens({ refreshSecret, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttlSeconds: config.DEVICE_TOKEN_TTL }))
 }
 

@@ -23,7 +23,16 @@ export const AUDIT_EVENT_TYPES = [
   'email_verified',
   'account_deleted',
   'admin_user_updated',
-  'admin_sessions_revoked'
+  'admin_sessions_revoked',
+  'mfa_enabled',
+  'mfa_disabled',
+  'mfa_challenged',
+  'mfa_succeeded',
+  'mfa_failed',
+  'recovery_code_used',
+  'recovery_codes_regenerated',
+  'reauthenticated',
+  'admin_mfa_reset'
 ] as const
 
 export type AuditEventType = typeof AUDIT_EVENT_TYPES[number]

@@ -49,6 +49,20 @@ export function createHousekeepingRepository (db: Db) {
       return rows[0]?.sessions ?? 0
     },
 
+    /** Second-factor challenges (mfaTokens) that expired before `before`, used or not. */
+    async deleteExpiredMfaChallenges (before: Date, batchSize: number): Promise<number> {
+      const rows = await db.$queryRaw<Array<{ deleted: number }>>(Prisma.sql`
+        WITH doomed AS (
+          SELECT token_hash FROM mfa_challenges WHERE expires_at < ${before}::timestamptz
+          LIMIT ${batchSize}
+          FOR UPDATE SKIP LOCKED
+        ), deleted AS (
+          DELETE FROM mfa_challenges WHERE token_hash IN (SELECT token_hash FROM doomed) RETURNING token_hash
+        )
+        SELECT count(*)::int AS deleted FROM deleted`)
+      return rows[0]?.deleted ?? 0
+    },
+
     /** Login-failure counts with no lock in force: a lock that ended by `now`, or no failure since `quietSince`. */
     async deleteStaleLoginFailures (now: Date, quietSince: Date, batchSize: number): Promise<number> {
       const rows = await db.$queryRaw<Array<{ deleted: number }>>(Prisma.sql`

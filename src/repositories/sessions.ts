@@ -4,6 +4,15 @@
 import { Prisma } from '../generated/prisma/client.js'
 import type { Db } from './users.js'
 
+/**
+ * How the session's user last proved who they are (RFC 8176 `amr` values) and when: what its
+ * access tokens say (`amr`, `auth_time`) and what step-up checks.
+ */
+export interface SessionAuth {
+  amr: string[]
+  authTime: Date
+}
+
 export interface NewSession {
   id: string
   userId: string
@@ -12,6 +21,8 @@ export interface NewSession {
   refresh: { jti: string, issuedAt: Date, expiresAt: Date }
   /** SESSION_MAX_LIFETIME: the session's expiry never passes its login plus this. */
   maxLifetimeSeconds: number
+  /** How the user authenticated for this login; auth_time is the database's now(). */
+  amr: string[]
 }
 
 /**
@@ -60,10 +71,10 @@ export function createSessionRepository (db: Db) {
       // that holds a connection, so each round trip counts.
       await db.$executeRaw`
         WITH created AS (
-          INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip)
+          INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, auth_time, amr)
           VALUES (${session.id}::uuid, ${session.userId}::uuid, now(), now(),
             LEAST(${session.refresh.expiresAt}::timestamptz, now() + make_interval(secs => ${session.maxLifetimeSeconds}::float8)),
-            ${session.userAgent}, ${session.ip})
+            ${session.userAgent}, ${session.ip}, now(), ${session.amr}::text[])
           RETURNING id, user_id
         )
         INSERT INTO outstanding_tokens (jti, user_id, session_id, issued_at, expires_at)
@@ -94,6 +105,30 @@ export function createSessionRepository (db: Db) {
         WHERE o.jti = ${jti}::uuid AND o.session_id = ${sessionId}::uuid`
       const row = rows[0]
       return row === undefined ? null : { userId: row.user_id, revoked: row.revoked, blacklistReason: row.reason }
+    },
+
+    /** How and when the session's user last authenticated (null: no such session). */
+    async authOf (sessionId: string): Promise<SessionAuth | null> {
+      const row = await db.session.findUnique({ where: { id: sessionId }, select: { authTime: true, amr: true } })
+      return row === null ? null : { authTime: row.authTime, amr: row.amr }
+    },
+
+    /**
+     * Whether the session's user authenticated within the last `windowSeconds` (the step-up
+     * rule), by the database's clock, which also stamped auth_time.
+     */
+    async authenticatedWithin (sessionId: string, windowSeconds: number): Promise<boolean> {
+      const rows = await db.$queryRaw<Array<{ recent: boolean }>>(Prisma.sql`
+        SELECT auth_time > now() - make_interval(secs => ${windowSeconds}::float8) AS recent
+        FROM sessions WHERE id = ${sessionId}::uuid AND revoked_at IS NULL`)
+      return rows[0]?.recent ?? false
+    },
+
+    /** A re-authentication: auth_time is now, amr the given methods. False: the session is gone or ended. */
+    async reauthenticated (sessionId: string, amr: string[]): Promise<boolean> {
+      const count = await db.$executeRaw(Prisma.sql`
+        UPDATE sessions SET auth_time = now(), amr = ${amr}::text[] WHERE id = ${sessionId}::uuid AND revoked_at IS NULL`)
+      return count === 1
     },
 
     /** A user's sessions that can still be refreshed (not revoked, not expired), newest first. */

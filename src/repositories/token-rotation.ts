@@ -8,6 +8,7 @@
 // records another child, it hands back the one the rotation recorded (ROTATED_CHILD).
 import type { SqlClient, Statement } from '../db/sql.js'
 import { lifetimeEnd, withinLifetime } from './session-lifetime.js'
+import type { SessionAuth } from './sessions.js'
 
 /** The recorded child of a rotation: what token-service.signRefresh needs to sign it again. */
 export interface RecordedChild {
@@ -23,6 +24,8 @@ export interface Rotated {
   roles: string[]
   /** When the session's absolute lifetime ends (SESSION_MAX_LIFETIME after its login). */
   sessionEndsAt: Date
+  /** How and when the session's user last authenticated: the new access token's amr and auth_time. */
+  auth: SessionAuth
 }
 
 export type RotationResult =
@@ -40,6 +43,8 @@ export type RotationResult =
 interface RotationRow {
   user_id: string
   roles: string[] | null
+  amr: string[] | null
+  auth_time: Date
   alive: boolean
   within_lifetime: boolean
   ends_at: Date
@@ -57,7 +62,7 @@ const ROTATE: Statement = {
   name: 'authd_rotate_refresh',
   text: `
     WITH presented AS (
-      SELECT o.jti, o.user_id, o.session_id, u.roles,
+      SELECT o.jti, o.user_id, o.session_id, u.roles, s.amr, s.auth_time,
              (u.is_active AND s.revoked_at IS NULL) AS alive,
              ${withinLifetime('s', '$6')} AS within_lifetime,
              ${lifetimeEnd('s', '$6')} AS ends_at
@@ -80,7 +85,7 @@ const ROTATE: Statement = {
       WHERE id IN (SELECT session_id FROM child)
       RETURNING id
     )
-    SELECT p.user_id::text AS user_id, p.roles, p.alive, p.within_lifetime, p.ends_at,
+    SELECT p.user_id::text AS user_id, p.roles, p.amr, p.auth_time, p.alive, p.within_lifetime, p.ends_at,
            EXISTS (SELECT 1 FROM touched) AS rotated
     FROM presented p`
 }
@@ -91,6 +96,8 @@ interface ChildRow {
   exp: string | number
   user_id: string
   roles: string[] | null
+  amr: string[] | null
+  auth_time: Date
   ends_at: Date
 }
 
@@ -106,7 +113,7 @@ const ROTATED_CHILD: Statement = {
     SELECT c.jti::text AS jti,
            EXTRACT(EPOCH FROM c.issued_at)::bigint AS iat,
            EXTRACT(EPOCH FROM c.expires_at)::bigint AS exp,
-           o.user_id::text AS user_id, u.roles,
+           o.user_id::text AS user_id, u.roles, s.amr, s.auth_time,
            ${lifetimeEnd('s', '$4')} AS ends_at
     FROM outstanding_tokens o
     JOIN blacklisted_tokens b ON b.jti = o.jti
@@ -123,6 +130,8 @@ const ROTATED_CHILD: Statement = {
     LIMIT 1`
 }
 
+const sessionAuth = (row: { amr: string[] | null, auth_time: Date }): SessionAuth => ({ amr: row.amr ?? ['pwd'], authTime: new Date(row.auth_time) })
+
 export function createTokenRotationRepository (sql: SqlClient) {
   return {
     /** Rotation in one statement (one round trip, atomic); see ROTATE. Ids must be UUIDs. */
@@ -132,7 +141,7 @@ export function createTokenRotationRepository (sql: SqlClient) {
       ])
       const row = rows[0]
       if (row === undefined) return { outcome: 'unknown' }
-      if (row.rotated) return { outcome: 'rotated', userId: row.user_id, roles: row.roles ?? [], sessionEndsAt: new Date(row.ends_at) }
+      if (row.rotated) return { outcome: 'rotated', userId: row.user_id, roles: row.roles ?? [], sessionEndsAt: new Date(row.ends_at), auth: sessionAuth(row) }
       if (!row.alive) return { outcome: 'dead' }
       if (!row.within_lifetime) return { outcome: 'session_expired' }
       return { outcome: 'blacklisted' }
@@ -151,7 +160,8 @@ export function createTokenRotationRepository (sql: SqlClient) {
         child: { jti: row.jti, iat: Number(row.iat), exp: Number(row.exp) },
         userId: row.user_id,
         roles: row.roles ?? [],
-        sessionEndsAt: new Date(row.ends_at)
+        sessionEndsAt: new Date(row.ends_at),
+        auth: sessionAuth(row)
       }
     }
   }

@@ -7,6 +7,7 @@ import { createAdminUserRepository } from './admin-users.js'
 import { createAuditRepository } from './audit-events.js'
 import { createHousekeepingRepository } from './housekeeping.js'
 import { createLoginFailureRepository } from './login-failures.js'
+import { createMfaRepository } from './mfa.js'
 import { createOneTimeTokenRepository } from './one-time-tokens.js'
 import { createSessionRepository } from './sessions.js'
 import { createTokenRotationRepository } from './token-rotation.js'
@@ -22,7 +23,8 @@ export function createRepositories (db: Db, sql: SqlClient) {
     loginFailures: createLoginFailureRepository(db),
     oneTimeTokens: createOneTimeTokenRepository(db),
     adminUsers: createAdminUserRepository(db),
-    housekeeping: createHousekeepingRepository(db)
+    housekeeping: createHousekeepingRepository(db),
+    mfa: createMfaRepository(db)
   }
 }
 

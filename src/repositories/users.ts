@@ -128,6 +128,10 @@ export function createUserRepository (db: Db, sql: SqlClient = sqlOverPrisma(db)
       return rows[0] ?? null
     },
 
+    async findById (id: string): Promise<User | null> {
+      return await db.user.findUnique({ where: { id } })
+    },
+
     /** `login` is an email address when it holds '@' (usernames cannot), else a username. */
     async findByLogin (login: string): Promise<User | null> {
       return login.includes('@')

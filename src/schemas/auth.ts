@@ -61,11 +61,40 @@ export const VerifyResult = Type.Object({
     jti: Type.String(),
     iat: Type.Integer(),
     exp: Type.Integer(),
-    roles: Type.Array(Type.String())
+    roles: Type.Array(Type.String()),
+    amr: Type.Optional(Type.Array(Type.String(), { description: 'RFC 8176: how the user authenticated (`pwd`; with a second factor also `otp`, `mfa`).' })),
+    auth_time: Type.Optional(Type.Integer({ description: 'When the user last authenticated in this session (seconds since the epoch).' }))
   })
 }, {
   examples: [{
     valid: true,
-    claims: { iss: 'authd', aud: 'authd', sub: EXAMPLE_USER.id, sid: '0b6f5d1c-27f4-4d0e-9a0e-3c2f1b9d8e7a', jti: '7d1e3a52-1f0b-4c55-9d0e-5a8c2b7e4f61', iat: 1795613245, exp: 1795613545, roles: [] }
+    claims: { iss: 'authd', aud: 'authd', sub: EXAMPLE_USER.id, sid: '0b6f5d1c-27f4-4d0e-9a0e-3c2f1b9d8e7a', jti: '7d1e3a52-1f0b-4c55-9d0e-5a8c2b7e4f61', iat: 1795613245, exp: 1795613545, roles: [], amr: ['pwd'], auth_time: 1795613245 }
   }]
+})
+
+/** A login whose account has a second factor: no tokens yet, the mfaToken completes it (POST …/auth/mfa). */
+export const MfaRequiredResult = Type.Object({
+  mfaRequired: Type.Literal(true),
+  mfaToken: Type.String({ description: 'Completes this login with `POST …/auth/mfa` within MFA_TOKEN_TTL seconds; works once.' }),
+  methods: Type.Array(Type.Union([Type.Literal('totp'), Type.Literal('recovery_code')]), { description: 'The proofs this account can give: `totp` (a code from the authenticator app), `recovery_code`.' })
+}, { examples: [{ mfaRequired: true, mfaToken: 'o3Jf2Qm9XkVt1Yw8Rz4Lb6Nc0Hd5Pe7Sa2Ug9Ki1Mx', methods: ['totp', 'recovery_code'] }] })
+
+/** A six-digit TOTP code (spaces around are tolerated by the check, not by this schema). */
+export const TotpCode = Type.String({ pattern: '^[0-9]{6}$', description: 'The 6-digit code the authenticator app shows now.' })
+/** A recovery code as handed out (`xxxxx-xxxxx`); case, spaces and the dash do not matter. */
+export const RecoveryCode = Type.String({ minLength: 1, maxLength: 64 })
+
+/** The second step of a login with a second factor: exactly one of `code` and `recoveryCode`. */
+export const MfaBody = Type.Object({
+  mfaToken: Type.String({ minLength: 1, maxLength: 128 }),
+  code: Type.Optional(TotpCode),
+  recoveryCode: Type.Optional(RecoveryCode)
+}, { additionalProperties: false, examples: [{ mfaToken: 'o3Jf2Qm9XkVt1Yw8Rz4Lb6Nc0Hd5Pe7Sa2Ug9Ki1Mx', code: '123456' }] })
+
+/** A login's 200: tokens, or (a second factor is on) the mfaToken that completes it. */
+export const AppLoginReply = Type.Union([AppLoginResult, MfaRequiredResult], {
+  examples: [{ user: EXAMPLE_USER, tokens: EXAMPLE_APP_TOKENS, deviceToken: EXAMPLE_DEVICE_TOKEN }, { mfaRequired: true, mfaToken: 'o3Jf2Qm9XkVt1Yw8Rz4Lb6Nc0Hd5Pe7Sa2Ug9Ki1Mx', methods: ['totp', 'recovery_code'] }]
+})
+export const BrowserLoginReply = Type.Union([BrowserAuthResult, MfaRequiredResult], {
+  examples: [{ user: EXAMPLE_USER, tokens: EXAMPLE_BROWSER_TOKENS }, { mfaRequired: true, mfaToken: 'o3Jf2Qm9XkVt1Yw8Rz4Lb6Nc0Hd5Pe7Sa2Ug9Ki1Mx', methods: ['totp', 'recovery_code'] }]
 })

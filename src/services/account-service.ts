@@ -15,6 +15,7 @@ import { loginFailureKey, type LockoutPolicy } from '../repositories/login-failu
 import type { UnitOfWork } from '../repositories/unit-of-work.js'
 import type { User, UserPatch } from '../repositories/users.js'
 import type { ClientMeta } from './client-meta.js'
+import { AMR_PASSWORD_AND_OTP, type MfaService } from './mfa-service.js'
 import type { Passwords } from './passwords.js'
 import type { Caller, SessionService } from './session-service.js'
 import { lockedError, lockoutPolicy } from './lockout.js'
@@ -22,6 +23,8 @@ import { lockedError, lockoutPolicy } from './lockout.js'
 export interface AccountServiceOptions {
   db: UnitOfWork
   passwords: Passwords
+  /** The second factor, for re-authentication with a code. */
+  mfa: MfaService
   /** The live-session check, when a conditional write finds the caller's session gone. */
   sessions: SessionService
   /** The login's lockout (threshold 0: off), which these password checks share. */
@@ -35,7 +38,7 @@ function invalid (errors: FieldError[]): AppError {
 }
 
 export function createAccountService (options: AccountServiceOptions) {
-  const { db, passwords, sessions, lockout } = options
+  const { db, passwords, sessions, mfa, lockout } = options
   const { hasher } = passwords
   const failures = db.repos.loginFailures
 
@@ -56,23 +59,31 @@ export function createAccountService (options: AccountServiceOptions) {
    * calling session and answers 401.
    */
   async function passwordIsRight (caller: Caller, user: User, password: string, field: string, meta: ClientMeta): Promise<boolean> {
+    return await guardedCheck(caller, user, field, meta, 'password_check_failed', async () => (await hasher.verify(password, user.passwordHash)).ok)
+  }
+
+  /**
+   * The lockout around any check of the signed-in caller's secret (password, second-factor
+   * code): refused while the account's key is locked; a failure is counted and audited as
+   * `event`, and the one that locks the key ends the calling session (401).
+   */
+  async function guardedCheck (caller: Caller, user: User, field: string, meta: ClientMeta, event: 'password_check_failed' | 'mfa_failed', check: () => Promise<boolean>): Promise<boolean> {
     const key = lockout.threshold > 0 ? loginFailureKey(user.email) : null
     const lockedFor = key === null ? null : await failures.lockedFor(key)
     if (lockedFor !== null) {
-      await db.repos.audit.record({ type: 'password_check_failed', userId: user.id, ...meta, detail: { sessionId: caller.sid, field, reason: 'locked' } })
+      await db.repos.audit.record({ type: event, userId: user.id, ...meta, detail: { sessionId: caller.sid, field, reason: 'locked' } })
       throw lockedError(lockedFor)
     }
-    const check = await hasher.verify(password, user.passwordHash)
-    if (check.ok) return true
+    if (await check()) return true
     // The count, its audit events and (on the locking failure) the session's end land together.
     const counted = await db.transaction(async (repos) => {
       const count = key === null ? null : await repos.loginFailures.recordFailure(key, lockout)
       const events = repos.audit
       await events.record({
-        type: 'password_check_failed',
+        type: event,
         userId: user.id,
         ...meta,
-        detail: { sessionId: caller.sid, field, reason: 'wrong_password', ...(count === null ? {} : { failures: count.failures }) }
+        detail: { sessionId: caller.sid, field, reason: field === 'password' || field === 'currentPassword' ? 'wrong_password' : 'wrong_code', ...(count === null ? {} : { failures: count.failures }) }
       })
       if (count?.lockedFor != null) {
         await repos.sessions.revoke(caller.sid, 'password_check_failed')
@@ -81,12 +92,48 @@ export function createAccountService (options: AccountServiceOptions) {
       return count
     })
     if (counted?.lockedFor != null) {
-      throw new AppError('token_invalid', 'Too many wrong passwords: this session has been ended and the account is locked for a while')
+      throw new AppError('token_invalid', 'Too many wrong attempts: this session has been ended and the account is locked for a while')
     }
     return false
   }
 
   return {
+    /**
+     * POST /users/me/reauthenticate: the caller proves again who they are, and their session's
+     * auth_time becomes now (step-up). With a second factor on, only a code will do: a
+     * password alone is what a thief of the password and a token would have.
+     */
+    async reauthenticate (caller: Caller, user: User, proof: { password?: string, code?: string, recoveryCode?: string }, meta: ClientMeta): Promise<void> {
+      const given = [proof.password, proof.code, proof.recoveryCode].filter((value) => value !== undefined).length
+      if (given !== 1) throw new AppError('validation_failed', 'Give exactly one of password, code and recoveryCode', { errors: [{ field: 'body', code: 'invalid_value', message: 'exactly one of password, code and recoveryCode' }] })
+      const factors = await mfa.factors(user.id)
+      if (proof.password !== undefined) {
+        if (factors.totp) throw new AppError('reauthentication_required', 'This account has a second factor: re-authenticate with a code (or a recovery code)')
+        if (!await passwordIsRight(caller, user, proof.password, 'password', meta)) throw invalid([wrongPassword('password')])
+        await db.transaction(async (repos) => {
+          if (!await repos.sessions.reauthenticated(caller.sid, ['pwd'])) await lostRace(caller, 'password')
+          await repos.audit.record({ type: 'reauthenticated', userId: user.id, ...meta, detail: { sessionId: caller.sid, method: 'password' } })
+        })
+        return
+      }
+      const factorProof = proof.code !== undefined ? { code: proof.code } : { recoveryCode: proof.recoveryCode ?? '' }
+      const field = proof.code !== undefined ? 'code' : 'recoveryCode'
+      const right = await guardedCheck(caller, user, field, meta, 'mfa_failed', async () => {
+        const checked = await mfa.check(user.id, factorProof)
+        if (checked === null) return false
+        // The code is used up together with the session's new auth_time, or not at all.
+        return await db.transaction(async (repos) => {
+          const used = await checked.consume(repos)
+          if (!used.ok) return false
+          if (!await repos.sessions.reauthenticated(caller.sid, AMR_PASSWORD_AND_OTP)) return false
+          await repos.audit.record({ type: 'reauthenticated', userId: user.id, ...meta, detail: { sessionId: caller.sid, method: checked.method } })
+          if (used.left !== undefined) await repos.audit.record({ type: 'recovery_code_used', userId: user.id, ...meta, detail: { left: used.left } })
+          return true
+        })
+      })
+      if (!right) throw new AppError('mfa_invalid', 'The code is not valid (wrong, expired or already used)', { errors: [{ field, code: 'mfa_invalid', message: 'is not valid' }] })
+    },
+
     /** PATCH /users/me: 409 username_taken when the new username is someone else's. */
     async updateProfile (user: User, patch: UserPatch): Promise<User> {
       return await db.repos.users.update(user.id, patch)
@@ -97,6 +144,7 @@ export function createAccountService (options: AccountServiceOptions) {
      * `user` is the caller's row as the live-session check just read it.
      */
     async changePassword (caller: Caller, user: User, input: { currentPassword: string, newPassword: string }, meta: ClientMeta): Promise<void> {
+      await sessions.requireRecentAuthentication(caller)
       const right = await passwordIsRight(caller, user, input.currentPassword, 'currentPassword', meta)
       const errors = [
         ...(right ? [] : [wrongPassword('currentPassword')]),
@@ -123,6 +171,7 @@ export function createAccountService (options: AccountServiceOptions) {
      * afterwards nothing else says whose id it was.
      */
     async deleteAccount (caller: Caller, user: User, password: string, meta: ClientMeta): Promise<void> {
+      await sessions.requireRecentAuthentication(caller)
       if (!await passwordIsRight(caller, user, password, 'password', meta)) throw invalid([wrongPassword('password')])
       const deleted = await db.transaction(async (repos) => {
         const ok = await repos.users.deleteUser({ userId: user.id, sessionId: caller.sid, expectedHash: user.passwordHash })
@@ -144,7 +193,7 @@ declare module 'fastify' {
 }
 
 async function accountServicePlugin (app: FastifyInstance): Promise<void> {
-  app.decorate('accounts', createAccountService({ db: app.db, passwords: app.passwords, sessions: app.sessions, lockout: lockoutPolicy(app.config) }))
+  app.decorate('accounts', createAccountService({ db: app.db, passwords: app.passwords, sessions: app.sessions, mfa: app.mfa, lockout: lockoutPolicy(app.config) }))
 }
 
-export default fp(accountServicePlugin, { name: 'account-service', dependencies: ['config', 'database', 'passwords', 'session-service'] })
+export default fp(accountServicePlugin, { name: 'account-service', dependencies: ['config', 'database', 'passwords', 'session-service', 'mfa-service'] })

@@ -10,6 +10,7 @@ import type { UnitOfWork } from '../repositories/unit-of-work.js'
 import type { User } from '../repositories/users.js'
 import { isUuid } from '../schemas/common.js'
 import type { Actor } from './client-meta.js'
+import type { SessionService } from './session-service.js'
 
 /** The role that unlocks the admin API. */
 export const ADMIN_ROLE = 'admin'
@@ -42,8 +43,9 @@ export function decodeUserCursor (cursor: string): UserKey {
   return { createdAt, id }
 }
 
-export function createAdminService (db: UnitOfWork) {
+export function createAdminService (db: UnitOfWork, sessions: SessionService) {
   const users = db.repos.adminUsers
+  const recentlyAuthenticated = async (actor: Actor): Promise<void> => { await sessions.requireRecentAuthentication({ sub: actor.id, sid: actor.sessionId }) }
 
   return {
     async listUsers (query: { q?: string, limit: number, cursor?: string }): Promise<{ users: User[], nextCursor: string | null }> {
@@ -72,6 +74,8 @@ export function createAdminService (db: UnitOfWork) {
       if (id === actor.id && (patch.isActive === false || (patch.roles !== undefined && !patch.roles.includes(ADMIN_ROLE)))) {
         throw new AppError('self_lockout', 'You cannot deactivate yourself or remove your own admin role; ask another admin')
       }
+      // Handing out or taking away roles is sensitive: the admin must have authenticated recently.
+      if (patch.roles !== undefined) await recentlyAuthenticated(actor)
       return await db.transaction(async (repos) => {
         const repo = repos.adminUsers
         const before = await repo.findForUpdate(id)
@@ -99,6 +103,21 @@ export function createAdminService (db: UnitOfWork) {
           }
         })
         return after
+      })
+    },
+
+    /**
+     * Removes every second factor of the user (a lost authenticator and lost recovery codes):
+     * they then log in with the password alone and may enrol again. Needs the admin's recent
+     * authentication; audited with the admin as actor.
+     */
+    async resetMfa (actor: Actor, rawId: string): Promise<void> {
+      const id = userId(rawId)
+      await recentlyAuthenticated(actor)
+      await db.transaction(async (repos) => {
+        if (await repos.adminUsers.findById(id) === null) throw notFound()
+        const removed = await repos.mfa.removeAll(id)
+        await repos.audit.record({ type: 'admin_mfa_reset', userId: id, actorId: actor.id, ip: actor.ip, userAgent: actor.userAgent, detail: { removed } })
       })
     },
 
@@ -137,7 +156,7 @@ declare module 'fastify' {
 }
 
 async function adminServicePlugin (app: FastifyInstance): Promise<void> {
-  app.decorate('admin', createAdminService(app.db))
+  app.decorate('admin', createAdminService(app.db, app.sessions))
 }
 
-export default fp(adminServicePlugin, { name: 'admin-service', dependencies: ['database'] })
+export default fp(adminServicePlugin, { name: 'admin-service', dependencies: ['database', 'session-service'] })

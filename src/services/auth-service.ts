@@ -5,9 +5,12 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { AppError } from '../errors.js'
 import { loginFailureKey, type LockoutPolicy } from '../repositories/login-failures.js'
-import type { UnitOfWork } from '../repositories/unit-of-work.js'
+import type { SessionAuth } from '../repositories/sessions.js'
+import type { Repositories, UnitOfWork } from '../repositories/unit-of-work.js'
 import type { User } from '../repositories/users.js'
 import type { ClientMeta } from './client-meta.js'
+import { AMR_PASSWORD_AND_OTP, type FactorProof, type MfaService } from './mfa-service.js'
+import { OPAQUE_TOKEN_FORMAT, hashToken, newOpaqueToken } from './opaque-tokens.js'
 import type { Passwords } from './passwords.js'
 import { lockedError, lockoutPolicy } from './lockout.js'
 import type { TokenService } from './token-service.js'
@@ -24,6 +27,11 @@ export interface TokenPair {
 export interface AuthServiceOptions {
   db: UnitOfWork
   passwords: Passwords
+  /** The second factor: whether a login needs one, and the check of its proof. */
+  mfa: MfaService
+  /** MFA_TOKEN_TTL and MFA_MAX_ATTEMPTS: how long and for how many wrong codes an mfaToken lives. */
+  mfaTokenTtl: number
+  mfaMaxAttempts: number
   tokens: TokenService
   /** Known-device tokens: the owner's way past a lock an attacker keeps renewing. */
   devices: DeviceTokens
@@ -38,6 +46,25 @@ export interface AuthServiceOptions {
   /** Called after a registration is stored (sends the verification mail, after the reply). */
   onRegistered?: (user: User, meta: ClientMeta) => void
 }
+
+/**
+ * The proof of POST …/auth/mfa (and re-authentication): exactly one of `code` and
+ * `recoveryCode` (the schema lets both be optional; this is where "exactly one" is checked).
+ */
+export function mfaInput<T extends { code?: string, recoveryCode?: string }> (body: T): Omit<T, 'code' | 'recoveryCode'> & FactorProof {
+  const { code, recoveryCode, ...rest } = body
+  if ((code === undefined) === (recoveryCode === undefined)) {
+    throw new AppError('validation_failed', 'Give exactly one of code and recoveryCode', {
+      errors: [{ field: code === undefined ? 'code' : 'recoveryCode', code: code === undefined ? 'required' : 'invalid_value', message: 'exactly one of code and recoveryCode' }]
+    })
+  }
+  return { ...rest, ...(code !== undefined ? { code } : { recoveryCode: recoveryCode ?? '' }) }
+}
+
+/** A login: tokens, or (a second factor is on) the mfaToken that completes it with POST …/auth/mfa. */
+export type LoginResult =
+  | { mfaRequired: false, user: User, tokens: TokenPair, deviceToken: IssuedDeviceToken | null }
+  | { mfaRequired: true, mfaToken: string, methods: Array<'totp' | 'recovery_code'> }
 
 export interface RegisterInput {
   email: string
@@ -56,8 +83,11 @@ type LoginFailureReason = 'unknown_login' | 'wrong_password' | 'inactive' | 'loc
 
 const INVALID_CREDENTIALS = 'No active account found with the given credentials'
 
+/** RFC 8176 amr of a session opened with a password alone. */
+const AMR_PASSWORD = ['pwd']
+
 export function createAuthService (options: AuthServiceOptions) {
-  const { db, passwords, tokens, devices, graceSeconds, maxLifetimeSeconds, lockout, log } = options
+  const { db, passwords, mfa, tokens, devices, graceSeconds, maxLifetimeSeconds, lockout, log } = options
   const { hasher } = passwords
   const verifiedOnly = options.emailVerification === 'mandatory'
   const { users, rotation, sessions, audit, loginFailures: failures } = db.repos
@@ -67,14 +97,14 @@ export function createAuthService (options: AuthServiceOptions) {
    * token's exp or the session's absolute end (SESSION_MAX_LIFETIME), so that a client (and a
    * browser cookie's Max-Age) knows when it must log in again.
    */
-  async function pair (user: { id: string, roles: string[] }, sessionId: string, refresh: { token: string, exp: number, iat?: number }, sessionEndsAt: Date): Promise<TokenPair> {
+  async function pair (user: { id: string, roles: string[] }, sessionId: string, refresh: { token: string, exp: number, iat?: number }, sessionEndsAt: Date, auth: SessionAuth): Promise<TokenPair> {
     // From the token's own iat when it is new (so it reports REFRESH_TOKEN_TTL exactly, even
     // when a second ticks over meanwhile), else from now (a replay has less time left).
     const now = refresh.iat ?? Math.floor(Date.now() / 1000)
     const endsAt = Math.min(refresh.exp, Math.floor(sessionEndsAt.getTime() / 1000))
     return {
       sessionId,
-      access: await tokens.signAccess(user, sessionId),
+      access: await tokens.signAccess(user, sessionId, auth),
       accessExpiresIn: tokens.accessTtl,
       refresh: refresh.token,
       refreshExpiresIn: Math.max(1, endsAt - now)
@@ -94,6 +124,51 @@ export function createAuthService (options: AuthServiceOptions) {
     throw new AppError('session_expired', 'This session has reached its maximum lifetime; log in again')
   }
 
+  /**
+   * Opens the session of a login whose every factor checked out, in one transaction: first
+   * `before` (a second factor's single-use steps), then the login is recorded only while the
+   * password hash is still the one verified (null otherwise: a reset, change or deactivation
+   * committed since then wins), the key's failures are forgiven, the session created with
+   * `amr`, the event recorded.
+   */
+  async function openSession (args: {
+    found: User
+    newHash?: string
+    key: string | null
+    client: ClientMeta
+    amr: string[]
+    detail: Record<string, string | boolean>
+    before?: (repos: Repositories) => Promise<void>
+  }): Promise<{ user: User, tokens: TokenPair, deviceToken: IssuedDeviceToken | null } | null> {
+    const { found, key, client } = args
+    const sessionId = randomUUID()
+    const refresh = tokens.issueRefresh(found.id, sessionId)
+    const user = await db.transaction(async (repos) => {
+      await args.before?.(repos)
+      // The UPDATE also locks the user's row until this transaction ends, so a reset that
+      // commits after it waits for the session below and then revokes it. A rehash can
+      // therefore never write a hash of the old password over a new one.
+      const user = await repos.users.recordLogin({ id: found.id, expectedHash: found.passwordHash, newHash: args.newHash })
+      if (user === null) return null
+      if (key !== null) {
+        // A success forgets the failures (a known device's own, never the name's: the owner
+        // logging in must not reset an attacker's lock), unless concurrent failures locked
+        // the key after this request was let in: then it is refused like any other (rolled back).
+        const stillLocked = await repos.loginFailures.clearOnSuccess(key)
+        if (stillLocked !== null) throw lockedError(stillLocked)
+      }
+      await repos.sessions.create({ id: sessionId, userId: found.id, ...client, refresh, maxLifetimeSeconds, amr: args.amr })
+      await repos.audit.record({ type: 'login_succeeded', userId: found.id, ...client, detail: { sessionId, ...args.detail } })
+      return user
+    })
+    if (user === null) return null
+    return {
+      user,
+      tokens: await pair(user, sessionId, refresh, newSessionEnd(refresh), { amr: args.amr, authTime: new Date(refresh.iat * 1000) }),
+      deviceToken: devices.enabled ? devices.issue(user.id) : null
+    }
+  }
+
   return {
     /** `tokens` is null when email verification is mandatory: no session until verified. */
     async register (input: RegisterInput, meta: ClientMeta): Promise<{ user: User, tokens: TokenPair | null }> {
@@ -107,20 +182,20 @@ export function createAuthService (options: AuthServiceOptions) {
         const created = await repos.users.create({ ...input, id: userId, passwordHash })
         await repos.audit.record({ type: 'user_registered', userId, ...meta, detail: { sessionId: verifiedOnly ? null : sessionId } })
         if (verifiedOnly) return created
-        await repos.sessions.create({ id: sessionId, userId, ...meta, refresh, maxLifetimeSeconds })
+        await repos.sessions.create({ id: sessionId, userId, ...meta, refresh, maxLifetimeSeconds, amr: AMR_PASSWORD })
         const loggedIn = await repos.users.recordLogin({ id: created.id, expectedHash: passwordHash })
         if (loggedIn === null) throw new Error('a user created in this transaction was not found')
         return loggedIn
       })
       options.onRegistered?.(user, meta)
-      return { user, tokens: verifiedOnly ? null : await pair(user, sessionId, refresh, newSessionEnd(refresh)) }
+      return { user, tokens: verifiedOnly ? null : await pair(user, sessionId, refresh, newSessionEnd(refresh), { amr: AMR_PASSWORD, authTime: new Date(refresh.iat * 1000) }) }
     },
 
     /**
      * `deviceToken`: the known-device token this browser or app got at its last successful
      * login (device-tokens.ts), if it sent one. The reply carries a new one.
      */
-    async login (input: { login: string, password: string }, meta: ClientMeta, deviceToken?: string): Promise<{ user: User, tokens: TokenPair, deviceToken: IssuedDeviceToken | null }> {
+    async login (input: { login: string, password: string }, meta: ClientMeta, deviceToken?: string): Promise<LoginResult> {
       const client = meta
       // The lockout counts per identifier as typed (docs/accounts.md "Lockout after failed logins"), known or not…
       const identifierKey = lockout.threshold > 0 ? loginFailureKey(input.login) : null
@@ -161,38 +236,90 @@ export function createAuthService (options: AuthServiceOptions) {
       }
       // Only after the password check, so it tells nothing to someone without the password.
       if (verifiedOnly && !found.emailVerified) throw new AppError('email_not_verified', 'Confirm your email address first (follow the link in the mail, or ask for another)')
+      // A second factor is on: the right password alone opens nothing. Nor does it forgive the
+      // key's failures (only a completed second factor does): else a thief with the password
+      // could alternate it with code guesses for ever.
+      const factors = await mfa.factors(found.id)
+      if (factors.totp) {
+        const mfaToken = newOpaqueToken()
+        await db.transaction(async (repos) => {
+          await repos.mfa.createChallenge({ tokenHash: hashToken(mfaToken), userId: found.id, lockoutKey: key ?? '', passwordFingerprint: hashToken(found.passwordHash), ttlSeconds: options.mfaTokenTtl })
+          await repos.audit.record({ type: 'mfa_challenged', userId: found.id, ...client, detail: { knownDevice } })
+        })
+        return { mfaRequired: true, mfaToken, methods: factors.recoveryCodesLeft > 0 ? ['totp', 'recovery_code'] : ['totp'] }
+      }
       const newHash = check.needsRehash ? await hasher.hash(input.password) : undefined
-      const sessionId = randomUUID()
-      const refresh = tokens.issueRefresh(found.id, sessionId)
-      const user = await db.transaction(async (repos) => {
-        // First, and only while the password hash is still the one bcrypt just accepted (and
-        // the account still active): a reset, change or deactivation that committed since
-        // then wins, and this login fails as if the password were wrong. The UPDATE also
-        // locks the user's row until this transaction ends, so one that commits after it
-        // waits for the session below and then revokes it. A rehash can therefore never
-        // write a hash of the old password over a new one.
-        const user = await repos.users.recordLogin({ id: found.id, expectedHash: found.passwordHash, newHash })
-        if (user === null) return null
-        if (key !== null) {
-          // A success forgets the failures (a known device's own, never the name's: the owner
-          // logging in must not reset an attacker's lock), unless concurrent failures locked
-          // the key after this request was let in: then it is refused like any other (rolled back).
-          const stillLocked = await repos.loginFailures.clearOnSuccess(key)
-          if (stillLocked !== null) throw lockedError(stillLocked)
-        }
-        await repos.sessions.create({ id: sessionId, userId: found.id, ...client, refresh, maxLifetimeSeconds })
-        await repos.audit.record({ type: 'login_succeeded', userId: found.id, ...client, detail: { sessionId, knownDevice } })
-        return user
-      })
-      if (user === null) {
+      const opened = await openSession({ found, newHash, key, client, amr: AMR_PASSWORD, detail: { knownDevice } })
+      if (opened === null) {
         await audit.record({ type: 'login_failed', userId: found.id, ...client, detail: { reason: 'password_changed' satisfies LoginFailureReason, knownDevice } })
         throw new AppError('invalid_credentials', INVALID_CREDENTIALS)
       }
-      return {
-        user,
-        tokens: await pair(user, sessionId, refresh, newSessionEnd(refresh)),
-        deviceToken: devices.enabled ? devices.issue(user.id) : null
+      return { mfaRequired: false, ...opened }
+    },
+
+    /**
+     * The second step of a login with a second factor: the mfaToken of the first step and a
+     * TOTP code or a recovery code. Answers as a login. Wrong codes count against the mfaToken
+     * (MFA_MAX_ATTEMPTS) and under the lockout key the login counted under.
+     */
+    async completeMfa (input: { mfaToken: string } & FactorProof, meta: ClientMeta): Promise<{ user: User, tokens: TokenPair, deviceToken: IssuedDeviceToken | null }> {
+      const client = meta
+      const tokenInvalid = () => new AppError('mfa_token_invalid', 'This login is unknown, used or expired: log in again')
+      if (!OPAQUE_TOKEN_FORMAT.test(input.mfaToken)) throw tokenInvalid()
+      const tokenHash = hashToken(input.mfaToken)
+      const challenge = await db.repos.mfa.findChallenge(tokenHash, options.mfaMaxAttempts)
+      if (challenge === null) throw tokenInvalid()
+      const found = await users.findById(challenge.userId)
+      // Bound to its user as they were: a password change or a deactivation since kills it.
+      if (found === null || !found.isActive || hashToken(found.passwordHash) !== challenge.passwordFingerprint) throw tokenInvalid()
+      const key = challenge.lockoutKey === '' ? null : challenge.lockoutKey
+      const proof: FactorProof = 'code' in input ? { code: input.code } : { recoveryCode: input.recoveryCode }
+      const method = 'code' in proof ? 'totp' : 'recovery_code'
+      const lockedFor = key === null ? null : await failures.lockedFor(key)
+      if (lockedFor !== null) {
+        await audit.record({ type: 'mfa_failed', userId: found.id, ...client, detail: { method, reason: 'locked' } })
+        throw lockedError(lockedFor)
       }
+
+      /** A wrong (or replayed) code: counted against the token and the lockout key, audited. */
+      async function failed (reason: 'wrong_code' | 'code_reused'): Promise<never> {
+        const counted = await db.transaction(async (repos) => {
+          await repos.mfa.failChallenge(tokenHash)
+          const count = key === null ? null : await repos.loginFailures.recordFailure(key, lockout)
+          await repos.audit.record({ type: 'mfa_failed', userId: found?.id ?? null, ...client, detail: { method, reason, ...(count === null ? {} : { failures: count.failures }) } })
+          if (count?.justLocked === true) await repos.audit.record({ type: 'account_locked', userId: found?.id ?? null, ...client, detail: { failures: count.failures, lockedForSeconds: count.lockedFor } })
+          return count
+        })
+        if (counted?.lockedFor != null) throw lockedError(counted.lockedFor)
+        throw new AppError('mfa_invalid', 'The code is not valid (wrong, expired or already used)', { errors: [{ field: 'code' in proof ? 'code' : 'recoveryCode', code: 'mfa_invalid', message: 'is not valid' }] })
+      }
+
+      const checked = await mfa.check(found.id, proof)
+      if (checked === null) return await failed('wrong_code')
+      const replayed = new Error('the code was used meanwhile')
+      let opened: Awaited<ReturnType<typeof openSession>>
+      try {
+        opened = await openSession({
+          found,
+          key,
+          client,
+          amr: AMR_PASSWORD_AND_OTP,
+          detail: { mfa: method },
+          // In the session's transaction: the mfaToken completes one login, the code works once.
+          before: async (repos) => {
+            if (!await repos.mfa.consumeChallenge(tokenHash, options.mfaMaxAttempts)) throw tokenInvalid()
+            const used = await checked.consume(repos)
+            if (!used.ok) throw replayed
+            await repos.audit.record({ type: 'mfa_succeeded', userId: found.id, ...client, detail: { method } })
+            if (used.left !== undefined) await repos.audit.record({ type: 'recovery_code_used', userId: found.id, ...client, detail: { left: used.left } })
+          }
+        })
+      } catch (error) {
+        if (error === replayed) return await failed('code_reused')
+        throw error
+      }
+      if (opened === null) throw tokenInvalid()
+      return opened
     },
 
     /**
@@ -204,7 +331,7 @@ export function createAuthService (options: AuthServiceOptions) {
       const claims = tokens.verifyRefresh(token)
       const child = tokens.issueRefresh(claims.sub, claims.sid)
       const result = await rotation.rotate({ jti: claims.jti, sessionId: claims.sid, child, maxLifetimeSeconds })
-      if (result.outcome === 'rotated') return await pair({ id: result.userId, roles: result.roles }, claims.sid, child, result.sessionEndsAt)
+      if (result.outcome === 'rotated') return await pair({ id: result.userId, roles: result.roles }, claims.sid, child, result.sessionEndsAt, result.auth)
       if (result.outcome === 'session_expired') return await expireSession(claims, meta)
       if (result.outcome !== 'blacklisted') throw new AppError('token_invalid')
       // Already blacklisted. Rotated within the grace window (two tabs at once, or a reply the
@@ -213,7 +340,7 @@ export function createAuthService (options: AuthServiceOptions) {
       if (replay !== null) {
         const again = { sub: claims.sub, sid: claims.sid, ...replay.child }
         // No iat: the replayed token is older than this reply, so its time left counts from now.
-        return await pair({ id: replay.userId, roles: replay.roles }, claims.sid, { token: tokens.signRefresh(again), exp: again.exp }, replay.sessionEndsAt)
+        return await pair({ id: replay.userId, roles: replay.roles }, claims.sid, { token: tokens.signRefresh(again), exp: again.exp }, replay.sessionEndsAt, replay.auth)
       }
       // Not a replay: find out why, off the hot path.
       const session = await sessions.findTokenSession(claims.jti, claims.sid)
@@ -262,6 +389,9 @@ async function authServicePlugin (app: FastifyInstance): Promise<void> {
   app.decorate('auth', createAuthService({
     db: app.db,
     passwords: app.passwords,
+    mfa: app.mfa,
+    mfaTokenTtl: config.MFA_TOKEN_TTL,
+    mfaMaxAttempts: config.MFA_MAX_ATTEMPTS,
     tokens: app.tokens,
     devices: app.devices,
     graceSeconds: config.REFRESH_GRACE_SECONDS,
@@ -273,4 +403,4 @@ async function authServicePlugin (app: FastifyInstance): Promise<void> {
   }))
 }
 
-export default fp(authServicePlugin, { name: 'auth-service', dependencies: ['config', 'database', 'passwords', 'tokens', 'email-flows'] })
+export default fp(authServicePlugin, { name: 'auth-service', dependencies: ['config', 'database', 'passwords', 'tokens', 'email-flows', 'mfa-service'] })

@@ -4,8 +4,8 @@ import type { FastifyRequest } from 'fastify'
 
 export interface ClientMeta { userAgent: string | null, ip: string | null }
 
-/** Who acted, when not the user themselves (an admin), and from where. */
-export interface Actor extends ClientMeta { id: string }
+/** Who acted, when not the user themselves (an admin), from which session and where. */
+export interface Actor extends ClientMeta { id: string, sessionId: string }
 
 /** A User-Agent longer than this is cut: it is a label for people, not data. */
 export const USER_AGENT_MAX = 512
@@ -17,5 +17,5 @@ export function clientMeta (request: Pick<FastifyRequest, 'headers' | 'ip'>): Cl
 
 /** The signed-in caller as the actor of what they do to someone else's account. */
 export function actorOf (request: FastifyRequest): Actor {
-  return { id: request.currentUser.id, ...clientMeta(request) }
+  return { id: request.currentUser.id, sessionId: request.auth.sid, ...clientMeta(request) }
 }

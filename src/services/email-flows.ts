@@ -6,10 +6,8 @@
 // logged without the token. Each address gets at most one mail of a kind per
 // MAIL_THROTTLE_SECONDS; requests in between send nothing, silently (no mail-bombing).
 //
-// Tokens are 32 random bytes (base64url). Only their SHA-256 is stored: with 256 bits of
-// entropy nobody can search the preimage of a hash, so a slow password hash would buy nothing.
-// A lookup by hash also leaks nothing through timing that could help guess a token.
-import { createHash, randomBytes, randomUUID } from 'node:crypto'
+// Tokens are opaque-tokens.ts's: 32 random bytes, only their SHA-256 stored.
+import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
@@ -21,6 +19,7 @@ import type { Repositories, UnitOfWork } from '../repositories/unit-of-work.js'
 import type { ClientMeta } from './client-meta.js'
 import type { Mailer } from './mailer.js'
 import type { Passwords } from './passwords.js'
+import { OPAQUE_TOKEN_FORMAT as TOKEN_FORMAT, hashToken, newOpaqueToken as newToken } from './opaque-tokens.js'
 
 export type EmailFlowsConfig = Pick<Config,
   'EMAIL_VERIFICATION' | 'EMAIL_VERIFICATION_TTL' | 'PASSWORD_RESET_TTL' | 'MAIL_THROTTLE_SECONDS' |
@@ -34,12 +33,6 @@ export interface EmailFlowsOptions {
   config: EmailFlowsConfig
   log: FastifyBaseLogger
 }
-
-/** A token as authd issues it: 32 bytes, base64url, no padding. */
-const TOKEN_FORMAT = /^[A-Za-z0-9_-]{43}$/
-
-const newToken = (): string => randomBytes(32).toString('base64url')
-export const hashToken = (token: string): string => createHash('sha256').update(token).digest('base64url')
 
 /** What may be logged of a failure: never the message's content or a token. */
 function loggable (error: unknown): Record<string, unknown> {

@@ -5,7 +5,8 @@
 // - dead sessions — expired, or revoked more than REFRESH_TOKEN_TTL ago — that have no
 //   outstanding token left (a session keeps its family while any member could still be shown);
 // - stale login-failure counts: no lock in force, and either a lock that ended or no failure
-//   for LOCKOUT_WINDOW — the next failure would start counting from one anyway.
+//   for LOCKOUT_WINDOW — the next failure would start counting from one anyway;
+// - expired second-factor challenges (mfaTokens), used or not.
 // Every batch is its own short statement (src/repositories/housekeeping.ts), so this runs
 // safely while the service serves.
 import type { HousekeepingRepository } from '../repositories/housekeeping.js'
@@ -26,6 +27,7 @@ export interface FlushResult {
   blacklistedTokens: number
   sessions: number
   loginFailures: number
+  mfaChallenges: number
 }
 
 export const DEFAULT_BATCH_SIZE = 1000
@@ -59,12 +61,14 @@ export async function flushExpired (repo: HousekeepingRepository, options: Flush
   const tokenBatches = await drain(batchSize, async () => await repo.deleteExpiredTokens(tokensExpiredBefore, batchSize), (r) => r.outstanding)
   const sessionBatches = await drain(batchSize, async () => await repo.deleteDeadSessions(now, revokedBefore, batchSize), (r) => r)
   const failureBatches = await drain(batchSize, async () => await repo.deleteStaleLoginFailures(now, quietSince, batchSize), (r) => r)
+  const challengeBatches = await drain(batchSize, async () => await repo.deleteExpiredMfaChallenges(tokensExpiredBefore, batchSize), (r) => r)
 
   const sum = <T>(items: T[], pick: (item: T) => number) => items.reduce((total, item) => total + pick(item), 0)
   return {
     outstandingTokens: sum(tokenBatches, (b) => b.outstanding),
     blacklistedTokens: sum(tokenBatches, (b) => b.blacklisted),
     sessions: sum(sessionBatches, (b) => b),
-    loginFailures: sum(failureBatches, (b) => b)
+    loginFailures: sum(failureBatches, (b) => b),
+    mfaChallenges: sum(challengeBatches, (b) => b)
   }
 }

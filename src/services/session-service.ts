@@ -17,10 +17,23 @@ export interface SessionServiceOptions {
   db: UnitOfWork
   /** SESSION_MAX_LIFETIME: a session older than this is dead for the live check too. */
   maxLifetimeSeconds: number
+  /** REAUTHENTICATION_WINDOW: how recent an authentication sensitive actions need. */
+  reauthenticationWindowSeconds: number
 }
 
-export function createSessionService ({ db, maxLifetimeSeconds }: SessionServiceOptions) {
+export function createSessionService ({ db, maxLifetimeSeconds, reauthenticationWindowSeconds }: SessionServiceOptions) {
   return {
+    /**
+     * Step-up: 403 reauthentication_required unless the caller's session authenticated (login,
+     * second factor, POST /users/me/reauthenticate) within REAUTHENTICATION_WINDOW. Read from
+     * the session, not the token's auth_time, so a re-authentication counts at once.
+     */
+    async requireRecentAuthentication (caller: Caller): Promise<void> {
+      if (!await db.repos.sessions.authenticatedWithin(caller.sid, reauthenticationWindowSeconds)) {
+        throw new AppError('reauthentication_required', 'This needs a recent authentication: re-authenticate (POST /v1/users/me/reauthenticate) and try again')
+      }
+    },
+
     /**
      * The token's user, read once (one prepared statement): 401 token_invalid when the user is
      * inactive or gone or the session ended. The token proves who signed in and when, not that
@@ -81,7 +94,7 @@ declare module 'fastify' {
 }
 
 async function sessionServicePlugin (app: FastifyInstance): Promise<void> {
-  app.decorate('sessions', createSessionService({ db: app.db, maxLifetimeSeconds: app.config.SESSION_MAX_LIFETIME }))
+  app.decorate('sessions', createSessionService({ db: app.db, maxLifetimeSeconds: app.config.SESSION_MAX_LIFETIME, reauthenticationWindowSeconds: app.config.REAUTHENTICATION_WINDOW }))
 }
 
 export default fp(sessionServicePlugin, { name: 'session-service', dependencies: ['config', 'database'] })

@@ -33,6 +33,10 @@ export interface AccessClaims {
   iat: number
   exp: number
   roles: string[]
+  /** RFC 8176: how the user authenticated (`pwd`; with a second factor also `otp` and `mfa`); absent from tokens issued before MFA. */
+  amr?: string[]
+  /** When the user last authenticated in this session (seconds since the epoch); absent from tokens issued before MFA. */
+  auth_time?: number
 }
 
 export interface RefreshClaims {
@@ -155,12 +159,18 @@ export function createTokenService (options: TokenServiceOptions) {
     accessKeys,
     publicJwks: () => accessKeys.publicJwks(),
 
-    async signAccess (user: { id: string, roles: string[] }, sessionId: string): Promise<string> {
+    /**
+     * `auth`: how and when the session's user last authenticated, as `amr` (RFC 8176) and
+     * `auth_time` (OIDC); without it (a caller that has no session row at hand) `pwd` now.
+     */
+    async signAccess (user: { id: string, roles: string[] }, sessionId: string, auth?: { amr: string[], authTime: Date }): Promise<string> {
       const key = accessKeys.signingKey()
       const iat = Math.floor(Date.now() / 1000)
       return await signJws(key, { alg: key.alg, kid: key.kid, typ: ACCESS_TYP }, {
         sid: sessionId,
         roles: user.roles,
+        amr: auth?.amr ?? ['pwd'],
+        auth_time: auth === undefined ? iat : Math.floor(auth.authTime.getTime() / 1000),
         iss: issuer,
         aud: audience,
         sub: user.id,

@@ -17,7 +17,7 @@ t.test('a prepared statement inside a transaction sees the rows the transaction 
   // end, which waits for it (the test would time out).
   const seen = await app.db.transaction(async (repos) => {
     await repos.users.create({ id, email: 'uow@example.com', passwordHash: 'bcrypt_sha256$x' })
-    await repos.sessions.create({ id: sessionId, userId: id, userAgent: null, ip: null, refresh: refresh(), maxLifetimeSeconds: 3600 })
+    await repos.sessions.create({ id: sessionId, userId: id, userAgent: null, ip: null, refresh: refresh(), maxLifetimeSeconds: 3600, amr: ['pwd'] })
     return await repos.users.findLive(id, sessionId, 3600)
   })
   t.equal(seen?.email, 'uow@example.com', 'the live-session statement ran inside the transaction')
@@ -26,7 +26,7 @@ t.test('a prepared statement inside a transaction sees the rows the transaction 
   const other = randomUUID()
   await t.rejects(app.db.transaction(async (repos) => {
     await repos.users.create({ id: other, email: 'gone@example.com', passwordHash: 'bcrypt_sha256$x' })
-    await repos.sessions.create({ id: randomUUID(), userId: other, userAgent: null, ip: null, refresh: refresh(), maxLifetimeSeconds: 3600 })
+    await repos.sessions.create({ id: randomUUID(), userId: other, userAgent: null, ip: null, refresh: refresh(), maxLifetimeSeconds: 3600, amr: ['pwd'] })
     t.ok(await repos.users.findByLogin('gone@example.com'), 'seen inside before the failure')
     throw rolledBack
   }), rolledBack, 'the error comes back to the caller')

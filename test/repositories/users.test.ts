@@ -19,7 +19,7 @@ async function userWithSession (database: Database, fields: { email: string, use
   const id = randomUUID()
   const sessionId = randomUUID()
   await users.create({ id, passwordHash: 'bcrypt_sha256$x', ...fields })
-  await createSessionRepository(database.prisma).create({ id: sessionId, userId: id, userAgent: 'ua', ip: '127.0.0.1', refresh: { jti: randomUUID(), issuedAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) }, maxLifetimeSeconds: 86_400 })
+  await createSessionRepository(database.prisma).create({ id: sessionId, userId: id, userAgent: 'ua', ip: '127.0.0.1', refresh: { jti: randomUUID(), issuedAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) }, maxLifetimeSeconds: 86_400, amr: ['pwd'] })
   return { id, sessionId }
 }
 

@@ -46,7 +46,10 @@ t.test('a valid access token: 200 { valid: true, claims } with every documented 
   t.match(res.headers['cache-control'], /no-store/)
   const body = res.json()
   t.equal(body.valid, true)
-  t.same(Object.keys(body.claims).sort(), ['aud', 'exp', 'iat', 'iss', 'jti', 'roles', 'sid', 'sub'])
+  // API.md v1 additions: access tokens gained amr (RFC 8176) and auth_time.
+  t.same(Object.keys(body.claims).sort(), ['amr', 'aud', 'auth_time', 'exp', 'iat', 'iss', 'jti', 'roles', 'sid', 'sub'])
+  t.same(body.claims.amr, ['pwd'], 'a password login')
+  t.ok(Math.abs(body.claims.auth_time - body.claims.iat) <= 1, 'authenticated when the session began')
   t.equal(body.claims.iss, 'authd')
   t.equal(body.claims.aud, 'authd')
   t.equal(body.claims.sub, s.user.id)

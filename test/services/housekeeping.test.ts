@@ -142,7 +142,7 @@ t.test('flushExpired deletes exactly the expired tokens and dead sessions, in ba
 
   // Batch size 2: 6 expired tokens take 4 statements (the last finds none), 2 dead sessions 2.
   const result = await flushExpired(createHousekeepingRepository(prisma), { batchSize: 2, revokedRetention: TTL })
-  t.same(result, { outstandingTokens: 6, blacklistedTokens: 4, sessions: 2, loginFailures: 0 }, 'the counts returned')
+  t.same(result, { outstandingTokens: 6, blacklistedTokens: 4, sessions: 2, loginFailures: 0, mfaChallenges: 0 }, 'the counts returned')
   await assertFlushed(t, prisma, seeded)
   t.same({
     tokens: await prisma.outstandingToken.count(),
@@ -154,7 +154,7 @@ t.test('flushExpired deletes exactly the expired tokens and dead sessions, in ba
   t.equal((await refresh(app, alice.tokens.refresh)).statusCode, 200, 'a live session still refreshes')
   t.equal((await refresh(app, bobTokens.refresh)).statusCode, 200, 'a rotated session still refreshes')
 
-  t.same(await flushExpired(createHousekeepingRepository(prisma), { batchSize: 2, revokedRetention: TTL }), { outstandingTokens: 0, blacklistedTokens: 0, sessions: 0, loginFailures: 0 }, 'a second run finds nothing')
+  t.same(await flushExpired(createHousekeepingRepository(prisma), { batchSize: 2, revokedRetention: TTL }), { outstandingTokens: 0, blacklistedTokens: 0, sessions: 0, loginFailures: 0, mfaChallenges: 0 }, 'a second run finds nothing')
 })
 
 t.test('an old rotated token of a live family goes; the family keeps refreshing', async (t) => {
@@ -173,7 +173,7 @@ t.test('an old rotated token of a live family goes; the family keeps refreshing'
   await prisma.outstandingToken.updateMany({ where: { jti: { in: ancestors.map((a) => a.jti) } }, data: { expiresAt: ago(HOUR) } })
 
   const result = await flushExpired(createHousekeepingRepository(prisma), { batchSize: 1, revokedRetention: TTL })
-  t.same(result, { outstandingTokens: 3, blacklistedTokens: 3, sessions: 0, loginFailures: 0 }, 'the three ancestors and their blacklist rows')
+  t.same(result, { outstandingTokens: 3, blacklistedTokens: 3, sessions: 0, loginFailures: 0, mfaChallenges: 0 }, 'the three ancestors and their blacklist rows')
   t.equal(await prisma.outstandingToken.count(), 1, 'only the live token is left')
   const res = await refresh(app, tokens.refresh)
   t.equal(res.statusCode, 200, 'the session still refreshes')
@@ -186,11 +186,11 @@ t.test('a session logged out long ago goes once its tokens have expired', async 
   const s = await register(app)
   const out = await app.inject({ method: 'POST', url: '/v1/app/auth/logout', payload: { refresh: s.tokens.refresh } })
   t.equal(out.statusCode, 204, 'logged out')
-  t.same(await flushExpired(createHousekeepingRepository(prisma), { revokedRetention: TTL }), { outstandingTokens: 0, blacklistedTokens: 0, sessions: 0, loginFailures: 0 }, 'nothing while its token may still be presented')
+  t.same(await flushExpired(createHousekeepingRepository(prisma), { revokedRetention: TTL }), { outstandingTokens: 0, blacklistedTokens: 0, sessions: 0, loginFailures: 0, mfaChallenges: 0 }, 'nothing while its token may still be presented')
 
   // A day later (REFRESH_TOKEN_TTL): the token has expired, the session was revoked a TTL ago.
   const later = new Date(Date.now() + (TTL + 2 * EXPIRY_MARGIN_SECONDS) * 1000)
-  t.same(await flushExpired(createHousekeepingRepository(prisma), { now: later, revokedRetention: TTL }), { outstandingTokens: 1, blacklistedTokens: 1, sessions: 1, loginFailures: 0 }, 'token, blacklist row and session go')
+  t.same(await flushExpired(createHousekeepingRepository(prisma), { now: later, revokedRetention: TTL }), { outstandingTokens: 1, blacklistedTokens: 1, sessions: 1, loginFailures: 0, mfaChallenges: 0 }, 'token, blacklist row and session go')
   t.equal(await prisma.session.count(), 0, 'no session left')
   t.equal(await prisma.user.count(), 1, 'the user stays')
 })
@@ -206,7 +206,7 @@ t.test('in the service: app.housekeeping.run flushes, and never overlaps itself'
   const { app, database } = await buildWithDatabase(t, { HOUSEKEEPING_INTERVAL: '0' })
   const seeded = await seedMixture(database.prisma)
   const [first, second] = await Promise.all([app.housekeeping.run(), app.housekeeping.run()])
-  t.same(first, { outstandingTokens: 6, blacklistedTokens: 4, sessions: 2, loginFailures: 0 }, 'the first run flushed')
+  t.same(first, { outstandingTokens: 6, blacklistedTokens: 4, sessions: 2, loginFailures: 0, mfaChallenges: 0 }, 'the first run flushed')
   t.equal(second, null, 'a run asked for while one is in progress does not start')
   await assertFlushed(t, database.prisma, seeded)
 })
@@ -276,7 +276,7 @@ t.test('stale login-failure counts go; counts that still matter stay', async (t)
   await row('recent', ago(60_000), null)
   await row('quiet', ago((WINDOW + 60) * 1000), null)
 
-  t.same(await flushExpired(createHousekeepingRepository(prisma), { revokedRetention: TTL, lockoutWindow: WINDOW }), { outstandingTokens: 0, blacklistedTokens: 0, sessions: 0, loginFailures: 2 }, 'two stale counts')
+  t.same(await flushExpired(createHousekeepingRepository(prisma), { revokedRetention: TTL, lockoutWindow: WINDOW }), { outstandingTokens: 0, blacklistedTokens: 0, sessions: 0, loginFailures: 2, mfaChallenges: 0 }, 'two stale counts')
   const left = (await prisma.loginFailure.findMany({ select: { key: true }, orderBy: { key: 'asc' } })).map((r) => r.key)
   t.same(left, ['locked-now', 'recent'], 'a lock in force and a recent count are kept')
 })

@@ -13,6 +13,7 @@ import { UserSchema, toPublicUser } from '../../schemas/user.js'
 // A malformed id is answered 404, like an unknown one (it names no user either way), while a
 // bad body is still a 400.
 const config = { notFoundOnBadParams: 'There is no user with this id' }
+const STEP_UP = { 403: problemResponse(403, 'The caller\'s current roles do not include `admin` (`forbidden`), or the change needs a recent authentication: `reauthentication_required`.', 'reauthentication_required') }
 
 const adminUserRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { admin } = app
@@ -52,7 +53,7 @@ const adminUserRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['admin'],
       summary: 'Activate, deactivate or set the roles of a user',
-      description: 'Deactivating ends every session of the user at once. You cannot deactivate yourself or remove your own admin role (409 `self_lockout`).',
+      description: 'Deactivating ends every session of the user at once. You cannot deactivate yourself or remove your own admin role (409 `self_lockout`). Changing roles needs the admin\'s recent authentication (403 `reauthentication_required`).',
       security,
       params: AdminUserParams,
       body: AdminUserPatchBody,
@@ -60,12 +61,28 @@ const adminUserRoutes: FastifyPluginAsyncTypebox = async (app) => {
         200: UserSchema,
         ...bodyProblems,
         ...denied,
+        ...STEP_UP,
         ...notFound,
         409: problemResponse(409, 'The change would deactivate the caller or remove their own admin role: `self_lockout`.', 'self_lockout')
       }
     }
   }, async (request) => {
     return toPublicUser(await admin.updateUser(actorOf(request), request.params.id, request.body))
+  })
+
+  app.delete('/users/:id/mfa', {
+    config,
+    schema: {
+      tags: ['admin'],
+      summary: 'Reset a user\'s second factor',
+      description: 'Removes the user\'s TOTP authenticator and recovery codes (they lost them): they log in with the password alone and may enrol again. Needs the admin\'s recent authentication. Audited (`admin_mfa_reset`).',
+      security,
+      params: AdminUserParams,
+      response: { 204: Type.Null({ description: 'Reset (also when the user had no factor).' }), ...denied, ...STEP_UP, ...notFound }
+    }
+  }, async (request, reply) => {
+    await admin.resetMfa(actorOf(request), request.params.id)
+    return await reply.code(204).send(null)
   })
 
   app.delete('/users/:id/sessions', {

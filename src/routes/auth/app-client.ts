@@ -2,10 +2,12 @@
 // JSON bodies. The browser client (cookies + CSRF) wraps the same auth service.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { AppAuthResult, AppLoginResult, AppTokensResult, DEVICE_TOKEN_HEADER, LoginBody, RefreshBody } from '../../schemas/auth.js'
-import { LOGIN_FAILED, LOGIN_LIMITED, LOGIN_REFUSED, REFRESH_REFUSED, REGISTER_CONFLICT, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
+import { AppAuthResult, AppLoginReply, AppLoginResult, AppTokensResult, DEVICE_TOKEN_HEADER, LoginBody, MfaBody, RefreshBody } from '../../schemas/auth.js'
+import { LOGIN_FAILED, LOGIN_LIMITED, LOGIN_REFUSED, MFA_FAILED, REFRESH_REFUSED, REGISTER_CONFLICT, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
 import { RegisterBody, toPublicUser } from '../../schemas/user.js'
-import type { TokenPair } from '../../services/auth-service.js'
+import type { User } from '../../repositories/users.js'
+import { mfaInput, type TokenPair } from '../../services/auth-service.js'
+import type { IssuedDeviceToken } from '../../services/device-tokens.js'
 import { clientMeta } from '../../services/client-meta.js'
 
 const appTokens = (pair: TokenPair) => ({
@@ -15,6 +17,9 @@ const appTokens = (pair: TokenPair) => ({
   refresh: pair.refresh,
   refreshExpiresIn: pair.refreshExpiresIn
 })
+
+const loginReply = ({ user, tokens, deviceToken }: { user: User, tokens: TokenPair, deviceToken: IssuedDeviceToken | null }) =>
+  ({ user: toPublicUser(user), tokens: appTokens(tokens), ...(deviceToken === null ? {} : { deviceToken: deviceToken.token }) })
 
 // The errors every token endpoint can answer; each route adds its own 401/403/409.
 const errors = { ...bodyProblems, ...problemResponses(503) }
@@ -51,11 +56,27 @@ const appAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
         '(its own failures still lock it).',
       headers: Type.Object({ [DEVICE_TOKEN_HEADER]: Type.Optional(Type.String({ description: 'The `deviceToken` of this app\'s last successful login.' })) }),
       body: LoginBody,
-      response: { 200: AppLoginResult, ...errors, 401: LOGIN_FAILED, 403: LOGIN_REFUSED, 429: LOGIN_LIMITED }
+      response: { 200: AppLoginReply, ...errors, 401: LOGIN_FAILED, 403: LOGIN_REFUSED, 429: LOGIN_LIMITED }
     }
   }, async (request) => {
-    const { user, tokens, deviceToken } = await app.auth.login(request.body, clientMeta(request), request.headers[DEVICE_TOKEN_HEADER])
-    return { user: toPublicUser(user), tokens: appTokens(tokens), ...(deviceToken === null ? {} : { deviceToken: deviceToken.token }) }
+    const result = await app.auth.login(request.body, clientMeta(request), request.headers[DEVICE_TOKEN_HEADER])
+    if (result.mfaRequired) return { mfaRequired: true as const, mfaToken: result.mfaToken, methods: result.methods }
+    return loginReply(result)
+  })
+
+  app.post('/mfa', {
+    onRequest: app.rateLimitHooks('login'),
+    config: { metricsEvent: 'login' },
+    schema: {
+      tags: ['app auth'],
+      summary: 'Complete a login with the second factor',
+      description: 'The `mfaToken` of a login that answered `mfaRequired`, and either a TOTP `code` or a `recoveryCode`. Answers as a login. ' +
+        'Wrong codes count toward the account\'s lockout; the mfaToken dies after MFA_MAX_ATTEMPTS of them, MFA_TOKEN_TTL seconds, or one success. Shares the per-IP login rate limit.',
+      body: MfaBody,
+      response: { 200: AppLoginResult, ...errors, ...MFA_FAILED, 429: LOGIN_LIMITED }
+    }
+  }, async (request) => {
+    return loginReply(await app.auth.completeMfa(mfaInput(request.body), clientMeta(request)))
   })
 
   app.post('/refresh', {

@@ -9,10 +9,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { AppError, type ErrorCode } from '../../errors.js'
-import { BrowserAuthResult, BrowserTokensResult, LoginBody } from '../../schemas/auth.js'
-import { LOGIN_FAILED, LOGIN_LIMITED, REGISTER_CONFLICT, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
+import { BrowserAuthResult, BrowserLoginReply, BrowserTokensResult, LoginBody, MfaBody } from '../../schemas/auth.js'
+import { LOGIN_FAILED, LOGIN_LIMITED, MFA_FAILED, REGISTER_CONFLICT, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
 import { RegisterBody, toPublicUser } from '../../schemas/user.js'
-import type { TokenPair } from '../../services/auth-service.js'
+import type { User } from '../../repositories/users.js'
+import { mfaInput, type TokenPair } from '../../services/auth-service.js'
+import type { IssuedDeviceToken } from '../../services/device-tokens.js'
 import { clientMeta } from '../../services/client-meta.js'
 import { browserCookies } from './browser-cookies.js'
 
@@ -63,6 +65,13 @@ const browserAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ? [{ field: 'body', code: 'invalid_type', message: 'must be absent or {}' }]
         : fields.map((field) => ({ field, code: 'unknown_field', message: 'is not an accepted field' }))
     })
+  }
+
+  /** A completed login: the browser's earlier session ends, the device and session cookies are set. */
+  async function loggedIn (request: FastifyRequest, reply: FastifyReply, result: { user: User, tokens: TokenPair, deviceToken: IssuedDeviceToken | null }) {
+    await endReplacedSession(request)
+    if (result.deviceToken !== null) cookies.setDevice(reply, result.deviceToken)
+    return { user: toPublicUser(result.user), tokens: issue(reply, result.tokens) }
   }
 
   /** Sets both cookies for a new or rotated pair and returns the body's `tokens`. */
@@ -138,7 +147,7 @@ const browserAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
         'Also sets a known-device cookie (HttpOnly, kept across logouts): with it, a lock that failed logins of others put on the account does not apply to this browser.',
       body: LoginBody,
       response: {
-        200: BrowserAuthResult,
+        200: BrowserLoginReply,
         ...errors,
         401: LOGIN_FAILED,
         403: problemResponse(403, `${FOREIGN_ORIGIN} Or the email address is not verified yet and verification is mandatory: \`email_not_verified\`.`, 'csrf_failed'),
@@ -146,10 +155,25 @@ const browserAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request, reply) => {
-    const { user, tokens, deviceToken } = await app.auth.login(request.body, clientMeta(request), cookies.deviceToken(request))
-    await endReplacedSession(request)
-    if (deviceToken !== null) cookies.setDevice(reply, deviceToken)
-    return { user: toPublicUser(user), tokens: issue(reply, tokens) }
+    const result = await app.auth.login(request.body, clientMeta(request), cookies.deviceToken(request))
+    // A second factor is on: no cookie, no session yet (POST /mfa completes it).
+    if (result.mfaRequired) return { mfaRequired: true as const, mfaToken: result.mfaToken, methods: result.methods }
+    return await loggedIn(request, reply, result)
+  })
+
+  app.post('/mfa', {
+    onRequest: app.rateLimitHooks('login'),
+    config: { metricsEvent: 'login' },
+    schema: {
+      tags: ['browser auth'],
+      summary: 'Complete a browser login with the second factor',
+      description: 'The `mfaToken` of a login that answered `mfaRequired`, and either a TOTP `code` or a `recoveryCode`. Answers as a browser login (cookies set). ' +
+        'Wrong codes count toward the account\'s lockout; the mfaToken dies after MFA_MAX_ATTEMPTS of them, MFA_TOKEN_TTL seconds, or one success.',
+      body: MfaBody,
+      response: { 200: BrowserAuthResult, ...errors, ...MFA_FAILED, 403: problemResponse(403, FOREIGN_ORIGIN, 'csrf_failed'), 429: LOGIN_LIMITED }
+    }
+  }, async (request, reply) => {
+    return await loggedIn(request, reply, await app.auth.completeMfa(mfaInput(request.body), clientMeta(request)))
   })
 
   app.post('/refresh', {

@@ -8,7 +8,7 @@ import t from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { assertProblem, buildWithDatabase, login, me, newAccount, register } from '../../helper.js'
 import { linkIn, SMTP_USER, startMailServer, type MailServer } from '../../mail-helper.js'
-import { hashToken } from '../../../src/services/email-flows.js'
+import { hashToken } from '../../../src/services/opaque-tokens.js'
 
 const FRONTEND = 'https://app.example.com/portal'
 const ORIGIN = 'http://localhost:5173'

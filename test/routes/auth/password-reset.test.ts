@@ -5,7 +5,7 @@ import t from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { assertProblem, buildWithDatabase, login, me, newAccount, refresh, register, type AppTokens, type Session } from '../../helper.js'
 import { linkIn, startMailServer } from '../../mail-helper.js'
-import { hashToken } from '../../../src/services/email-flows.js'
+import { hashToken } from '../../../src/services/opaque-tokens.js'
 
 const NEW_PASSWORD = 'a brand new passphrase 42'
 
