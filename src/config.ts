@@ -58,6 +58,7 @@ export const ConfigSchema = Type.Object({
   MFA_ISSUER: Type.String({ default: '', maxLength: 64, pattern: '^[^:]*$', description: 'The name authenticator apps show for authd accounts (the `issuer` of the `otpauth://` URI; no `:`). Empty: the host name of `FRONTEND_URL`.' }),
   MFA_TOKEN_TTL: Int(300, 30, 1800, 'Seconds an `mfaToken` (the answer to a right password when a second factor is on) can complete its login.'),
   MFA_MAX_ATTEMPTS: Int(5, 1, 100, 'Wrong codes one `mfaToken` takes before it dies (each also counts toward the account\'s lockout).'),
+  MFA_REQUIRED_ROLES: Type.String({ default: '', description: 'Comma-separated roles (e.g. `admin`) whose users must have a second factor: until they enrol one, a right password answers `{ mfaEnrollmentRequired: true, mfaToken }` and no tokens; they enrol with `POST /v1/{client}/auth/mfa/totp { mfaToken }` and complete the login with a first code ([Second factor](accounts.md#second-factor)).' }),
   REAUTHENTICATION_WINDOW: Int(300, 30, 86_400, 'Seconds after a login or `POST /v1/users/me/reauthenticate` during which sensitive actions (password change, account deletion, disabling a factor, new recovery codes, admin role changes) are allowed; later they answer 403 `reauthentication_required`.'),
   BODY_LIMIT: Int(16_384, 1024, 1_048_576, 'Largest request body in bytes; larger gets 413 `payload_too_large`.'),
   RATE_LIMIT_ENABLED: Type.Boolean({ default: true, description: 'Per-IP rate limits (the `RATE_LIMIT_*` settings); `false` turns them all off.' }),

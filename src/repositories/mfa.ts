@@ -18,7 +18,11 @@ export interface TotpFactor {
   confirmed: boolean
 }
 
+/** verify: prove the factor the user has; enroll: MFA_REQUIRED_ROLES, enrol one to log in. */
+export type ChallengePurpose = 'verify' | 'enroll'
+
 export interface NewChallenge {
+  purpose: ChallengePurpose
   tokenHash: string
   userId: string
   lockoutKey: string
@@ -27,6 +31,7 @@ export interface NewChallenge {
 }
 
 export interface Challenge {
+  purpose: ChallengePurpose
   userId: string
   lockoutKey: string
   passwordFingerprint: string
@@ -112,18 +117,18 @@ export function createMfaRepository (db: Db) {
 
     async createChallenge (challenge: NewChallenge): Promise<void> {
       await db.$executeRaw(Prisma.sql`
-        INSERT INTO mfa_challenges (token_hash, user_id, lockout_key, password_fingerprint, attempts, expires_at, created_at)
-        VALUES (${challenge.tokenHash}, ${challenge.userId}::uuid, ${challenge.lockoutKey}, ${challenge.passwordFingerprint}, 0,
+        INSERT INTO mfa_challenges (token_hash, user_id, lockout_key, password_fingerprint, purpose, attempts, expires_at, created_at)
+        VALUES (${challenge.tokenHash}, ${challenge.userId}::uuid, ${challenge.lockoutKey}, ${challenge.passwordFingerprint}, ${challenge.purpose}, 0,
           now() + make_interval(secs => ${challenge.ttlSeconds}::float8), now())`)
     },
 
     /** The challenge while it can still complete a login: unused, unexpired, under `maxAttempts` wrong codes. */
     async findChallenge (tokenHash: string, maxAttempts: number): Promise<Challenge | null> {
-      const rows = await db.$queryRaw<Array<{ user_id: string, lockout_key: string, password_fingerprint: string }>>(Prisma.sql`
-        SELECT user_id::text, lockout_key, password_fingerprint FROM mfa_challenges
+      const rows = await db.$queryRaw<Array<{ user_id: string, lockout_key: string, password_fingerprint: string, purpose: string }>>(Prisma.sql`
+        SELECT user_id::text, lockout_key, password_fingerprint, purpose FROM mfa_challenges
         WHERE token_hash = ${tokenHash} AND used_at IS NULL AND expires_at > now() AND attempts < ${maxAttempts}`)
       const row = rows[0]
-      return row === undefined ? null : { userId: row.user_id, lockoutKey: row.lockout_key, passwordFingerprint: row.password_fingerprint }
+      return row === undefined ? null : { purpose: row.purpose === 'enroll' ? 'enroll' : 'verify', userId: row.user_id, lockoutKey: row.lockout_key, passwordFingerprint: row.password_fingerprint }
     },
 
     /** Marks the challenge used, under the same conditions as findChallenge. False: another request won. */

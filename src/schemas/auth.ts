@@ -91,10 +91,33 @@ export const MfaBody = Type.Object({
   recoveryCode: Type.Optional(RecoveryCode)
 }, { additionalProperties: false, examples: [{ mfaToken: 'o3Jf2Qm9XkVt1Yw8Rz4Lb6Nc0Hd5Pe7Sa2Ug9Ki1Mx', code: '123456' }] })
 
-/** A login's 200: tokens, or (a second factor is on) the mfaToken that completes it. */
-export const AppLoginReply = Type.Union([AppLoginResult, MfaRequiredResult], {
-  examples: [{ user: EXAMPLE_USER, tokens: EXAMPLE_APP_TOKENS, deviceToken: EXAMPLE_DEVICE_TOKEN }, { mfaRequired: true, mfaToken: 'o3Jf2Qm9XkVt1Yw8Rz4Lb6Nc0Hd5Pe7Sa2Ug9Ki1Mx', methods: ['totp', 'recovery_code'] }]
+const EXAMPLE_MFA_TOKEN = 'o3Jf2Qm9XkVt1Yw8Rz4Lb6Nc0Hd5Pe7Sa2Ug9Ki1Mx'
+
+/** MFA_REQUIRED_ROLES: a right password of a user who must enrol a second factor first. */
+export const MfaEnrollmentRequiredResult = Type.Object({
+  mfaEnrollmentRequired: Type.Literal(true),
+  mfaToken: Type.String({ description: 'Enrol with `POST …/auth/mfa/totp { mfaToken }`, then complete this login with `POST …/auth/mfa { mfaToken, code }`.' }),
+  methods: Type.Array(Type.Literal('totp'))
+}, { examples: [{ mfaEnrollmentRequired: true, mfaToken: EXAMPLE_MFA_TOKEN, methods: ['totp'] }] })
+
+/** A login's 200: tokens, or the mfaToken of its second step (a factor to give, or to enrol). */
+export const AppLoginReply = Type.Union([AppLoginResult, MfaRequiredResult, MfaEnrollmentRequiredResult], {
+  examples: [{ user: EXAMPLE_USER, tokens: EXAMPLE_APP_TOKENS, deviceToken: EXAMPLE_DEVICE_TOKEN }, { mfaRequired: true, mfaToken: EXAMPLE_MFA_TOKEN, methods: ['totp', 'recovery_code'] }]
 })
-export const BrowserLoginReply = Type.Union([BrowserAuthResult, MfaRequiredResult], {
-  examples: [{ user: EXAMPLE_USER, tokens: EXAMPLE_BROWSER_TOKENS }, { mfaRequired: true, mfaToken: 'o3Jf2Qm9XkVt1Yw8Rz4Lb6Nc0Hd5Pe7Sa2Ug9Ki1Mx', methods: ['totp', 'recovery_code'] }]
+export const BrowserLoginReply = Type.Union([BrowserAuthResult, MfaRequiredResult, MfaEnrollmentRequiredResult], {
+  examples: [{ user: EXAMPLE_USER, tokens: EXAMPLE_BROWSER_TOKENS }, { mfaRequired: true, mfaToken: EXAMPLE_MFA_TOKEN, methods: ['totp', 'recovery_code'] }]
 })
+
+const RecoveryCodesOnce = Type.Optional(Type.Array(Type.String(), { description: 'Only when this login enrolled the second factor (MFA_REQUIRED_ROLES): the ten recovery codes, shown this once.' }))
+/** POST …/auth/mfa: as a login, plus the recovery codes when the login enrolled the factor. */
+export const AppMfaResult = Type.Object({ ...AppLoginResult.properties, recoveryCodes: RecoveryCodesOnce }, { examples: [{ user: EXAMPLE_USER, tokens: EXAMPLE_APP_TOKENS, deviceToken: EXAMPLE_DEVICE_TOKEN }] })
+export const BrowserMfaResult = Type.Object({ ...BrowserAuthResult.properties, recoveryCodes: RecoveryCodesOnce }, { examples: [{ user: EXAMPLE_USER, tokens: EXAMPLE_BROWSER_TOKENS }] })
+
+export const MfaTokenBody = Type.Object({ mfaToken: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false, examples: [{ mfaToken: EXAMPLE_MFA_TOKEN }] })
+
+/** A login's reply while its second step is pending: the factor to give, or to enrol. */
+export function pendingLoginReply (result: { mfaToken: string, methods: Array<'totp' | 'recovery_code'>, enrollment: boolean }) {
+  return result.enrollment
+    ? { mfaEnrollmentRequired: true as const, mfaToken: result.mfaToken, methods: ['totp' as const] }
+    : { mfaRequired: true as const, mfaToken: result.mfaToken, methods: result.methods }
+}

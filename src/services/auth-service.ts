@@ -5,6 +5,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { AppError } from '../errors.js'
 import { loginFailureKey, type LockoutPolicy } from '../repositories/login-failures.js'
+import type { Challenge } from '../repositories/mfa.js'
 import type { SessionAuth } from '../repositories/sessions.js'
 import type { Repositories, UnitOfWork } from '../repositories/unit-of-work.js'
 import type { User } from '../repositories/users.js'
@@ -32,6 +33,8 @@ export interface AuthServiceOptions {
   /** MFA_TOKEN_TTL and MFA_MAX_ATTEMPTS: how long and for how many wrong codes an mfaToken lives. */
   mfaTokenTtl: number
   mfaMaxAttempts: number
+  /** MFA_REQUIRED_ROLES: users with any of these roles must enrol a second factor to log in. */
+  mfaRequiredRoles: string[]
   tokens: TokenService
   /** Known-device tokens: the owner's way past a lock an attacker keeps renewing. */
   devices: DeviceTokens
@@ -64,7 +67,7 @@ export function mfaInput<T extends { code?: string, recoveryCode?: string }> (bo
 /** A login: tokens, or (a second factor is on) the mfaToken that completes it with POST …/auth/mfa. */
 export type LoginResult =
   | { mfaRequired: false, user: User, tokens: TokenPair, deviceToken: IssuedDeviceToken | null }
-  | { mfaRequired: true, mfaToken: string, methods: Array<'totp' | 'recovery_code'> }
+  | { mfaRequired: true, mfaToken: string, methods: Array<'totp' | 'recovery_code'>, enrollment: boolean }
 
 export interface RegisterInput {
   email: string
@@ -82,6 +85,8 @@ export interface RegisterInput {
 type LoginFailureReason = 'unknown_login' | 'wrong_password' | 'inactive' | 'locked' | 'password_changed'
 
 const INVALID_CREDENTIALS = 'No active account found with the given credentials'
+
+const mfaTokenInvalid = () => new AppError('mfa_token_invalid', 'This login is unknown, used or expired: log in again')
 
 /** RFC 8176 amr of a session opened with a password alone. */
 const AMR_PASSWORD = ['pwd']
@@ -122,6 +127,20 @@ export function createAuthService (options: AuthServiceOptions) {
       }
     })
     throw new AppError('session_expired', 'This session has reached its maximum lifetime; log in again')
+  }
+
+  /**
+   * The mfaToken's challenge while it can still complete a login, and its user — unchanged:
+   * a password change or a deactivation since the login's first step kills it (401).
+   */
+  async function liveChallenge (mfaToken: string): Promise<{ tokenHash: string, challenge: Challenge, found: User }> {
+    if (!OPAQUE_TOKEN_FORMAT.test(mfaToken)) throw mfaTokenInvalid()
+    const tokenHash = hashToken(mfaToken)
+    const challenge = await db.repos.mfa.findChallenge(tokenHash, options.mfaMaxAttempts)
+    if (challenge === null) throw mfaTokenInvalid()
+    const found = await users.findById(challenge.userId)
+    if (found === null || !found.isActive || hashToken(found.passwordHash) !== challenge.passwordFingerprint) throw mfaTokenInvalid()
+    return { tokenHash, challenge, found }
   }
 
   /**
@@ -239,14 +258,17 @@ export function createAuthService (options: AuthServiceOptions) {
       // A second factor is on: the right password alone opens nothing. Nor does it forgive the
       // key's failures (only a completed second factor does): else a thief with the password
       // could alternate it with code guesses for ever.
+      // MFA_REQUIRED_ROLES: a user with such a role and no factor enrols one before any token.
       const factors = await mfa.factors(found.id)
-      if (factors.totp) {
+      const mustEnrol = !factors.totp && found.roles.some((role) => options.mfaRequiredRoles.includes(role))
+      if (factors.totp || mustEnrol) {
+        const purpose = factors.totp ? 'verify' : 'enroll'
         const mfaToken = newOpaqueToken()
         await db.transaction(async (repos) => {
-          await repos.mfa.createChallenge({ tokenHash: hashToken(mfaToken), userId: found.id, lockoutKey: key ?? '', passwordFingerprint: hashToken(found.passwordHash), ttlSeconds: options.mfaTokenTtl })
-          await repos.audit.record({ type: 'mfa_challenged', userId: found.id, ...client, detail: { knownDevice } })
+          await repos.mfa.createChallenge({ purpose, tokenHash: hashToken(mfaToken), userId: found.id, lockoutKey: key ?? '', passwordFingerprint: hashToken(found.passwordHash), ttlSeconds: options.mfaTokenTtl })
+          await repos.audit.record({ type: 'mfa_challenged', userId: found.id, ...client, detail: { knownDevice, purpose } })
         })
-        return { mfaRequired: true, mfaToken, methods: factors.recoveryCodesLeft > 0 ? ['totp', 'recovery_code'] : ['totp'] }
+        return { mfaRequired: true, mfaToken, methods: factors.recoveryCodesLeft > 0 ? ['totp', 'recovery_code'] : ['totp'], enrollment: mustEnrol }
       }
       const newHash = check.needsRehash ? await hasher.hash(input.password) : undefined
       const opened = await openSession({ found, newHash, key, client, amr: AMR_PASSWORD, detail: { knownDevice } })
@@ -262,16 +284,20 @@ export function createAuthService (options: AuthServiceOptions) {
      * TOTP code or a recovery code. Answers as a login. Wrong codes count against the mfaToken
      * (MFA_MAX_ATTEMPTS) and under the lockout key the login counted under.
      */
-    async completeMfa (input: { mfaToken: string } & FactorProof, meta: ClientMeta): Promise<{ user: User, tokens: TokenPair, deviceToken: IssuedDeviceToken | null }> {
+    /**
+     * MFA_REQUIRED_ROLES: the first step of the enrolment a login asked for
+     * (`mfaEnrollmentRequired`): a new TOTP secret for the mfaToken's user. The login then
+     * completes with POST …/auth/mfa and a first code, which also turns TOTP on.
+     */
+    async startEnrolment (mfaToken: string): Promise<{ secret: string, otpauthUri: string }> {
+      const { challenge, found } = await liveChallenge(mfaToken)
+      if (challenge.purpose !== 'enroll') throw new AppError('mfa_already_enabled', 'This account has a second factor already: complete the login with a code')
+      return await mfa.startTotp(found)
+    },
+
+    async completeMfa (input: { mfaToken: string } & FactorProof, meta: ClientMeta): Promise<{ user: User, tokens: TokenPair, deviceToken: IssuedDeviceToken | null, recoveryCodes?: string[] }> {
       const client = meta
-      const tokenInvalid = () => new AppError('mfa_token_invalid', 'This login is unknown, used or expired: log in again')
-      if (!OPAQUE_TOKEN_FORMAT.test(input.mfaToken)) throw tokenInvalid()
-      const tokenHash = hashToken(input.mfaToken)
-      const challenge = await db.repos.mfa.findChallenge(tokenHash, options.mfaMaxAttempts)
-      if (challenge === null) throw tokenInvalid()
-      const found = await users.findById(challenge.userId)
-      // Bound to its user as they were: a password change or a deactivation since kills it.
-      if (found === null || !found.isActive || hashToken(found.passwordHash) !== challenge.passwordFingerprint) throw tokenInvalid()
+      const { tokenHash, challenge, found } = await liveChallenge(input.mfaToken)
       const key = challenge.lockoutKey === '' ? null : challenge.lockoutKey
       const proof: FactorProof = 'code' in input ? { code: input.code } : { recoveryCode: input.recoveryCode }
       const method = 'code' in proof ? 'totp' : 'recovery_code'
@@ -294,6 +320,26 @@ export function createAuthService (options: AuthServiceOptions) {
         throw new AppError('mfa_invalid', 'The code is not valid (wrong, expired or already used)', { errors: [{ field: 'code' in proof ? 'code' : 'recoveryCode', code: 'mfa_invalid', message: 'is not valid' }] })
       }
 
+      if (challenge.purpose === 'enroll') {
+        // The first code of the authenticator enrolled with this mfaToken: confirming it turns
+        // TOTP on, issues the recovery codes and completes the login, in one transaction.
+        const step = 'code' in proof ? await mfa.checkPending(found.id, proof.code) : null
+        if (step === null) return await failed('wrong_code')
+        let recoveryCodes: string[] = []
+        const opened = await openSession({
+          found,
+          key,
+          client,
+          amr: AMR_PASSWORD_AND_OTP,
+          detail: { mfa: 'totp', enrolled: true },
+          before: async (repos) => {
+            if (!await repos.mfa.consumeChallenge(tokenHash, options.mfaMaxAttempts)) throw mfaTokenInvalid()
+            recoveryCodes = await mfa.enrol(repos, found.id, step, client, null)
+          }
+        })
+        if (opened === null) throw mfaTokenInvalid()
+        return { ...opened, recoveryCodes }
+      }
       const checked = await mfa.check(found.id, proof)
       if (checked === null) return await failed('wrong_code')
       const replayed = new Error('the code was used meanwhile')
@@ -307,7 +353,7 @@ export function createAuthService (options: AuthServiceOptions) {
           detail: { mfa: method },
           // In the session's transaction: the mfaToken completes one login, the code works once.
           before: async (repos) => {
-            if (!await repos.mfa.consumeChallenge(tokenHash, options.mfaMaxAttempts)) throw tokenInvalid()
+            if (!await repos.mfa.consumeChallenge(tokenHash, options.mfaMaxAttempts)) throw mfaTokenInvalid()
             const used = await checked.consume(repos)
             if (!used.ok) throw replayed
             await repos.audit.record({ type: 'mfa_succeeded', userId: found.id, ...client, detail: { method } })
@@ -318,7 +364,7 @@ export function createAuthService (options: AuthServiceOptions) {
         if (error === replayed) return await failed('code_reused')
         throw error
       }
-      if (opened === null) throw tokenInvalid()
+      if (opened === null) throw mfaTokenInvalid()
       return opened
     },
 
@@ -392,6 +438,7 @@ async function authServicePlugin (app: FastifyInstance): Promise<void> {
     mfa: app.mfa,
     mfaTokenTtl: config.MFA_TOKEN_TTL,
     mfaMaxAttempts: config.MFA_MAX_ATTEMPTS,
+    mfaRequiredRoles: config.MFA_REQUIRED_ROLES.split(',').map((role) => role.trim()).filter((role) => role !== ''),
     tokens: app.tokens,
     devices: app.devices,
     graceSeconds: config.REFRESH_GRACE_SECONDS,

@@ -42,6 +42,8 @@ export interface MfaServiceOptions {
   issuer: string
 }
 
+const notPending = () => new AppError('mfa_not_pending', 'There is no TOTP enrolment to confirm: start one with POST /v1/users/me/mfa/totp')
+
 const codeInvalid = (field: string) => new AppError('mfa_invalid', 'The code is not valid (wrong, expired or already used)', {
   errors: [{ field, code: 'mfa_invalid', message: 'is not valid' }]
 })
@@ -102,20 +104,38 @@ export function createMfaService ({ db, sessions, key, issuer }: MfaServiceOptio
     },
 
     /**
+     * The time step a first code from the authenticator matches for the pending (unconfirmed)
+     * factor: null when the code is wrong; 409 mfa_not_pending without a pending factor.
+     */
+    async checkPending (userId: string, code: string): Promise<number | null> {
+      const totp = await db.repos.mfa.findTotp(userId)
+      if (totp === null || totp.confirmed) throw notPending()
+      return verifyTotp(box.open(totp.secretSealed, userId), code)
+    },
+
+    /**
+     * Inside the caller's transaction: activates the pending factor with the step of its first
+     * code and issues the recovery codes (to show this once). 409 mfa_not_pending when another
+     * request confirmed it meanwhile.
+     */
+    async enrol (repos: Repositories, userId: string, step: number, meta: ClientMeta, sessionId: string | null): Promise<string[]> {
+      if (!await repos.mfa.confirmTotp(userId, step)) throw notPending()
+      const recoveryCodes = await issueRecoveryCodes(repos, userId)
+      await repos.audit.record({ type: 'mfa_enabled', userId, ...meta, detail: { method: 'totp', sessionId, recoveryCodes: recoveryCodes.length } })
+      return recoveryCodes
+    },
+
+    /**
      * Activates the pending factor with a first code from the authenticator, and hands out the
      * recovery codes (shown this once). The caller's session has now proved both factors: its
      * amr and auth_time say so from its next access token on.
      */
     async confirmTotp (caller: Caller, user: User, code: string, meta: ClientMeta): Promise<{ recoveryCodes: string[] }> {
-      const totp = await db.repos.mfa.findTotp(user.id)
-      if (totp === null || totp.confirmed) throw new AppError('mfa_not_pending', 'There is no TOTP enrolment to confirm: start one with POST /v1/users/me/mfa/totp')
-      const step = verifyTotp(box.open(totp.secretSealed, user.id), code)
+      const step = await service.checkPending(user.id, code)
       if (step === null) throw codeInvalid('code')
       return await db.transaction(async (repos) => {
-        if (!await repos.mfa.confirmTotp(user.id, step)) throw new AppError('mfa_not_pending', 'There is no TOTP enrolment to confirm: start one with POST /v1/users/me/mfa/totp')
-        const recoveryCodes = await issueRecoveryCodes(repos, user.id)
+        const recoveryCodes = await service.enrol(repos, user.id, step, meta, caller.sid)
         await repos.sessions.reauthenticated(caller.sid, AMR_PASSWORD_AND_OTP)
-        await repos.audit.record({ type: 'mfa_enabled', userId: user.id, ...meta, detail: { method: 'totp', sessionId: caller.sid, recoveryCodes: recoveryCodes.length } })
         return { recoveryCodes }
       })
     },

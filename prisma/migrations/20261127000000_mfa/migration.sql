@@ -32,6 +32,7 @@ CREATE TABLE "mfa_challenges" (
     "user_id" UUID NOT NULL,
     "lockout_key" TEXT NOT NULL,
     "password_fingerprint" TEXT NOT NULL,
+    "purpose" TEXT NOT NULL DEFAULT 'verify',
     "attempts" INTEGER NOT NULL DEFAULT 0,
     "expires_at" TIMESTAMPTZ(3) NOT NULL,
     "used_at" TIMESTAMPTZ(3),

@@ -2,8 +2,9 @@
 // JSON bodies. The browser client (cookies + CSRF) wraps the same auth service.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { AppAuthResult, AppLoginReply, AppLoginResult, AppTokensResult, DEVICE_TOKEN_HEADER, LoginBody, MfaBody, RefreshBody } from '../../schemas/auth.js'
-import { LOGIN_FAILED, LOGIN_LIMITED, LOGIN_REFUSED, MFA_FAILED, REFRESH_REFUSED, REGISTER_CONFLICT, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
+import { AppAuthResult, AppLoginReply, AppMfaResult, AppTokensResult, DEVICE_TOKEN_HEADER, LoginBody, MfaBody, MfaTokenBody, RefreshBody, pendingLoginReply } from '../../schemas/auth.js'
+import { TotpEnrolment } from '../../schemas/mfa.js'
+import { LOGIN_FAILED, LOGIN_LIMITED, LOGIN_REFUSED, MFA_FAILED, MFA_NOT_PENDING, REFRESH_REFUSED, REGISTER_CONFLICT, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
 import { RegisterBody, toPublicUser } from '../../schemas/user.js'
 import type { User } from '../../repositories/users.js'
 import { mfaInput, type TokenPair } from '../../services/auth-service.js'
@@ -60,7 +61,7 @@ const appAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const result = await app.auth.login(request.body, clientMeta(request), request.headers[DEVICE_TOKEN_HEADER])
-    if (result.mfaRequired) return { mfaRequired: true as const, mfaToken: result.mfaToken, methods: result.methods }
+    if (result.mfaRequired) return pendingLoginReply(result)
     return loginReply(result)
   })
 
@@ -73,11 +74,24 @@ const appAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'The `mfaToken` of a login that answered `mfaRequired`, and either a TOTP `code` or a `recoveryCode`. Answers as a login. ' +
         'Wrong codes count toward the account\'s lockout; the mfaToken dies after MFA_MAX_ATTEMPTS of them, MFA_TOKEN_TTL seconds, or one success. Shares the per-IP login rate limit.',
       body: MfaBody,
-      response: { 200: AppLoginResult, ...errors, ...MFA_FAILED, 429: LOGIN_LIMITED }
+      response: { 200: AppMfaResult, ...errors, ...MFA_FAILED, 409: MFA_NOT_PENDING, 429: LOGIN_LIMITED }
     }
   }, async (request) => {
-    return loginReply(await app.auth.completeMfa(mfaInput(request.body), clientMeta(request)))
+    const result = await app.auth.completeMfa(mfaInput(request.body), clientMeta(request))
+    return { ...loginReply(result), ...(result.recoveryCodes === undefined ? {} : { recoveryCodes: result.recoveryCodes }) }
   })
+
+  app.post('/mfa/totp', {
+    onRequest: app.rateLimitHooks('login'),
+    schema: {
+      tags: ['app auth'],
+      summary: 'Enrol TOTP during a login that requires it',
+      description: 'MFA_REQUIRED_ROLES: the `mfaToken` of a login that answered `mfaEnrollmentRequired`. Answers a new secret and its `otpauth://` URI; ' +
+        'then `POST /v1/app/auth/mfa { mfaToken, code }` with a first code turns TOTP on, answers the recovery codes once and completes the login.',
+      body: MfaTokenBody,
+      response: { 200: TotpEnrolment, ...errors, 401: MFA_FAILED[401], 409: problemResponse(409, 'The account has a second factor already: `mfa_already_enabled` (complete the login with a code).', 'mfa_already_enabled'), 429: LOGIN_LIMITED }
+    }
+  }, async (request) => await app.auth.startEnrolment(request.body.mfaToken))
 
   app.post('/refresh', {
     onRequest: app.rateLimitHooks('refresh'),

@@ -9,8 +9,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { AppError, type ErrorCode } from '../../errors.js'
-import { BrowserAuthResult, BrowserLoginReply, BrowserTokensResult, LoginBody, MfaBody } from '../../schemas/auth.js'
-import { LOGIN_FAILED, LOGIN_LIMITED, MFA_FAILED, REGISTER_CONFLICT, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
+import { BrowserAuthResult, BrowserLoginReply, BrowserMfaResult, BrowserTokensResult, LoginBody, MfaBody, MfaTokenBody, pendingLoginReply } from '../../schemas/auth.js'
+import { TotpEnrolment } from '../../schemas/mfa.js'
+import { LOGIN_FAILED, LOGIN_LIMITED, MFA_FAILED, MFA_NOT_PENDING, REGISTER_CONFLICT, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
 import { RegisterBody, toPublicUser } from '../../schemas/user.js'
 import type { User } from '../../repositories/users.js'
 import { mfaInput, type TokenPair } from '../../services/auth-service.js'
@@ -157,7 +158,7 @@ const browserAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const result = await app.auth.login(request.body, clientMeta(request), cookies.deviceToken(request))
     // A second factor is on: no cookie, no session yet (POST /mfa completes it).
-    if (result.mfaRequired) return { mfaRequired: true as const, mfaToken: result.mfaToken, methods: result.methods }
+    if (result.mfaRequired) return pendingLoginReply(result)
     return await loggedIn(request, reply, result)
   })
 
@@ -170,11 +171,24 @@ const browserAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'The `mfaToken` of a login that answered `mfaRequired`, and either a TOTP `code` or a `recoveryCode`. Answers as a browser login (cookies set). ' +
         'Wrong codes count toward the account\'s lockout; the mfaToken dies after MFA_MAX_ATTEMPTS of them, MFA_TOKEN_TTL seconds, or one success.',
       body: MfaBody,
-      response: { 200: BrowserAuthResult, ...errors, ...MFA_FAILED, 403: problemResponse(403, FOREIGN_ORIGIN, 'csrf_failed'), 429: LOGIN_LIMITED }
+      response: { 200: BrowserMfaResult, ...errors, ...MFA_FAILED, 403: problemResponse(403, FOREIGN_ORIGIN, 'csrf_failed'), 409: MFA_NOT_PENDING, 429: LOGIN_LIMITED }
     }
   }, async (request, reply) => {
-    return await loggedIn(request, reply, await app.auth.completeMfa(mfaInput(request.body), clientMeta(request)))
+    const result = await app.auth.completeMfa(mfaInput(request.body), clientMeta(request))
+    return { ...await loggedIn(request, reply, result), ...(result.recoveryCodes === undefined ? {} : { recoveryCodes: result.recoveryCodes }) }
   })
+
+  app.post('/mfa/totp', {
+    onRequest: app.rateLimitHooks('login'),
+    schema: {
+      tags: ['browser auth'],
+      summary: 'Enrol TOTP during a browser login that requires it',
+      description: 'MFA_REQUIRED_ROLES: the `mfaToken` of a login that answered `mfaEnrollmentRequired`. Answers a new secret and its `otpauth://` URI; ' +
+        'then `POST /v1/browser/auth/mfa { mfaToken, code }` with a first code turns TOTP on, answers the recovery codes once and completes the login.',
+      body: MfaTokenBody,
+      response: { 200: TotpEnrolment, ...errors, 401: MFA_FAILED[401], 403: problemResponse(403, FOREIGN_ORIGIN, 'csrf_failed'), 409: problemResponse(409, 'The account has a second factor already: `mfa_already_enabled`.', 'mfa_already_enabled'), 429: LOGIN_LIMITED }
+    }
+  }, async (request) => await app.auth.startEnrolment(request.body.mfaToken))
 
   app.post('/refresh', {
     onRequest: app.rateLimitHooks('refresh'),

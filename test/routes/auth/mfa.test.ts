@@ -226,3 +226,33 @@ t.test('an admin resets a user\'s factor; role changes need the admin\'s recent 
   assertProblem(t, await app.inject({ method: 'PATCH', url: `/v1/admin/users/${user.user.id}`, headers: bearer(admin.tokens.access), payload: { roles: ['admin'] } }), 403, 'reauthentication_required')
   t.equal((await app.inject({ method: 'PATCH', url: `/v1/admin/users/${user.user.id}`, headers: bearer(admin.tokens.access), payload: { isActive: true } })).statusCode, 200, 'other changes need no step-up')
 })
+
+t.test('MFA_REQUIRED_ROLES: an admin without a factor enrols one inside the login before any token', async (t) => {
+  const { app, database } = await buildWithDatabase(t, { MFA_REQUIRED_ROLES: 'admin, staff' })
+  const plain = await register(app)
+  t.ok((await login(app, plain.email, plain.password)).json().tokens, 'a user without the role logs in as before')
+
+  const s = await register(app)
+  await database.prisma.user.update({ where: { id: s.user.id }, data: { roles: ['staff'] } })
+  const first = await login(app, s.email, s.password)
+  t.equal(first.statusCode, 200)
+  t.same(Object.keys(first.json()).sort(), ['methods', 'mfaEnrollmentRequired', 'mfaToken'], 'no tokens until enrolled')
+  const { mfaToken } = first.json()
+  // Completing without enrolling first, or with a wrong code, does not let them in.
+  assertProblem(t, await complete(app, { mfaToken, code: '123456' }), 409, 'mfa_not_pending')
+  const enrol = await app.inject({ method: 'POST', url: '/v1/app/auth/mfa/totp', payload: { mfaToken } })
+  t.equal(enrol.statusCode, 200, enrol.body)
+  const { secret } = enrol.json()
+  assertProblem(t, await complete(app, { mfaToken, code: '000000' }), 400, 'mfa_invalid')
+  const done = await complete(app, { mfaToken, code: totpCodeAt(secret, Date.now()) })
+  t.equal(done.statusCode, 200, done.body)
+  t.equal(done.json().recoveryCodes.length, 10, 'the recovery codes, once')
+  t.same(decodeJwt(done.json().tokens.access).amr, ['pwd', 'otp', 'mfa'])
+  assertProblem(t, await complete(app, { mfaToken, code: totpCodeAt(secret, Date.now() + 30_000) }), 401, 'mfa_token_invalid')
+
+  // From now on the usual second step, and the enrolment route refuses.
+  const next = await login(app, s.email, s.password)
+  t.equal(next.json().mfaRequired, true)
+  assertProblem(t, await app.inject({ method: 'POST', url: '/v1/app/auth/mfa/totp', payload: { mfaToken: next.json().mfaToken } }), 409, 'mfa_already_enabled')
+  assertProblem(t, await app.inject({ method: 'POST', url: '/v1/app/auth/mfa/totp', payload: { mfaToken: 'y'.repeat(43) } }), 401, 'mfa_token_invalid')
+})
