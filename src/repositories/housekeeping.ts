@@ -6,6 +6,21 @@ import { Prisma } from '../generated/prisma/client.js'
 import type { Db } from './users.js'
 
 export function createHousekeepingRepository (db: Db) {
+  /** Deletes at most `batchSize` rows of `table` matching `where` that no one holds; how many. */
+  async function deleteBatch (table: 'mfa_challenges' | 'login_failures', key: 'token_hash' | 'key', where: Prisma.Sql, batchSize: number): Promise<number> {
+    // Table and column names come from the two literals above, never from input.
+    const rows = await db.$queryRaw<Array<{ deleted: number }>>(Prisma.sql`
+      WITH doomed AS (
+        SELECT ${Prisma.raw(key)} FROM ${Prisma.raw(table)} WHERE ${where}
+        LIMIT ${batchSize}
+        FOR UPDATE SKIP LOCKED
+      ), deleted AS (
+        DELETE FROM ${Prisma.raw(table)} WHERE ${Prisma.raw(key)} IN (SELECT ${Prisma.raw(key)} FROM doomed) RETURNING 1
+      )
+      SELECT count(*)::int AS deleted FROM deleted`)
+    return rows[0]?.deleted ?? 0
+  }
+
   return {
     /**
      * Outstanding tokens that expired before `before`, with their blacklist rows. The
@@ -51,32 +66,13 @@ export function createHousekeepingRepository (db: Db) {
 
     /** Second-factor challenges (mfaTokens) that expired before `before`, used or not. */
     async deleteExpiredMfaChallenges (before: Date, batchSize: number): Promise<number> {
-      const rows = await db.$queryRaw<Array<{ deleted: number }>>(Prisma.sql`
-        WITH doomed AS (
-          SELECT token_hash FROM mfa_challenges WHERE expires_at < ${before}::timestamptz
-          LIMIT ${batchSize}
-          FOR UPDATE SKIP LOCKED
-        ), deleted AS (
-          DELETE FROM mfa_challenges WHERE token_hash IN (SELECT token_hash FROM doomed) RETURNING token_hash
-        )
-        SELECT count(*)::int AS deleted FROM deleted`)
-      return rows[0]?.deleted ?? 0
+      return await deleteBatch('mfa_challenges', 'token_hash', Prisma.sql`expires_at < ${before}::timestamptz`, batchSize)
     },
 
     /** Login-failure counts with no lock in force: a lock that ended by `now`, or no failure since `quietSince`. */
     async deleteStaleLoginFailures (now: Date, quietSince: Date, batchSize: number): Promise<number> {
-      const rows = await db.$queryRaw<Array<{ deleted: number }>>(Prisma.sql`
-        WITH doomed AS (
-          SELECT key FROM login_failures
-          WHERE (locked_until IS NOT NULL AND locked_until <= ${now}::timestamptz)
-             OR (locked_until IS NULL AND last_failed_at <= ${quietSince}::timestamptz)
-          LIMIT ${batchSize}
-          FOR UPDATE SKIP LOCKED
-        ), deleted AS (
-          DELETE FROM login_failures WHERE key IN (SELECT key FROM doomed) RETURNING key
-        )
-        SELECT count(*)::int AS deleted FROM deleted`)
-      return rows[0]?.deleted ?? 0
+      return await deleteBatch('login_failures', 'key', Prisma.sql`(locked_until IS NOT NULL AND locked_until <= ${now}::timestamptz)
+        OR (locked_until IS NULL AND last_failed_at <= ${quietSince}::timestamptz)`, batchSize)
     }
   }
 }

@@ -23,21 +23,13 @@ import { isUuid } from '../schemas/common.js'
 import type { AccessKey } from '../keys/access-key.js'
 import type { AccessKeyStore } from '../keys/key-store.js'
 import { signJws } from '../keys/jws-sign.js'
+import type { AuthdClaims } from '../verifier/index.js'
 
-export interface AccessClaims {
-  iss: string
-  aud: string
-  sub: string
-  sid: string
-  jti: string
-  iat: number
-  exp: number
-  roles: string[]
-  /** RFC 8176: how the user authenticated (`pwd`; with a second factor also `otp` and `mfa`); absent from tokens issued before MFA. */
-  amr?: string[]
-  /** When the user last authenticated in this session (seconds since the epoch); absent from tokens issued before MFA. */
-  auth_time?: number
-}
+/**
+ * The claims of an access token as authd signs them: the published contract of the verifier
+ * (src/verifier: what other services read), with the one audience authd itself issues.
+ */
+export type AccessClaims = AuthdClaims & { aud: string }
 
 export interface RefreshClaims {
   sub: string
