@@ -68,6 +68,9 @@ async function tokensPlugin (app: FastifyInstance, options: TokensPluginOptions)
   }))
   app.decorate('csrf', createCsrf(refreshSecret))
   app.decorate('mfaKey', mfaKey({ configured: config.MFA_ENCRYPTION_KEY, refreshSecret }))
+  if (production && config.MFA_ENCRYPTION_KEY.trim() === '') {
+    app.log.warn('MFA_ENCRYPTION_KEY is not set: TOTP secrets are encrypted with a key derived from the refresh secret, so rotating that secret would void every enrolled authenticator (docs/accounts.md "Second factor")')
+  }
   app.decorate('devices', createDeviceTokens({ refreshSecret, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttlSeconds: config.DEVICE_TOKEN_TTL }))
 }
 
