@@ -19,8 +19,10 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { promisify } from 'node:util'
+import { decodeJwt } from 'jose'
 import t, { type Test } from 'tap'
 import type { BrowserContext, Page } from 'playwright-core'
+import { totpCodeAt } from '../../src/services/totp.js'
 import { build, newAccount } from '../helper.js'
 import { repoRoot } from '../support/processes.js'
 import { launchChromium, postForgedForm, prerequisites, startEvilSite, STEP_TIMEOUT, stepRunner } from './chromium.js'
@@ -337,6 +339,45 @@ t.test('React example + authd in Chromium (default cookie settings: __Host- name
     await tab1.getByTestId('login-password').fill(account.password)
     await tab1.getByTestId('login-submit').click()
     await expectStatus(tab1, 'authenticated', 'logging in with the login form works')
+  })
+
+  let secret = ''
+  await step('enable two-factor', async () => {
+    await tab1.getByTestId('totp-start').click()
+    secret = (await tab1.getByTestId('totp-secret').textContent({ timeout: STEP_TIMEOUT }))?.trim() ?? ''
+    t.match(secret, /^[A-Z2-7]{32}$/, 'the page shows the base32 secret')
+    t.match(await tab1.getByTestId('totp-qr').getAttribute('src'), /^data:image\/png;base64,/, 'and the otpauth URI as a QR code drawn in the page (a data: URL)')
+    const confirmed = tab1.waitForResponse((r) => r.url().endsWith('/v1/users/me/mfa/totp/confirm'))
+    await tab1.getByTestId('totp-code').fill(totpCodeAt(secret, Date.now()))
+    await tab1.getByTestId('totp-confirm').click()
+    t.equal((await confirmed).status(), 200, 'the first code confirms the enrolment')
+    await tab1.getByTestId('recovery-codes').waitFor({ timeout: STEP_TIMEOUT })
+    t.equal(await tab1.getByTestId('recovery-codes').locator('li').count(), 10, 'the ten recovery codes are shown')
+    await tab1.reload()
+    await expectStatus(tab1, 'authenticated', 'still signed in after enabling two-factor')
+    await tab1.getByTestId('totp-on').waitFor({ timeout: STEP_TIMEOUT })
+    t.equal(await tab1.getByTestId('recovery-codes').count(), 0, 'the recovery codes are not shown again')
+  })
+
+  await step('log in with a code', async () => {
+    await tab1.getByTestId('logout').click()
+    await expectStatus(tab1, 'anonymous', 'logged out')
+    await tab1.getByTestId('login-login').fill(account.email)
+    await tab1.getByTestId('login-password').fill(account.password)
+    await tab1.getByTestId('login-submit').click()
+    await expectStatus(tab1, 'mfa', 'the right password asks for a code')
+    t.notOk((await context.cookies()).some((c) => c.name === refreshName), 'no session cookie before the second factor')
+    const completed = tab1.waitForResponse((r) => r.url().endsWith('/v1/browser/auth/mfa'))
+    // Each time step's code is accepted once: the enrolment used this step's, so the next one.
+    await tab1.getByTestId('mfa-code').fill(totpCodeAt(secret, Date.now() + 30_000))
+    await tab1.getByTestId('mfa-submit').click()
+    t.equal((await completed).status(), 200, 'POST /v1/browser/auth/mfa completes the login')
+    await expectStatus(tab1, 'authenticated', 'signed in with password and code')
+    t.equal(await tab1.getByTestId('user-email').textContent(), account.email, 'as the same user')
+    const answer = exchanges.findLast((e) => e.method === 'POST' && e.url === '/v1/browser/auth/mfa')
+    const access = (JSON.parse(answer?.body ?? '{}') as { tokens?: { access?: string } }).tokens?.access ?? ''
+    t.same(decodeJwt(access).amr, ['pwd', 'otp', 'mfa'], 'the access token says the second factor was used')
+    t.ok((await context.cookies()).some((c) => c.name === refreshName), 'the session cookie is set')
   })
 
   await step('refresh before expiry', async () => {

@@ -14,8 +14,10 @@ import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
+import { decodeJwt } from 'jose'
 import t from 'tap'
 import type { BrowserContext, Page } from 'playwright-core'
+import { totpCodeAt } from '../../src/services/totp.js'
 import { build, newAccount } from '../helper.js'
 import { freePort, repoRoot } from '../support/processes.js'
 import { launchChromium, postForgedForm, prerequisites, startEvilSite, STEP_TIMEOUT, stepRunner } from './chromium.js'
@@ -254,6 +256,48 @@ t.test('SvelteKit example + authd in Chromium', async (t) => {
     await p.getByTestId('logout').click()
     await expectPath(p, '/login', 'a plain form POST logs out')
     await plain.close()
+  })
+
+  let secret = ''
+  await step('enable two-factor', async () => {
+    await page.goto(`${kitOrigin}/login`)
+    await submitCredentials(page, 'login')
+    await expectAccountPage(page, 'signed in', 'as the account')
+    await page.getByTestId('two-factor-link').click()
+    await expectPath(page, '/account/two-factor', 'the account page links to the two-factor page')
+    await page.getByTestId('totp-start').click()
+    secret = (await page.getByTestId('totp-secret').textContent({ timeout: STEP_TIMEOUT }))?.trim() ?? ''
+    t.match(secret, /^[A-Z2-7]{32}$/, 'the page shows the base32 secret')
+    t.match(await page.getByTestId('totp-qr').getAttribute('src'), /^data:image\/png;base64,/, 'and the otpauth URI as a QR code drawn by the server (a data: URL)')
+    const from = exchanges.length
+    await page.getByTestId('totp-code').fill(totpCodeAt(secret, Date.now()))
+    await page.getByTestId('totp-confirm').click()
+    await page.getByTestId('recovery-codes').waitFor({ timeout: STEP_TIMEOUT })
+    t.same(calls(from, 'POST', '/v1/users/me/mfa/totp/confirm').map((e) => e.status), [200], 'the SvelteKit server confirmed the enrolment at authd')
+    t.equal(await page.getByTestId('recovery-codes').locator('li').count(), 10, 'the ten recovery codes are shown')
+    await page.reload()
+    await expectText(page, 'totp-on', 'Two-factor authentication is on.', 'after a reload: on, the codes not shown again')
+    t.same(browserRequests.filter((u) => u.startsWith(authdOrigin)), [], 'the browser never called authd itself')
+  })
+
+  await step('log in with a code', async () => {
+    await page.getByTestId('logout').click()
+    await expectPath(page, '/login', 'logged out')
+    const from = exchanges.length
+    await submitCredentials(page, 'login')
+    await page.getByTestId('mfa-code').waitFor({ timeout: STEP_TIMEOUT })
+    t.same(calls(from, 'POST', '/v1/app/auth/login').map((e) => e.status), [200], 'the password was right')
+    t.notOk(await cookie('refresh_token'), 'no session before the second factor')
+    const pending = await cookie('mfa_token')
+    t.match(pending, { httpOnly: true, path: '/login' }, 'the mfaToken waits in an HttpOnly cookie scoped to /login')
+    t.notOk((await page.content()).includes(pending?.value ?? '(none)'), 'and never appears in the page')
+    // Each time step's code is accepted once: the enrolment used this step's, so the next one.
+    await page.getByTestId('mfa-code').fill(totpCodeAt(secret, Date.now() + 30_000))
+    await page.getByTestId('mfa-submit').click()
+    await expectAccountPage(page, 'the code completes the login', 'signed in with password and code')
+    t.same(calls(from, 'POST', '/v1/app/auth/mfa').map((e) => e.status), [200], 'through authd\'s POST /v1/app/auth/mfa')
+    t.notOk(await cookie('mfa_token'), 'the pending-login cookie is gone')
+    t.same(decodeJwt((await cookie('access_token'))?.value ?? '').amr, ['pwd', 'otp', 'mfa'], 'the access token says the second factor was used')
   })
 
   t.same(pageErrors, [], 'no uncaught errors in the pages')

@@ -1,9 +1,15 @@
-import { useEffect, useState, type FormEvent } from 'react'
-import { AUTHD_URL, AuthdError, currentUser, login, logout, onSessionEnd, refresh, register, type User } from './authd'
+import { useCallback, useEffect, useState, type FormEvent } from 'react'
+import QRCode from 'qrcode'
+import {
+  AUTHD_URL, AuthdError, completeMfa, confirmTotp, currentUser, login, logout, mfaStatus, onSessionEnd, refresh, register,
+  startTotp, type User
+} from './authd'
 
 type State =
   | { status: 'loading' }
   | { status: 'anonymous', notice?: string }
+  // The password was right and the account has a second factor: a code must follow.
+  | { status: 'mfa', mfaToken: string }
   | { status: 'authenticated', user: User }
 
 const message = (error: unknown) =>
@@ -12,6 +18,7 @@ const message = (error: unknown) =>
 export function App () {
   const [state, setState] = useState<State>({ status: 'loading' })
   const [error, setError] = useState<string | null>(null)
+  const showError = useCallback((e: unknown) => setError(message(e)), [])
 
   // On load: silent refresh with the cookie, then fetch the user.
   useEffect(() => {
@@ -43,6 +50,7 @@ export function App () {
         <section data-testid="profile">
           <p>Signed in as <strong data-testid="user-email">{state.user.email}</strong></p>
           <p>User id: <code data-testid="user-id">{state.user.id}</code></p>
+          <TwoFactor onError={showError} />
           <button data-testid="logout" onClick={() => run(async () => { await logout(); return { status: 'anonymous' } })}>
             Log out
           </button>
@@ -59,10 +67,22 @@ export function App () {
               : { status: 'anonymous', notice: 'Registered: check your email to verify the address, then log in.' }
           })} />
           <LoginForm onSubmit={(name, password) => run(async () => {
-            await login(name, password)
+            const result = await login(name, password)
+            if ('mfaRequired' in result) return { status: 'mfa', mfaToken: result.mfaToken }
             return { status: 'authenticated', user: await currentUser() }
           })} />
         </>
+      )}
+
+      {state.status === 'mfa' && (
+        <MfaForm
+          onSubmit={(code) => run(async () => {
+            // A recovery code looks like xxxxx-xxxxx; a TOTP code is 6 digits.
+            await completeMfa(state.mfaToken, /^\d{6}$/.test(code) ? { code } : { recoveryCode: code })
+            return { status: 'authenticated', user: await currentUser() }
+          })}
+          onCancel={() => run(async () => ({ status: 'anonymous' }))}
+        />
       )}
     </main>
   )
@@ -93,5 +113,76 @@ function LoginForm ({ onSubmit }: { onSubmit: (login: string, password: string) 
       <input data-testid="login-password" type="password" placeholder="password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
       <button data-testid="login-submit" type="submit">Log in</button>
     </form>
+  )
+}
+
+function MfaForm ({ onSubmit, onCancel }: { onSubmit: (code: string) => Promise<void>, onCancel: () => void }) {
+  const [code, setCode] = useState('')
+  const submit = (e: FormEvent) => { e.preventDefault(); void onSubmit(code.trim()) }
+  return (
+    <form data-testid="mfa-form" onSubmit={submit}>
+      <h2>Two-factor code</h2>
+      <p>Enter the 6-digit code from your authenticator app, or one of your recovery codes.</p>
+      <input data-testid="mfa-code" placeholder="123456" autoComplete="one-time-code" inputMode="numeric" autoFocus required value={code} onChange={(e) => setCode(e.target.value)} />
+      <button data-testid="mfa-submit" type="submit">Verify</button>
+      <button type="button" onClick={onCancel}>Cancel</button>
+    </form>
+  )
+}
+
+type Enrolment =
+  | { step: 'loading' }
+  | { step: 'off' }
+  | { step: 'scan', secret: string, qr: string }
+  | { step: 'codes', recoveryCodes: string[] }
+  | { step: 'on' }
+
+/** "Enable two-factor": start → scan the QR code (or type the secret) → confirm a code → recovery codes, shown once. */
+function TwoFactor ({ onError }: { onError: (error: unknown) => void }) {
+  const [state, setState] = useState<Enrolment>({ step: 'loading' })
+  const [code, setCode] = useState('')
+
+  useEffect(() => {
+    mfaStatus().then((s) => setState({ step: s.totp ? 'on' : 'off' }), (e) => { setState({ step: 'off' }); onError(e) })
+  }, [onError])
+
+  async function start () {
+    try {
+      const { secret, otpauthUri } = await startTotp()
+      // The QR code is drawn here, in the page: the secret never goes to a third-party QR service.
+      setState({ step: 'scan', secret, qr: await QRCode.toDataURL(otpauthUri) })
+    } catch (e) { onError(e) }
+  }
+
+  async function confirm (e: FormEvent) {
+    e.preventDefault()
+    try {
+      setState({ step: 'codes', recoveryCodes: await confirmTotp(code.trim()) })
+      setCode('')
+    } catch (e) { onError(e) }
+  }
+
+  return (
+    <section data-testid="two-factor">
+      <h2>Two-factor authentication</h2>
+      {state.step === 'on' && <p data-testid="totp-on">Two-factor authentication is on.</p>}
+      {state.step === 'off' && <button data-testid="totp-start" onClick={() => { void start() }}>Enable two-factor</button>}
+      {state.step === 'scan' && (
+        <form onSubmit={(e) => { void confirm(e) }}>
+          <p>Scan this with your authenticator app, then enter the code it shows.</p>
+          <img data-testid="totp-qr" src={state.qr} alt="QR code of the otpauth URI" width={200} height={200} />
+          <p>Or type the secret: <code data-testid="totp-secret">{state.secret}</code></p>
+          <input data-testid="totp-code" placeholder="123456" autoComplete="one-time-code" inputMode="numeric" required value={code} onChange={(e) => setCode(e.target.value)} />
+          <button data-testid="totp-confirm" type="submit">Confirm</button>
+        </form>
+      )}
+      {state.step === 'codes' && (
+        <>
+          <p data-testid="totp-on">Two-factor authentication is on. Save these recovery codes now: each works once, and they are not shown again.</p>
+          <ul data-testid="recovery-codes">{state.recoveryCodes.map((c) => <li key={c}><code>{c}</code></li>)}</ul>
+          <button onClick={() => setState({ step: 'on' })}>I have saved them</button>
+        </>
+      )}
+    </section>
   )
 }

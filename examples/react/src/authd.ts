@@ -118,7 +118,7 @@ const json = (body: unknown): RequestInit => ({
   body: JSON.stringify(body)
 })
 
-// ---- the four browser endpoints ----------------------------------------------------------
+// ---- the browser endpoints ----------------------------------------------------------------
 
 export interface RegisterInput { email: string, password: string, username?: string }
 
@@ -130,8 +130,21 @@ export async function register (input: RegisterInput): Promise<{ user: User, log
   return { user: body.user, loggedIn: body.tokens !== undefined }
 }
 
-export async function login (login: string, password: string): Promise<User> {
+/** With a second factor on, a right password answers no tokens: a code must follow (`completeMfa`). */
+export interface MfaChallenge { mfaRequired: true, mfaToken: string, methods: string[] }
+
+/** Logs in, or answers the challenge when the account has a second factor. */
+export async function login (login: string, password: string): Promise<User | MfaChallenge> {
   const res = await request('/v1/browser/auth/login', json({ login, password }))
+  const body = await res.json() as { user: User, tokens: BrowserTokens } | MfaChallenge
+  if ('mfaRequired' in body) return body
+  accept(body.tokens)
+  return body.user
+}
+
+/** Second step of a login: the challenge's mfaToken with a TOTP code (or a recovery code). */
+export async function completeMfa (mfaToken: string, answer: { code: string } | { recoveryCode: string }): Promise<User> {
+  const res = await request('/v1/browser/auth/mfa', json({ mfaToken, ...answer }))
   const body = await res.json() as { user: User, tokens: BrowserTokens }
   accept(body.tokens)
   return body.user
@@ -182,9 +195,12 @@ export async function logout (): Promise<void> {
 
 // ---- shared endpoints: bearer access token -------------------------------------------------
 
-/** GET with the access token; one silent refresh and retry when it has expired. */
-async function authorized (path: string): Promise<Response> {
-  const attempt = async () => await request(path, { headers: accessToken ? { authorization: `Bearer ${accessToken}` } : {} })
+/** A call with the access token; one silent refresh and retry when it has expired. */
+async function authorized (path: string, init: RequestInit = {}): Promise<Response> {
+  const attempt = async () => await request(path, {
+    ...init,
+    headers: { ...init.headers as Record<string, string>, ...(accessToken ? { authorization: `Bearer ${accessToken}` } : {}) }
+  })
   try {
     return await attempt()
   } catch (error) {
@@ -196,4 +212,27 @@ async function authorized (path: string): Promise<Response> {
 
 export async function currentUser (): Promise<User> {
   return await (await authorized('/v1/users/me')).json() as User
+}
+
+// ---- second factor (TOTP) ------------------------------------------------------------------
+
+export interface MfaStatus { totp: boolean, recoveryCodesLeft: number }
+
+export async function mfaStatus (): Promise<MfaStatus> {
+  return await (await authorized('/v1/users/me/mfa')).json() as MfaStatus
+}
+
+/** Starts enrolment: a new secret and its otpauth:// URI (nothing changes until confirmed). */
+export async function startTotp (): Promise<{ secret: string, otpauthUri: string }> {
+  return await (await authorized('/v1/users/me/mfa/totp', { method: 'POST' })).json() as { secret: string, otpauthUri: string }
+}
+
+/** Turns TOTP on with a first code; answers the recovery codes, which authd shows only this once. */
+export async function confirmTotp (code: string): Promise<string[]> {
+  const res = await authorized('/v1/users/me/mfa/totp/confirm', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ code })
+  })
+  return (await res.json() as { recoveryCodes: string[] }).recoveryCodes
 }

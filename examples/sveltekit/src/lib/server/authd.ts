@@ -90,11 +90,26 @@ async function call<T> (method: 'GET' | 'POST', path: string, visitor: Visitor, 
 
 export interface RegisterInput { email: string, password: string, username?: string }
 
+/** A login whose password was right, for an account with a second factor: no tokens yet. */
+export interface MfaChallenge { mfaRequired: true, mfaToken: string, methods: string[] }
+
 export const authd = {
   register: async (input: RegisterInput, visitor: Visitor) =>
     await call<{ user: User, tokens: Tokens }>('POST', '/v1/app/auth/register', visitor, { body: input }),
+  /** Tokens, or a challenge when the account has a second factor (then `completeMfa`). */
   login: async (input: { login: string, password: string }, visitor: Visitor) =>
-    await call<{ user: User, tokens: Tokens }>('POST', '/v1/app/auth/login', visitor, { body: input }),
+    await call<{ user: User, tokens: Tokens } | MfaChallenge>('POST', '/v1/app/auth/login', visitor, { body: input }),
+  /** Second step of such a login: the challenge's mfaToken with a TOTP code or a recovery code. */
+  completeMfa: async (input: { mfaToken: string } & ({ code: string } | { recoveryCode: string }), visitor: Visitor) =>
+    await call<{ user: User, tokens: Tokens }>('POST', '/v1/app/auth/mfa', visitor, { body: input }),
+  mfaStatus: async (access: string, visitor: Visitor) =>
+    await call<{ totp: boolean, recoveryCodesLeft: number }>('GET', '/v1/users/me/mfa', visitor, { access }),
+  /** Starts TOTP enrolment: a new secret and its otpauth:// URI; nothing changes until confirmed. */
+  startTotp: async (access: string, visitor: Visitor) =>
+    await call<{ secret: string, otpauthUri: string }>('POST', '/v1/users/me/mfa/totp', visitor, { access }),
+  /** Turns TOTP on with a first code; the recovery codes come back this once. */
+  confirmTotp: async (access: string, code: string, visitor: Visitor) =>
+    await call<{ recoveryCodes: string[] }>('POST', '/v1/users/me/mfa/totp/confirm', visitor, { access, body: { code } }),
   /** Rotation: the presented refresh token is spent; keep the new one from the answer. */
   refresh: async (refresh: string, visitor: Visitor) =>
     (await call<{ tokens: Tokens }>('POST', '/v1/app/auth/refresh', visitor, { body: { refresh } })).tokens,

@@ -11,6 +11,10 @@ export function messageFor (error: Error): string {
     case 'email_taken': return 'That email is already registered.'
     case 'username_taken': return 'That username is taken.'
     case 'rate_limited': return 'Too many attempts. Wait a minute and try again.'
+    case 'account_locked': return 'Too many failed attempts: the account is locked for a while.'
+    case 'mfa_invalid': return 'That code is wrong, expired or already used. Wait for the next one.'
+    case 'mfa_token_invalid': return 'The sign-in took too long or had too many wrong codes. Log in again.'
+    case 'mfa_already_enabled': return 'Two-factor authentication is already on.'
     case 'validation_failed':
       return `Check the form: ${error.errors.map((e) => `${e.field} ${e.message}`).join('; ') || error.message}.`
     default: return error.message

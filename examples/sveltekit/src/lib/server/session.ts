@@ -99,6 +99,12 @@ export async function currentUser (event: RequestEvent): Promise<User | null> {
   }
 }
 
+/** The access token for a call to authd on the user's behalf. hooks.server.ts ran `currentUser`
+ *  for this request first, so it is fresh (a refresh during this request is seen here too). */
+export function accessToken (cookies: Cookies): string | undefined {
+  return cookies.get(ACCESS_COOKIE)
+}
+
 /** Only same-site paths: `?redirectTo=https://evil.example` or `//evil.example` must not turn
  *  the login page into an open redirect. */
 export function safeRedirect (target: string | null, fallback = '/account'): string {
