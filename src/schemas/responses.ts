@@ -91,3 +91,4 @@ export const MFA_FAILED = {
   400: problemResponse(400, 'The code is wrong, outside its time window or already used, or the recovery code is unknown or used: `mfa_invalid`; or the body is not valid (exactly one of `code` and `recoveryCode`): `validation_failed`.', 'mfa_invalid'),
   401: problemResponse(401, 'The mfaToken is unknown, used, expired or out of attempts, or the account changed since: `mfa_token_invalid`. Log in again.', 'mfa_token_invalid')
 }
+export const PASSKEY_FAILED = problemResponse(400, 'The passkey response does not verify (challenge unknown, used or expired; unknown credential; wrong origin or RP id; no user verification; bad signature; a counter that did not grow): `webauthn_failed`; or the body is not valid: `validation_failed`.', 'webauthn_failed')
