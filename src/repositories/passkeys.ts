@@ -118,8 +118,17 @@ export function createPasskeyRepository (db: Db) {
       return count === 1
     },
 
+    /**
+     * Stores a challenge, and deletes a few expired ones on the way: the login options are
+     * asked for without an account, so unanswered challenges must not pile up, and sweeping a
+     * bounded batch with each insert keeps the table near the number of live ones.
+     */
     async createChallenge (challenge: { challengeHash: string, userId: string | null, purpose: ChallengePurpose, ttlSeconds: number }): Promise<void> {
       await db.$executeRaw(Prisma.sql`
+        WITH swept AS (
+          DELETE FROM webauthn_challenges WHERE challenge_hash IN (
+            SELECT challenge_hash FROM webauthn_challenges WHERE expires_at < now() LIMIT 10 FOR UPDATE SKIP LOCKED)
+        )
         INSERT INTO webauthn_challenges (challenge_hash, user_id, purpose, expires_at, created_at)
         VALUES (${challenge.challengeHash}, ${challenge.userId}::uuid, ${challenge.purpose},
           now() + make_interval(secs => ${challenge.ttlSeconds}::float8), now())`)

@@ -47,7 +47,7 @@ export interface AuthServiceOptions {
   /** Called after a registration is stored (sends the verification mail, after the reply). */
   onRegistered?: (user: User, meta: ClientMeta) => void
   /** Passkeys: the check of a passwordless login's assertion. */
-  passkeys?: PasskeyService
+  passkeys: PasskeyService
 }
 
 /**
@@ -332,7 +332,6 @@ export function createAuthService (options: AuthServiceOptions) {
      * session's transaction: a counter that did not grow opens nothing.
      */
     async loginWithPasskey (response: unknown, meta: ClientMeta): Promise<{ user: User, tokens: TokenPair, deviceToken: IssuedDeviceToken | null }> {
-      if (options.passkeys === undefined) throw new AppError('webauthn_failed', 'Passkeys are not available')
       const checked = await options.passkeys.verifyAuthentication(response)
       const found = await users.findById(checked.userId)
       if (found === null || !found.isActive) throw new AppError('webauthn_failed', 'This passkey is not known here')

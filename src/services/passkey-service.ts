@@ -89,10 +89,6 @@ export function createPasskeyService ({ db, sessions, rpId, rpName, origins, cha
   }
 
   return {
-    async list (userId: string): Promise<PasskeySummary[]> {
-      return (await db.repos.passkeys.listByUser(userId)).map(summary)
-    },
-
     /** Creation options for navigator.credentials.create(): a discoverable credential with user verification. */
     async registrationOptions (user: User): Promise<PublicKeyCredentialCreationOptionsJSON> {
       const existing = await db.repos.passkeys.listByUser(user.id)

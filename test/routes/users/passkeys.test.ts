@@ -133,12 +133,17 @@ t.test('replays: an assertion works once, a challenge works once, a registration
   assertProblem(t, await addPasskey(app, s, softAuthenticator().create({ ...regOptions, challenge: (await loginOptions(app)).challenge })), 400, 'webauthn_failed')
 })
 
-t.test('challenges expire', async (t) => {
+t.test('challenges expire, and expired ones are swept', async (t) => {
   const { app, database } = await buildWithDatabase(t, env)
   const { authenticator } = await withPasskey(app)
   const options = await loginOptions(app)
   await database.prisma.webauthnChallenge.updateMany({ data: { expiresAt: new Date(Date.now() - 1000) } })
   assertProblem(t, await passkeyLogin(app, authenticator.get(options)), 400, 'webauthn_failed')
+  // Unanswered ones do not pile up: each new challenge sweeps expired ones away.
+  await database.prisma.webauthnChallenge.createMany({ data: Array.from({ length: 5 }, (_, i) => ({ challengeHash: `stale-${i}`, purpose: 'login', expiresAt: new Date(Date.now() - 1000) })) })
+  await loginOptions(app)
+  t.equal(await database.prisma.webauthnChallenge.count({ where: { expiresAt: { lt: new Date() } } }), 0, 'expired challenges swept')
+  t.equal(await database.prisma.webauthnChallenge.count(), 1, 'the new one stays')
 })
 
 t.test('a registration challenge belongs to the user who asked for it', async (t) => {
@@ -186,11 +191,42 @@ t.test('a cloned authenticator: a counter that does not grow is refused and open
   t.equal((await passkeyLogin(app, authenticator.get(await loginOptions(app), { counter: 6 }))).statusCode, 200, 'a growing counter works')
 })
 
+t.test('two logins racing with one counter value (a clone used at once): one session, not two', async (t) => {
+  const { app, database } = await buildWithDatabase(t, env)
+  const { s, authenticator } = await withPasskey(app)
+  const [a, b] = [await loginOptions(app), await loginOptions(app)]
+  const results = await Promise.all([passkeyLogin(app, authenticator.get(a, { counter: 7 })), passkeyLogin(app, authenticator.get(b, { counter: 7 }))])
+  t.same(results.map((r) => r.statusCode).sort(), [200, 400], 'exactly one passes')
+  t.equal(results.find((r) => r.statusCode === 400)?.json().code, 'webauthn_failed')
+  // The registration opened one session, the winner the other.
+  t.equal(await database.prisma.session.count({ where: { userId: s.user.id } }), 2)
+})
+
 t.test('an authenticator without a counter (always 0) is accepted', async (t) => {
   const { app } = await buildWithDatabase(t, env)
   const { authenticator } = await withPasskey(app)
   t.equal((await passkeyLogin(app, authenticator.get(await loginOptions(app), { counter: 0 }))).statusCode, 200)
   t.equal((await passkeyLogin(app, authenticator.get(await loginOptions(app), { counter: 0 }))).statusCode, 200)
+})
+
+t.test('a credential id registered to one account cannot be registered again, to it or to another', async (t) => {
+  const { app } = await buildWithDatabase(t, env)
+  const { s, authenticator } = await withPasskey(app)
+  const other = await register(app)
+  // The client could ignore excludeCredentials and answer with the same authenticator again.
+  assertProblem(t, await addPasskey(app, s, authenticator.create(await registrationOptions(app, s))), 400, 'webauthn_failed')
+  assertProblem(t, await addPasskey(app, other, authenticator.create(await registrationOptions(app, other))), 400, 'webauthn_failed')
+  t.equal((await passkeyLogin(app, authenticator.get(await loginOptions(app), { userHandle: Buffer.from(s.user.id).toString('base64url') }))).json().user.id, s.user.id, 'still the first owner\'s')
+})
+
+t.test('with mandatory email verification, an address no longer verified cannot log in with a passkey', async (t) => {
+  const { app, database } = await buildWithDatabase(t, env)
+  const { s, authenticator } = await withPasskey(app)
+  const res = await passkeyLogin(app, authenticator.get(await loginOptions(app)))
+  t.equal(res.statusCode, 200)
+  await database.prisma.user.update({ where: { id: s.user.id }, data: { emailVerified: false } })
+  const strict = await buildWithDatabase(t, { ...env, EMAIL_VERIFICATION: 'mandatory', SMTP_URL: 'smtp://localhost:2525' }, { database })
+  assertProblem(t, await passkeyLogin(strict.app, authenticator.get(await loginOptions(strict.app))), 403, 'email_not_verified')
 })
 
 t.test('a deactivated account cannot log in with its passkey', async (t) => {
