@@ -36,7 +36,8 @@ async function post (path, body, token) {
   const headers = {}
   if (body !== undefined) headers['content-type'] = 'application/json'
   if (token !== undefined) headers.authorization = 'Bearer ' + token
-  const res = await fetch(authd + path, { method: 'POST', headers, body: body === undefined ? undefined : JSON.stringify(body) })
+  // credentials: the browser client's refresh cookie comes back in the reply.
+  const res = await fetch(authd + path, { method: 'POST', headers, credentials: 'include', body: body === undefined ? undefined : JSON.stringify(body) })
   return { status: res.status, body: await res.json() }
 }
 window.pk = { post, startRegistration, startAuthentication }
@@ -44,7 +45,7 @@ document.title = 'ready'
 `
 const PAGE = '<!doctype html><meta charset="utf-8"><title>loading</title><script type="module" src="/bundle.js"></script><h1>passkeys</h1>'
 
-t.test('a passkey registered and used for a passwordless login in Chromium; its assertion and its challenge work once', async (t) => {
+t.test('a passkey registered and used for passwordless logins (app and browser clients) in Chromium; its assertion and its challenge work once', async (t) => {
   if (!existsSync(chromiumPath)) return t.fail(`no Chromium at ${chromiumPath}: apt-get install -y chromium (or set CHROMIUM_PATH)`)
   const bundled = await esbuild({ stdin: { contents: ENTRY, resolveDir: repoRoot, loader: 'js' }, bundle: true, format: 'esm', write: false, logLevel: 'silent' })
   const bundle = bundled.outputFiles[0]?.text ?? ''
@@ -125,5 +126,22 @@ t.test('a passkey registered and used for a passwordless login in Chromium; its 
     t.equal(result.challengeReplay.status, 400)
     t.equal(result.challengeReplay.body.code, 'webauthn_failed', 'challenge replay refused')
     t.comment(`assertion replay: ${result.replay.status} ${String(result.replay.body.code)}; challenge replay: ${result.challengeReplay.status} ${String(result.challengeReplay.body.code)}`)
+  })
+
+  await step('the browser client: a passkey login sets the session cookie', async () => {
+    const result = await tab.evaluate(async () => {
+      const { pk } = window
+      const options = await pk.post('/v1/browser/auth/passkey/options')
+      const assertion = await pk.startAuthentication({ optionsJSON: options.body })
+      return await pk.post('/v1/browser/auth/passkey', { response: assertion })
+    })
+    t.equal(result.status, 200, JSON.stringify(result.body))
+    const tokens = result.body.tokens as { access: string, csrfToken: string, refresh?: string }
+    t.match(tokens, { access: String, csrfToken: String })
+    t.equal(tokens.refresh, undefined, 'no refresh token in the body')
+    t.same(decodeJwt(tokens.access).amr, ['hwk', 'user', 'mfa'])
+    const cookies = await context.cookies(authd)
+    t.ok(cookies.some((cookie) => cookie.name.includes('authd_refresh') && cookie.httpOnly), 'the HttpOnly refresh cookie is set')
+    t.comment(`browser passkey login: ${result.status}, cookies ${cookies.map((cookie) => cookie.name).join(', ')}`)
   })
 })
