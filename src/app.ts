@@ -33,6 +33,7 @@ import accountServicePlugin from './services/account-service.js'
 import adminServicePlugin from './services/admin-service.js'
 import auditServicePlugin from './services/audit-service.js'
 import mfaServicePlugin from './services/mfa-service.js'
+import passkeyServicePlugin from './services/passkey-service.js'
 import authenticatePlugin from './plugins/authenticate.js'
 import currentUserPlugin from './plugins/current-user.js'
 import housekeepingPlugin from './plugins/housekeeping.js'
@@ -49,6 +50,7 @@ import meRoutes from './routes/users/me.js'
 import passwordRoutes from './routes/users/password.js'
 import accountRoutes from './routes/users/account.js'
 import mfaRoutes from './routes/users/mfa.js'
+import passkeyRoutes from './routes/users/passkeys.js'
 import sessionRoutes from './routes/sessions.js'
 import adminUserRoutes from './routes/admin/users.js'
 import adminEventRoutes from './routes/admin/events.js'
@@ -128,7 +130,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(mailerPlugin)
   await app.register(passwordsPlugin, { hasher: options.passwordHasher })
   // The services, each after the ones it depends on (fastify-plugin checks the declared order).
-  for (const service of [sessionServicePlugin, mfaServicePlugin, emailFlowsPlugin, authServicePlugin, accountServicePlugin, adminServicePlugin, auditServicePlugin]) {
+  for (const service of [sessionServicePlugin, mfaServicePlugin, passkeyServicePlugin, emailFlowsPlugin, authServicePlugin, accountServicePlugin, adminServicePlugin, auditServicePlugin]) {
     await app.register(service)
   }
   await app.register(authenticatePlugin)
@@ -152,6 +154,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     [passwordRoutes, '/v1/users'],
     [accountRoutes, '/v1/users'],
     [mfaRoutes, '/v1/users'],
+    [passkeyRoutes, '/v1/users'],
     [sessionRoutes, '/v1/sessions'],
     [adminUserRoutes, '/v1/admin'],
     [adminEventRoutes, '/v1/admin']

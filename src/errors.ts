@@ -144,6 +144,11 @@ export const ErrorCodes = {
     title: 'Second-factor code is wrong',
     description: 'A TOTP code that is wrong, outside ±1 time step, or already used (each code works once); a recovery code that is unknown or used. On `POST /v1/{client}/auth/mfa` it counts toward the account\'s [lockout](accounts.md#lockout-after-failed-logins) and the `mfaToken`\'s attempts; on enrolment (`…/mfa/totp/confirm`) and re-authentication it is a field error of `code` or `recoveryCode`.'
   },
+  webauthn_failed: {
+    status: 400,
+    title: 'Passkey check failed',
+    description: 'A WebAuthn response that does not verify: its challenge is unknown, expired or already used (each works once), its origin is not one of `WEBAUTHN_ORIGINS`, it is not for `WEBAUTHN_RP_ID`, the user was not verified, the signature is wrong, the credential is unknown or already registered, or its signature counter did not grow (a cloned authenticator). See [Passkeys](accounts.md#passkeys).'
+  },
   mfa_token_invalid: {
     status: 401,
     title: 'Second-factor login expired or unknown',

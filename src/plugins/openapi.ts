@@ -20,6 +20,7 @@ export const TAGS = [
   { name: 'password reset', description: 'Forgotten passwords: a reset link by email, then a new password.' },
   { name: 'users', description: 'The caller\'s own account (bearer access token).' },
   { name: 'mfa', description: 'The caller\'s second factor (TOTP with recovery codes) and re-authentication for sensitive actions (bearer access token).' },
+  { name: 'passkeys', description: 'The caller\'s passkeys (WebAuthn): registration, renaming, removal (bearer access token). Logging in with one: `POST /v1/{client}/auth/passkey`.' },
   { name: 'sessions', description: 'The caller\'s sessions, one per login (bearer access token).' },
   { name: 'admin', description: 'User administration; needs the `admin` role.' },
   { name: 'tokens', description: 'For services that accept authd\'s access tokens: the public keys, and a verify call.' },

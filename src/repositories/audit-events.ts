@@ -32,7 +32,10 @@ export const AUDIT_EVENT_TYPES = [
   'recovery_code_used',
   'recovery_codes_regenerated',
   'reauthenticated',
-  'admin_mfa_reset'
+  'admin_mfa_reset',
+  'passkey_added',
+  'passkey_removed',
+  'passkey_used'
 ] as const
 
 export type AuditEventType = typeof AUDIT_EVENT_TYPES[number]

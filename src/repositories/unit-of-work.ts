@@ -9,6 +9,7 @@ import { createHousekeepingRepository } from './housekeeping.js'
 import { createLoginFailureRepository } from './login-failures.js'
 import { createMfaRepository } from './mfa.js'
 import { createOneTimeTokenRepository } from './one-time-tokens.js'
+import { createPasskeyRepository } from './passkeys.js'
 import { createSessionRepository } from './sessions.js'
 import { createTokenRotationRepository } from './token-rotation.js'
 import { createUserRepository, type Db } from './users.js'
@@ -24,7 +25,8 @@ export function createRepositories (db: Db, sql: SqlClient) {
     oneTimeTokens: createOneTimeTokenRepository(db),
     adminUsers: createAdminUserRepository(db),
     housekeeping: createHousekeepingRepository(db),
-    mfa: createMfaRepository(db)
+    mfa: createMfaRepository(db),
+    passkeys: createPasskeyRepository(db)
   }
 }
 

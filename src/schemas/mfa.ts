@@ -5,8 +5,8 @@ import { RecoveryCode, TotpCode } from './auth.js'
 export const MfaStatus = Type.Object({
   totp: Type.Boolean({ description: 'A TOTP authenticator is enrolled and confirmed.' }),
   recoveryCodesLeft: Type.Integer({ description: 'Unused recovery codes.' }),
-  passkeys: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), createdAt: Type.String(), lastUsedAt: Type.Union([Type.String(), Type.Null()]) }), { description: 'Passkeys (none can be registered in this version).' })
-}, { examples: [{ totp: true, recoveryCodesLeft: 9, passkeys: [] }] })
+  passkeys: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), createdAt: Type.String(), lastUsedAt: Type.Union([Type.String(), Type.Null()]) }), { description: 'The caller\'s passkeys (`POST /v1/users/me/passkeys`), oldest first.' })
+}, { examples: [{ totp: true, recoveryCodesLeft: 9, passkeys: [{ id: '6f1c2a9e-3b1d-4c55-9a7e-2f0b8c1d4e5a', name: 'MacBook Touch ID', createdAt: '2026-11-27T10:00:00.000Z', lastUsedAt: null }] }] })
 
 export const TotpEnrolment = Type.Object({
   secret: Type.String({ description: 'Base32 secret, for authenticators that cannot scan the URI.' }),

@@ -92,3 +92,4 @@ export const MFA_FAILED = {
   401: problemResponse(401, 'The mfaToken is unknown, used, expired or out of attempts, or the account changed since: `mfa_token_invalid`. Log in again.', 'mfa_token_invalid')
 }
 export const MFA_NOT_PENDING = problemResponse(409, 'An enrolment login (`mfaEnrollmentRequired`) whose TOTP was not started with `POST …/auth/mfa/totp`: `mfa_not_pending`.', 'mfa_not_pending')
+export const PASSKEY_FAILED = problemResponse(400, 'The passkey response does not verify (challenge unknown, used or expired; unknown credential; wrong origin or RP id; no user verification; bad signature; a counter that did not grow): `webauthn_failed`; or the body is not valid: `validation_failed`.', 'webauthn_failed')

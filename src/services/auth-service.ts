@@ -16,6 +16,7 @@ import type { Passwords } from './passwords.js'
 import { lockedError, lockoutPolicy } from './lockout.js'
 import type { TokenService } from './token-service.js'
 import type { DeviceTokens, IssuedDeviceToken } from './device-tokens.js'
+import type { PasskeyService } from './passkey-service.js'
 
 export interface TokenPair {
   sessionId: string
@@ -48,6 +49,8 @@ export interface AuthServiceOptions {
   emailVerification?: 'none' | 'optional' | 'mandatory'
   /** Called after a registration is stored (sends the verification mail, after the reply). */
   onRegistered?: (user: User, meta: ClientMeta) => void
+  /** Passkeys: the check of a passwordless login's assertion. */
+  passkeys: PasskeyService
 }
 
 /**
@@ -369,6 +372,40 @@ export function createAuthService (options: AuthServiceOptions) {
     },
 
     /**
+     * A passwordless login with a passkey (POST …/auth/passkey): the assertion is checked by
+     * the passkey service, then a session opens whose amr says a key and a verified user (two
+     * factors, so no second step even with TOTP on). The signature counter is checked in the
+     * session's transaction: a counter that did not grow opens nothing.
+     */
+    async loginWithPasskey (response: unknown, meta: ClientMeta): Promise<{ user: User, tokens: TokenPair, deviceToken: IssuedDeviceToken | null }> {
+      const checked = await options.passkeys.verifyAuthentication(response)
+      const found = await users.findById(checked.userId)
+      if (found === null || !found.isActive) throw new AppError('webauthn_failed', 'This passkey is not known here')
+      if (verifiedOnly && !found.emailVerified) throw new AppError('email_not_verified', 'Confirm your email address first (follow the link in the mail, or ask for another)')
+      const cloned = new Error('the signature counter did not grow')
+      let opened: Awaited<ReturnType<typeof openSession>>
+      try {
+        opened = await openSession({
+          found,
+          key: null,
+          client: meta,
+          amr: checked.amr,
+          detail: { method: 'passkey', passkeyId: checked.passkeyId },
+          before: async (repos) => {
+            if (!await checked.consume(repos)) throw cloned
+            await repos.audit.record({ type: 'passkey_used', userId: found.id, ...meta, detail: { passkeyId: checked.passkeyId } })
+          }
+        })
+      } catch (error) {
+        if (error !== cloned) throw error
+        await audit.record({ type: 'login_failed', userId: found.id, ...meta, detail: { reason: 'passkey_counter', passkeyId: checked.passkeyId } })
+        throw new AppError('webauthn_failed', 'The passkey\'s signature counter did not grow: it may be cloned')
+      }
+      if (opened === null) throw new AppError('webauthn_failed', 'The account changed while logging in: try again')
+      return opened
+    },
+
+    /**
      * Rotation with grace window, reuse detection and the absolute session lifetime (API.md,
      * refresh-token rules). A session has exactly one live refresh token at any moment: inside
      * the grace window a rotated token is answered with the very child its rotation issued.
@@ -446,8 +483,9 @@ async function authServicePlugin (app: FastifyInstance): Promise<void> {
     lockout: lockoutPolicy(config),
     log: app.log,
     emailVerification: config.EMAIL_VERIFICATION,
-    onRegistered: app.emailFlows.afterRegister
+    onRegistered: app.emailFlows.afterRegister,
+    passkeys: app.passkeys
   }))
 }
 
-export default fp(authServicePlugin, { name: 'auth-service', dependencies: ['config', 'database', 'passwords', 'tokens', 'email-flows', 'mfa-service'] })
+export default fp(authServicePlugin, { name: 'auth-service', dependencies: ['config', 'database', 'passwords', 'tokens', 'email-flows', 'mfa-service', 'passkey-service'] })

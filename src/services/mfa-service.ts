@@ -88,10 +88,14 @@ export function createMfaService ({ db, sessions, key, issuer }: MfaServiceOptio
       }
     },
 
-    /** GET /users/me/mfa. Passkeys are not enrolled by this version: always an empty list. */
-    async status (user: User): Promise<{ totp: boolean, recoveryCodesLeft: number, passkeys: never[] }> {
-      const factors = await db.repos.mfa.factors(user.id)
-      return { totp: factors.totp, recoveryCodesLeft: factors.totp ? factors.recoveryCodesLeft : 0, passkeys: [] }
+    /** GET /users/me/mfa: the TOTP factor, and the passkeys (which log in on their own, see passkey-service.ts). */
+    async status (user: User): Promise<{ totp: boolean, recoveryCodesLeft: number, passkeys: Array<{ id: string, name: string, createdAt: string, lastUsedAt: string | null }> }> {
+      const [factors, passkeys] = await Promise.all([db.repos.mfa.factors(user.id), db.repos.passkeys.listByUser(user.id)])
+      return {
+        totp: factors.totp,
+        recoveryCodesLeft: factors.totp ? factors.recoveryCodesLeft : 0,
+        passkeys: passkeys.map((passkey) => ({ id: passkey.id, name: passkey.name, createdAt: passkey.createdAt.toISOString(), lastUsedAt: passkey.lastUsedAt?.toISOString() ?? null }))
+      }
     },
 
     /** Starts (or restarts) enrolment: a new secret, not active until confirmed. 409 when TOTP is on. */

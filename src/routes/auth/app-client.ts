@@ -2,14 +2,15 @@
 // JSON bodies. The browser client (cookies + CSRF) wraps the same auth service.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { AppAuthResult, AppLoginReply, AppMfaResult, AppTokensResult, DEVICE_TOKEN_HEADER, LoginBody, MfaBody, MfaTokenBody, RefreshBody, pendingLoginReply } from '../../schemas/auth.js'
+import { AppAuthResult, AppLoginReply, AppLoginResult, AppMfaResult, AppTokensResult, DEVICE_TOKEN_HEADER, LoginBody, MfaBody, MfaTokenBody, RefreshBody, pendingLoginReply } from '../../schemas/auth.js'
 import { TotpEnrolment } from '../../schemas/mfa.js'
-import { LOGIN_FAILED, LOGIN_LIMITED, LOGIN_REFUSED, MFA_FAILED, MFA_NOT_PENDING, REFRESH_REFUSED, REGISTER_CONFLICT, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
+import { LOGIN_FAILED, LOGIN_LIMITED, LOGIN_REFUSED, MFA_FAILED, MFA_NOT_PENDING, PASSKEY_FAILED, REFRESH_REFUSED, REGISTER_CONFLICT, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
 import { RegisterBody, toPublicUser } from '../../schemas/user.js'
 import type { User } from '../../repositories/users.js'
 import { mfaInput, type TokenPair } from '../../services/auth-service.js'
 import type { IssuedDeviceToken } from '../../services/device-tokens.js'
 import { clientMeta } from '../../services/client-meta.js'
+import { PasskeyLoginBody, RequestOptions } from '../../schemas/passkeys.js'
 
 const appTokens = (pair: TokenPair) => ({
   tokenType: 'Bearer' as const,
@@ -92,6 +93,27 @@ const appAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: TotpEnrolment, ...errors, 401: MFA_FAILED[401], 409: problemResponse(409, 'The account has a second factor already: `mfa_already_enabled` (complete the login with a code).', 'mfa_already_enabled'), 429: LOGIN_LIMITED }
     }
   }, async (request) => await app.auth.startEnrolment(request.body.mfaToken))
+  app.post('/passkey/options', {
+    onRequest: app.rateLimitHooks('login'),
+    schema: {
+      tags: ['app auth'],
+      summary: 'Start a passwordless login with a passkey',
+      description: 'WebAuthn request options for a discoverable credential (no `allowCredentials`: the authenticator offers the user\'s passkeys). Its challenge works once, for WEBAUTHN_CHALLENGE_TTL seconds. Shares the per-IP login rate limit.',
+      response: { 200: RequestOptions, ...problemResponses(429, 503) }
+    }
+  }, async () => await app.passkeys.authenticationOptions())
+
+  app.post('/passkey', {
+    onRequest: app.rateLimitHooks('login'),
+    config: { metricsEvent: 'login' },
+    schema: {
+      tags: ['app auth'],
+      summary: 'Log in with a passkey',
+      description: 'The authenticator\'s answer to the options of `POST /v1/app/auth/passkey/options`. Answers as a login; the access token\'s `amr` is `hwk` (a device-bound key) or `swk` (a synced one), with `user` and `mfa` (the user was verified on the device), so a second factor is not asked for.',
+      body: PasskeyLoginBody,
+      response: { 200: AppLoginResult, ...errors, 400: PASSKEY_FAILED, 403: LOGIN_REFUSED, 429: LOGIN_LIMITED }
+    }
+  }, async (request) => loginReply(await app.auth.loginWithPasskey(request.body.response, clientMeta(request))))
 
   app.post('/refresh', {
     onRequest: app.rateLimitHooks('refresh'),

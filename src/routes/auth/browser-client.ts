@@ -11,13 +11,14 @@ import { Type } from 'typebox'
 import { AppError, type ErrorCode } from '../../errors.js'
 import { BrowserAuthResult, BrowserLoginReply, BrowserMfaResult, BrowserTokensResult, LoginBody, MfaBody, MfaTokenBody, pendingLoginReply } from '../../schemas/auth.js'
 import { TotpEnrolment } from '../../schemas/mfa.js'
-import { LOGIN_FAILED, LOGIN_LIMITED, MFA_FAILED, MFA_NOT_PENDING, REGISTER_CONFLICT, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
+import { LOGIN_FAILED, LOGIN_LIMITED, MFA_FAILED, MFA_NOT_PENDING, PASSKEY_FAILED, REGISTER_CONFLICT, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
 import { RegisterBody, toPublicUser } from '../../schemas/user.js'
 import type { User } from '../../repositories/users.js'
 import { mfaInput, type TokenPair } from '../../services/auth-service.js'
 import type { IssuedDeviceToken } from '../../services/device-tokens.js'
 import { clientMeta } from '../../services/client-meta.js'
 import { browserCookies } from './browser-cookies.js'
+import { PasskeyLoginBody, RequestOptions } from '../../schemas/passkeys.js'
 
 /** Answers after which the refresh cookie can never work again: the browser should drop it. */
 const DEAD_COOKIE: ReadonlySet<ErrorCode> = new Set(['authentication_required', 'token_invalid', 'token_expired', 'token_reused', 'session_expired'])
@@ -189,6 +190,29 @@ const browserAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: TotpEnrolment, ...errors, 401: MFA_FAILED[401], 403: problemResponse(403, FOREIGN_ORIGIN, 'csrf_failed'), 409: problemResponse(409, 'The account has a second factor already: `mfa_already_enabled`.', 'mfa_already_enabled'), 429: LOGIN_LIMITED }
     }
   }, async (request) => await app.auth.startEnrolment(request.body.mfaToken))
+  app.post('/passkey/options', {
+    onRequest: app.rateLimitHooks('login'),
+    schema: {
+      tags: ['browser auth'],
+      summary: 'Start a passwordless browser login with a passkey',
+      description: 'WebAuthn request options for a discoverable credential (pass them to `startAuthentication({ optionsJSON })`). Its challenge works once, for WEBAUTHN_CHALLENGE_TTL seconds.',
+      response: { 200: RequestOptions, 403: problemResponse(403, FOREIGN_ORIGIN, 'csrf_failed'), ...problemResponses(429, 503) }
+    }
+  }, async () => await app.passkeys.authenticationOptions())
+
+  app.post('/passkey', {
+    onRequest: app.rateLimitHooks('login'),
+    config: { metricsEvent: 'login' },
+    schema: {
+      tags: ['browser auth'],
+      summary: 'Log in from a browser page with a passkey',
+      description: 'The authenticator\'s answer to the options of `POST /v1/browser/auth/passkey/options`. Answers as a browser login (cookies set); the access token\'s `amr` is `hwk` or `swk`, `user`, `mfa`.',
+      body: PasskeyLoginBody,
+      response: { 200: BrowserAuthResult, ...errors, 400: PASSKEY_FAILED, 403: problemResponse(403, `${FOREIGN_ORIGIN} Or the email address is not verified yet and verification is mandatory: \`email_not_verified\`.`, 'csrf_failed'), 429: LOGIN_LIMITED }
+    }
+  }, async (request, reply) => {
+    return await loggedIn(request, reply, await app.auth.loginWithPasskey(request.body.response, clientMeta(request)))
+  })
 
   app.post('/refresh', {
     onRequest: app.rateLimitHooks('refresh'),
