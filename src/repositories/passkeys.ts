@@ -96,6 +96,12 @@ export function createPasskeyRepository (db: Db) {
       return rows[0] === undefined ? null : toPasskey(rows[0])
     },
 
+    /** Every passkey of the user (an admin's factor reset); how many there were. */
+    async deleteAllOfUser (userId: string): Promise<number> {
+      const { count } = await db.passkey.deleteMany({ where: { userId } })
+      return count
+    },
+
     /** Deletes the user's own passkey: how many they have left, or null when none of theirs has this id. */
     async delete (userId: string, id: string): Promise<number | null> {
       const rows = await db.$queryRaw<Array<{ left: number }>>(Prisma.sql`

@@ -107,8 +107,8 @@ export function createAdminService (db: UnitOfWork, sessions: SessionService) {
     },
 
     /**
-     * Removes every second factor of the user (a lost authenticator and lost recovery codes):
-     * they then log in with the password alone and may enrol again. Needs the admin's recent
+     * Removes every second factor of the user (a lost authenticator and lost recovery codes,
+     * and their passkeys): they then log in with the password alone and may enrol again. Needs the admin's recent
      * authentication; audited with the admin as actor.
      */
     async resetMfa (actor: Actor, rawId: string): Promise<void> {
@@ -117,7 +117,8 @@ export function createAdminService (db: UnitOfWork, sessions: SessionService) {
       await db.transaction(async (repos) => {
         if (await repos.adminUsers.findById(id) === null) throw notFound()
         const removed = await repos.mfa.removeAll(id)
-        await repos.audit.record({ type: 'admin_mfa_reset', userId: id, actorId: actor.id, ip: actor.ip, userAgent: actor.userAgent, detail: { removed } })
+        const passkeysRemoved = await repos.passkeys.deleteAllOfUser(id)
+        await repos.audit.record({ type: 'admin_mfa_reset', userId: id, actorId: actor.id, ip: actor.ip, userAgent: actor.userAgent, detail: { removed, passkeysRemoved } })
       })
     },
 

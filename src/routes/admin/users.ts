@@ -75,7 +75,7 @@ const adminUserRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['admin'],
       summary: 'Reset a user\'s second factor',
-      description: 'Removes the user\'s TOTP authenticator and recovery codes (they lost them): they log in with the password alone and may enrol again. Needs the admin\'s recent authentication. Audited (`admin_mfa_reset`).',
+      description: 'Removes the user\'s TOTP authenticator, recovery codes and passkeys (they lost them): they log in with the password alone and may enrol again. Needs the admin\'s recent authentication. Audited (`admin_mfa_reset`).',
       security,
       params: AdminUserParams,
       response: { 204: Type.Null({ description: 'Reset (also when the user had no factor).' }), ...denied, ...STEP_UP, ...notFound }

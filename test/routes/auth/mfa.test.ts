@@ -1,6 +1,7 @@
 // A second factor (TOTP, RFC 6238, with recovery codes): enrolment, login in two steps, and
 // the attacks each rule is there to stop — a replayed code, a code of an earlier step, a reused
 // recovery code, a reused or expired mfaToken, guessing past the attempts and the lockout.
+import { randomUUID } from 'node:crypto'
 import { decodeJwt } from 'jose'
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
@@ -217,10 +218,14 @@ t.test('an admin resets a user\'s factor; role changes need the admin\'s recent 
   const admin = await register(app)
   await database.prisma.user.update({ where: { id: admin.user.id }, data: { roles: ['admin'] } })
   const user = await enrolled(app)
+  // Raw SQL: pglite-prisma-adapter refuses Prisma's bytea values (the repository writes base64 too).
+  await database.prisma.$executeRawUnsafe(`INSERT INTO passkeys (id, user_id, credential_id, public_key, device_type, backed_up, name)
+    VALUES ($1::uuid, $2::uuid, 'lost-credential', decode('6b6579', 'hex'), 'singleDevice', false, 'Lost phone')`, randomUUID(), user.user.id)
   const reset = await app.inject({ method: 'DELETE', url: `/v1/admin/users/${user.user.id}/mfa`, headers: bearer(admin.tokens.access) })
   t.equal(reset.statusCode, 204, reset.body)
   t.ok((await login(app, user.email, user.password)).json().tokens, 'the user logs in with the password alone')
-  t.match(await database.prisma.auditEvent.findMany({ where: { userId: user.user.id, type: 'admin_mfa_reset' } }), [{ actorId: admin.user.id, detail: { removed: true } }])
+  t.match(await database.prisma.auditEvent.findMany({ where: { userId: user.user.id, type: 'admin_mfa_reset' } }), [{ actorId: admin.user.id, detail: { removed: true, passkeysRemoved: 1 } }])
+  t.equal(await database.prisma.passkey.count({ where: { userId: user.user.id } }), 0, 'the lost passkey is gone too')
 
   await database.prisma.session.updateMany({ where: { userId: admin.user.id }, data: { authTime: new Date(Date.now() - 3600_000) } })
   assertProblem(t, await app.inject({ method: 'PATCH', url: `/v1/admin/users/${user.user.id}`, headers: bearer(admin.tokens.access), payload: { roles: ['admin'] } }), 403, 'reauthentication_required')
