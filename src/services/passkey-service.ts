@@ -203,8 +203,8 @@ declare module 'fastify' {
   }
 }
 
-/** WEBAUTHN_ORIGINS, or FRONTEND_URL's origin plus CORS_ORIGINS. */
-export function webauthnOrigins (config: FastifyInstance['config']): string[] {
+/** WEBAUTHN_ORIGINS, or FRONTEND_URL's origin plus CORS_ORIGINS (as the config plugin parsed them once). */
+export function webauthnOrigins (config: FastifyInstance['config'], corsOrigins: Iterable<string>): string[] {
   if (config.WEBAUTHN_ORIGINS.trim() !== '') {
     try {
       return allowedOrigins(config.WEBAUTHN_ORIGINS)
@@ -212,7 +212,7 @@ export function webauthnOrigins (config: FastifyInstance['config']): string[] {
       throw new Error(`WEBAUTHN_ORIGINS: ${(error as Error).message.replace(/^CORS_ORIGINS: /, '')}`)
     }
   }
-  return [...new Set([new URL(config.FRONTEND_URL).origin, ...allowedOrigins(config.CORS_ORIGINS)])]
+  return [...new Set([new URL(config.FRONTEND_URL).origin, ...corsOrigins])]
 }
 
 async function passkeyServicePlugin (app: FastifyInstance): Promise<void> {
@@ -223,7 +223,7 @@ async function passkeyServicePlugin (app: FastifyInstance): Promise<void> {
     sessions: app.sessions,
     rpId: config.WEBAUTHN_RP_ID !== '' ? config.WEBAUTHN_RP_ID : host,
     rpName: config.WEBAUTHN_RP_NAME !== '' ? config.WEBAUTHN_RP_NAME : config.MFA_ISSUER !== '' ? config.MFA_ISSUER : host,
-    origins: webauthnOrigins(config),
+    origins: webauthnOrigins(config, app.corsOrigins),
     challengeTtl: config.WEBAUTHN_CHALLENGE_TTL
   }))
 }

@@ -271,5 +271,5 @@ t.test('the defaults: RP id from FRONTEND_URL\'s host, origins FRONTEND_URL plus
   t.equal(options.rp.name, 'localhost')
   t.equal((await addPasskey(app, s, softAuthenticator({ origin: 'http://localhost:4173' }).create(options))).statusCode, 201, 'FRONTEND_URL\'s origin')
   t.equal((await addPasskey(app, s, softAuthenticator({ origin: 'http://localhost:5173' }).create(await registrationOptions(app, s)))).statusCode, 201, 'a CORS origin')
-  t.throws(() => webauthnOrigins(testConfig(t, { WEBAUTHN_ORIGINS: 'https://app.example.com/path' })), /WEBAUTHN_ORIGINS/)
+  t.throws(() => webauthnOrigins(testConfig(t, { WEBAUTHN_ORIGINS: 'https://app.example.com/path' }), []), /WEBAUTHN_ORIGINS/)
 })
