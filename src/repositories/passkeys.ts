@@ -7,20 +7,6 @@ import type { Db } from './users.js'
 
 export type ChallengePurpose = 'register' | 'login'
 
-export interface StoredPasskey {
-  id: string
-  userId: string
-  credentialId: string
-  publicKey: Uint8Array<ArrayBuffer>
-  counter: number
-  transports: string[]
-  deviceType: string
-  backedUp: boolean
-  name: string
-  createdAt: Date
-  lastUsedAt: Date | null
-}
-
 export interface NewPasskey {
   id: string
   userId: string
@@ -31,6 +17,11 @@ export interface NewPasskey {
   deviceType: string
   backedUp: boolean
   name: string
+}
+
+export interface StoredPasskey extends NewPasskey {
+  createdAt: Date
+  lastUsedAt: Date | null
 }
 
 interface Row {
