@@ -18,7 +18,7 @@ import type { ClientMeta } from './client-meta.js'
 import { AMR_PASSWORD_AND_OTP, type MfaService } from './mfa-service.js'
 import type { Passwords } from './passwords.js'
 import type { Caller, SessionService } from './session-service.js'
-import { lockedError, lockoutPolicy } from './lockout.js'
+import { countFailure, lockedError, lockoutPolicy } from './lockout.js'
 
 export interface AccountServiceOptions {
   db: UnitOfWork
@@ -77,18 +77,9 @@ export function createAccountService (options: AccountServiceOptions) {
     if (await check()) return true
     // The count, its audit events and (on the locking failure) the session's end land together.
     const counted = await db.transaction(async (repos) => {
-      const count = key === null ? null : await repos.loginFailures.recordFailure(key, lockout)
-      const events = repos.audit
-      await events.record({
-        type: event,
-        userId: user.id,
-        ...meta,
-        detail: { sessionId: caller.sid, field, reason: field === 'password' || field === 'currentPassword' ? 'wrong_password' : 'wrong_code', ...(count === null ? {} : { failures: count.failures }) }
-      })
-      if (count?.lockedFor != null) {
-        await repos.sessions.revoke(caller.sid, 'password_check_failed')
-        if (count.justLocked) await events.record({ type: 'account_locked', userId: user.id, ...meta, detail: { failures: count.failures, lockedForSeconds: count.lockedFor } })
-      }
+      const reason = field === 'password' || field === 'currentPassword' ? 'wrong_password' : 'wrong_code'
+      const count = await countFailure(repos, { key, lockout, event: { type: event, userId: user.id, ...meta, detail: { sessionId: caller.sid, field, reason } } })
+      if (count?.lockedFor != null) await repos.sessions.revoke(caller.sid, 'password_check_failed')
       return count
     })
     if (counted?.lockedFor != null) {

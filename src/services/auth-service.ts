@@ -13,7 +13,7 @@ import type { ClientMeta } from './client-meta.js'
 import { AMR_PASSWORD_AND_OTP, type FactorProof, type MfaService } from './mfa-service.js'
 import { OPAQUE_TOKEN_FORMAT, hashToken, newOpaqueToken } from './opaque-tokens.js'
 import type { Passwords } from './passwords.js'
-import { lockedError, lockoutPolicy } from './lockout.js'
+import { countFailure, lockedError, lockoutPolicy } from './lockout.js'
 import type { TokenService } from './token-service.js'
 import type { DeviceTokens, IssuedDeviceToken } from './device-tokens.js'
 import type { PasskeyService } from './passkey-service.js'
@@ -244,15 +244,12 @@ export function createAuthService (options: AuthServiceOptions) {
       if (found === null || !check.ok || !found.isActive) {
         const reason: LoginFailureReason = found === null ? 'unknown_login' : !check.ok ? 'wrong_password' : 'inactive'
         // The count and its audit events land together.
-        const count = await db.transaction(async (repos) => {
-          const counted = key === null ? null : await repos.loginFailures.recordFailure(key, lockout)
-          const events = repos.audit
-          await events.record({ type: 'login_failed', userId: found?.id ?? null, ...client, detail: { reason, knownDevice, ...(counted === null ? {} : { failures: counted.failures }) } })
-          if (counted?.justLocked === true) {
-            await events.record({ type: 'account_locked', userId: found?.id ?? null, ...client, detail: { failures: counted.failures, lockedForSeconds: counted.lockedFor, knownDevice } })
-          }
-          return counted
-        })
+        const count = await db.transaction(async (repos) => await countFailure(repos, {
+          key,
+          lockout,
+          event: { type: 'login_failed', userId: found?.id ?? null, ...client, detail: { reason, knownDevice } },
+          lockedDetail: { knownDevice }
+        }))
         if (count?.lockedFor != null) throw lockedError(count.lockedFor)
         throw new AppError('invalid_credentials', INVALID_CREDENTIALS)
       }
@@ -314,10 +311,7 @@ export function createAuthService (options: AuthServiceOptions) {
       async function failed (reason: 'wrong_code' | 'code_reused'): Promise<never> {
         const counted = await db.transaction(async (repos) => {
           await repos.mfa.failChallenge(tokenHash)
-          const count = key === null ? null : await repos.loginFailures.recordFailure(key, lockout)
-          await repos.audit.record({ type: 'mfa_failed', userId: found?.id ?? null, ...client, detail: { method, reason, ...(count === null ? {} : { failures: count.failures }) } })
-          if (count?.justLocked === true) await repos.audit.record({ type: 'account_locked', userId: found?.id ?? null, ...client, detail: { failures: count.failures, lockedForSeconds: count.lockedFor } })
-          return count
+          return await countFailure(repos, { key, lockout, event: { type: 'mfa_failed', userId: found?.id ?? null, ...client, detail: { method, reason } } })
         })
         if (counted?.lockedFor != null) throw lockedError(counted.lockedFor)
         throw new AppError('mfa_invalid', 'The code is not valid (wrong, expired or already used)', { errors: [{ field: 'code' in proof ? 'code' : 'recoveryCode', code: 'mfa_invalid', message: 'is not valid' }] })
