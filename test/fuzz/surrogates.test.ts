@@ -47,19 +47,21 @@ function baseBody (op: Operation): { body: Record<string, unknown>, strings: Pat
   for (const [name, property] of Object.entries(schema.properties ?? {})) {
     if (!(name in body) && takesString(property)) body[name] = 'Ada'
   }
-  const strings: Path[] = []
-  for (const [name, value] of Object.entries(body)) {
-    if (typeof value === 'string') strings.push([name])
-    if (Array.isArray(value)) value.forEach((item, i) => { if (typeof item === 'string') strings.push([name, i]) })
-  }
-  return { body, strings }
+  return { body, strings: stringPaths(body) }
+}
+
+/** The paths of every string in `value`, however deep (a passkey response nests its strings). */
+function stringPaths (value: unknown, path: Path = []): Path[] {
+  if (typeof value === 'string') return path.length === 0 ? [] : [path]
+  if (Array.isArray(value)) return value.flatMap((item, i) => stringPaths(item, [...path, i]))
+  if (value !== null && typeof value === 'object') return Object.entries(value).flatMap(([key, item]) => stringPaths(item, [...path, key]))
+  return []
 }
 
 function withString (body: Record<string, unknown>, path: Path, text: string): Record<string, unknown> {
   const copy = structuredClone(body)
-  const [name, index] = path as [string, number | undefined]
-  if (index === undefined) copy[name] = text
-  else (copy[name] as unknown[])[index] = text
+  const parent = path.slice(0, -1).reduce<unknown>((value, key) => (value as Record<string | number, unknown>)[key], copy) as Record<string | number, unknown>
+  parent[path[path.length - 1] as string | number] = text
   return copy
 }
 
