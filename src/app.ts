@@ -130,7 +130,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(mailerPlugin)
   await app.register(passwordsPlugin, { hasher: options.passwordHasher })
   // The services, each after the ones it depends on (fastify-plugin checks the declared order).
-  for (const service of [sessionServicePlugin, mfaServicePlugin, passkeyServicePlugin, emailFlowsPlugin, authServicePlugin, accountServicePlugin, adminServicePlugin, auditServicePlugin]) {
+  for (const service of [sessionServicePlugin, passkeyServicePlugin, mfaServicePlugin, emailFlowsPlugin, authServicePlugin, accountServicePlugin, adminServicePlugin, auditServicePlugin]) {
     await app.register(service)
   }
   await app.register(authenticatePlugin)

@@ -11,6 +11,8 @@ export interface Factors {
   /** A confirmed TOTP factor. */
   totp: boolean
   recoveryCodesLeft: number
+  /** Registered passkeys (each can also be the second step of a password login). */
+  passkeys: number
 }
 
 export interface TotpFactor {
@@ -40,11 +42,12 @@ export interface Challenge {
 export function createMfaRepository (db: Db) {
   return {
     async factors (userId: string): Promise<Factors> {
-      const rows = await db.$queryRaw<Array<{ totp: boolean, left: number }>>(Prisma.sql`
+      const rows = await db.$queryRaw<Array<{ totp: boolean, left: number, passkeys: number }>>(Prisma.sql`
         SELECT EXISTS (SELECT 1 FROM mfa_totp WHERE user_id = ${userId}::uuid AND confirmed_at IS NOT NULL) AS totp,
-               (SELECT count(*) FROM mfa_recovery_codes WHERE user_id = ${userId}::uuid AND used_at IS NULL)::int AS left`)
+               (SELECT count(*) FROM mfa_recovery_codes WHERE user_id = ${userId}::uuid AND used_at IS NULL)::int AS left,
+               (SELECT count(*) FROM passkeys WHERE user_id = ${userId}::uuid)::int AS passkeys`)
       const row = rows[0]
-      return { totp: row?.totp ?? false, recoveryCodesLeft: row?.left ?? 0 }
+      return { totp: row?.totp ?? false, recoveryCodesLeft: row?.left ?? 0, passkeys: row?.passkeys ?? 0 }
     },
 
     async findTotp (userId: string): Promise<TotpFactor | null> {

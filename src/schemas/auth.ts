@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox'
 import { Password } from './common.js'
+import { CredentialResponse } from './passkeys.js'
 import { EXAMPLE_ACCESS, EXAMPLE_APP_TOKENS, EXAMPLE_BROWSER_TOKENS, EXAMPLE_DEVICE_TOKEN, EXAMPLE_PASSWORD, EXAMPLE_REFRESH, EXAMPLE_USER } from './examples.js'
 import { UserSchema } from './user.js'
 
@@ -76,7 +77,7 @@ export const VerifyResult = Type.Object({
 export const MfaRequiredResult = Type.Object({
   mfaRequired: Type.Literal(true),
   mfaToken: Type.String({ description: 'Completes this login with `POST …/auth/mfa` within MFA_TOKEN_TTL seconds; works once.' }),
-  methods: Type.Array(Type.Union([Type.Literal('totp'), Type.Literal('recovery_code')]), { description: 'The proofs this account can give: `totp` (a code from the authenticator app), `recovery_code`.' })
+  methods: Type.Array(Type.Union([Type.Literal('totp'), Type.Literal('recovery_code'), Type.Literal('webauthn')]), { description: 'The proofs this account can give: `totp` (a code from the authenticator app), `recovery_code`, `webauthn` (one of its passkeys: get options from `POST …/auth/passkey/options`).' })
 }, { examples: [{ mfaRequired: true, mfaToken: 'o3Jf2Qm9XkVt1Yw8Rz4Lb6Nc0Hd5Pe7Sa2Ug9Ki1Mx', methods: ['totp', 'recovery_code'] }] })
 
 /** A six-digit TOTP code (spaces around are tolerated by the check, not by this schema). */
@@ -84,11 +85,12 @@ export const TotpCode = Type.String({ pattern: '^[0-9]{6}$', description: 'The 6
 /** A recovery code as handed out (`xxxxx-xxxxx`); case, spaces and the dash do not matter. */
 export const RecoveryCode = Type.String({ minLength: 1, maxLength: 64 })
 
-/** The second step of a login with a second factor: exactly one of `code` and `recoveryCode`. */
+/** The second step of a login with a second factor: exactly one of `code`, `recoveryCode` and `webauthn`. */
 export const MfaBody = Type.Object({
   mfaToken: Type.String({ minLength: 1, maxLength: 128 }),
   code: Type.Optional(TotpCode),
-  recoveryCode: Type.Optional(RecoveryCode)
+  recoveryCode: Type.Optional(RecoveryCode),
+  webauthn: Type.Optional(CredentialResponse('A passkey of this account: what `navigator.credentials.get()` (or `startAuthentication`) returned for the options of `POST …/auth/passkey/options`.'))
 }, { additionalProperties: false, examples: [{ mfaToken: 'o3Jf2Qm9XkVt1Yw8Rz4Lb6Nc0Hd5Pe7Sa2Ug9Ki1Mx', code: '123456' }] })
 
 const EXAMPLE_MFA_TOKEN = 'o3Jf2Qm9XkVt1Yw8Rz4Lb6Nc0Hd5Pe7Sa2Ug9Ki1Mx'
@@ -116,7 +118,7 @@ export const BrowserMfaResult = Type.Object({ ...BrowserAuthResult.properties, r
 export const MfaTokenBody = Type.Object({ mfaToken: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false, examples: [{ mfaToken: EXAMPLE_MFA_TOKEN }] })
 
 /** A login's reply while its second step is pending: the factor to give, or to enrol. */
-export function pendingLoginReply (result: { mfaToken: string, methods: Array<'totp' | 'recovery_code'>, enrollment: boolean }) {
+export function pendingLoginReply (result: { mfaToken: string, methods: Array<'totp' | 'recovery_code' | 'webauthn'>, enrollment: boolean }) {
   return result.enrollment
     ? { mfaEnrollmentRequired: true as const, mfaToken: result.mfaToken, methods: ['totp' as const] }
     : { mfaRequired: true as const, mfaToken: result.mfaToken, methods: result.methods }

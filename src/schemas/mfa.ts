@@ -1,6 +1,7 @@
 import { Type } from 'typebox'
 import { Password } from './common.js'
 import { RecoveryCode, TotpCode } from './auth.js'
+import { CredentialResponse } from './passkeys.js'
 
 export const MfaStatus = Type.Object({
   totp: Type.Boolean({ description: 'A TOTP authenticator is enrolled and confirmed.' }),
@@ -19,9 +20,10 @@ export const RecoveryCodes = Type.Object({
   recoveryCodes: Type.Array(Type.String(), { description: 'Ten single-use codes, shown this once: each replaces a TOTP code once.' })
 }, { examples: [{ recoveryCodes: ['k7m2p-9xq4t', 'a3c8d-2hj6n'] }] })
 
-/** Exactly one of the three. */
+/** Exactly one of the four. */
 export const ReauthenticateBody = Type.Object({
   password: Type.Optional(Password),
   code: Type.Optional(TotpCode),
-  recoveryCode: Type.Optional(RecoveryCode)
+  recoveryCode: Type.Optional(RecoveryCode),
+  webauthn: Type.Optional(CredentialResponse('One of the caller\'s passkeys: what `navigator.credentials.get()` returned for the options of `POST …/auth/passkey/options`.'))
 }, { additionalProperties: false, examples: [{ code: '123456' }] })

@@ -2,7 +2,7 @@ import { Type } from 'typebox'
 import { IdParams, IsoDateTime } from './common.js'
 
 /** A credential as @simplewebauthn/browser's startRegistration / startAuthentication return it. Checked in depth by the passkey service. */
-const CredentialResponse = (description: string) => Type.Object({
+export const CredentialResponse = (description: string) => Type.Object({
   id: Type.String({ minLength: 1, maxLength: 1024, description: 'The credential id, base64url.' }),
   rawId: Type.String({ minLength: 1, maxLength: 1024 }),
   type: Type.Literal('public-key'),

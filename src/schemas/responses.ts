@@ -88,7 +88,7 @@ export const LOGIN_LIMITED = problemResponse(429, 'Too many attempts: from this 
 export const REFRESH_REFUSED = problemResponse(401, 'The refresh token is not usable: `token_invalid` (bad, logged out or revoked), `token_expired`, `token_reused` ' +
   '(already rotated, presented again after the grace window: the whole session is now revoked), or `session_expired` (the session is older than SESSION_MAX_LIFETIME: log in again).', 'token_reused')
 export const MFA_FAILED = {
-  400: problemResponse(400, 'The code is wrong, outside its time window or already used, or the recovery code is unknown or used: `mfa_invalid`; or the body is not valid (exactly one of `code` and `recoveryCode`): `validation_failed`.', 'mfa_invalid'),
+  400: problemResponse(400, 'The code is wrong, outside its time window or already used, or the recovery code is unknown or used: `mfa_invalid`; a passkey assertion that does not verify for this account: `webauthn_failed`; or the body is not valid (exactly one of `code`, `recoveryCode` and `webauthn`): `validation_failed`.', 'mfa_invalid'),
   401: problemResponse(401, 'The mfaToken is unknown, used, expired or out of attempts, or the account changed since: `mfa_token_invalid`. Log in again.', 'mfa_token_invalid')
 }
 export const MFA_NOT_PENDING = problemResponse(409, 'An enrolment login (`mfaEnrollmentRequired`) whose TOTP was not started with `POST …/auth/mfa/totp`: `mfa_not_pending`.', 'mfa_not_pending')

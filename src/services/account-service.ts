@@ -15,7 +15,7 @@ import { loginFailureKey, type LockoutPolicy } from '../repositories/login-failu
 import type { UnitOfWork } from '../repositories/unit-of-work.js'
 import type { User, UserPatch } from '../repositories/users.js'
 import type { ClientMeta } from './client-meta.js'
-import { AMR_PASSWORD_AND_OTP, type MfaService } from './mfa-service.js'
+import { proofInvalid, proofMethod, type FactorProof, type MfaService } from './mfa-service.js'
 import type { Passwords } from './passwords.js'
 import type { Caller, SessionService } from './session-service.js'
 import { countFailure, lockedError, lockoutPolicy } from './lockout.js'
@@ -94,12 +94,12 @@ export function createAccountService (options: AccountServiceOptions) {
      * auth_time becomes now (step-up). With a second factor on, only a code will do: a
      * password alone is what a thief of the password and a token would have.
      */
-    async reauthenticate (caller: Caller, user: User, proof: { password?: string, code?: string, recoveryCode?: string }, meta: ClientMeta): Promise<void> {
-      const given = [proof.password, proof.code, proof.recoveryCode].filter((value) => value !== undefined).length
-      if (given !== 1) throw new AppError('validation_failed', 'Give exactly one of password, code and recoveryCode', { errors: [{ field: 'body', code: 'invalid_value', message: 'exactly one of password, code and recoveryCode' }] })
+    async reauthenticate (caller: Caller, user: User, proof: { password?: string, code?: string, recoveryCode?: string, webauthn?: unknown }, meta: ClientMeta): Promise<void> {
+      const given = [proof.password, proof.code, proof.recoveryCode, proof.webauthn].filter((value) => value !== undefined).length
+      if (given !== 1) throw new AppError('validation_failed', 'Give exactly one of password, code, recoveryCode and webauthn', { errors: [{ field: 'body', code: 'invalid_value', message: 'exactly one of password, code, recoveryCode and webauthn' }] })
       const factors = await mfa.factors(user.id)
       if (proof.password !== undefined) {
-        if (factors.totp) throw new AppError('reauthentication_required', 'This account has a second factor: re-authenticate with a code (or a recovery code)')
+        if (factors.totp) throw new AppError('reauthentication_required', 'This account has a second factor: re-authenticate with a code, a recovery code or a passkey')
         if (!await passwordIsRight(caller, user, proof.password, 'password', meta)) throw invalid([wrongPassword('password')])
         await db.transaction(async (repos) => {
           if (!await repos.sessions.reauthenticated(caller.sid, ['pwd'])) await lostRace(caller, 'password')
@@ -107,8 +107,8 @@ export function createAccountService (options: AccountServiceOptions) {
         })
         return
       }
-      const factorProof = proof.code !== undefined ? { code: proof.code } : { recoveryCode: proof.recoveryCode ?? '' }
-      const field = proof.code !== undefined ? 'code' : 'recoveryCode'
+      const factorProof: FactorProof = proof.code !== undefined ? { code: proof.code } : proof.recoveryCode !== undefined ? { recoveryCode: proof.recoveryCode } : { webauthn: proof.webauthn }
+      const field = proofMethod(factorProof) === 'totp' ? 'code' : proofMethod(factorProof) === 'recovery_code' ? 'recoveryCode' : 'webauthn'
       const right = await guardedCheck(caller, user, field, meta, 'mfa_failed', async () => {
         const checked = await mfa.check(user.id, factorProof)
         if (checked === null) return false
@@ -116,13 +116,14 @@ export function createAccountService (options: AccountServiceOptions) {
         return await db.transaction(async (repos) => {
           const used = await checked.consume(repos)
           if (!used.ok) return false
-          if (!await repos.sessions.reauthenticated(caller.sid, AMR_PASSWORD_AND_OTP)) return false
+          if (!await repos.sessions.reauthenticated(caller.sid, checked.amr)) return false
           await repos.audit.record({ type: 'reauthenticated', userId: user.id, ...meta, detail: { sessionId: caller.sid, method: checked.method } })
           if (used.left !== undefined) await repos.audit.record({ type: 'recovery_code_used', userId: user.id, ...meta, detail: { left: used.left } })
+          if (checked.method === 'webauthn') await repos.audit.record({ type: 'passkey_used', userId: user.id, ...meta, detail: { sessionId: caller.sid, reauthentication: true } })
           return true
         })
       })
-      if (!right) throw new AppError('mfa_invalid', 'The code is not valid (wrong, expired or already used)', { errors: [{ field, code: 'mfa_invalid', message: 'is not valid' }] })
+      if (!right) throw proofInvalid(factorProof)
     },
 
     /** PATCH /users/me: 409 username_taken when the new username is someone else's. */

@@ -10,7 +10,7 @@ import type { SessionAuth } from '../repositories/sessions.js'
 import type { Repositories, UnitOfWork } from '../repositories/unit-of-work.js'
 import type { User } from '../repositories/users.js'
 import type { ClientMeta } from './client-meta.js'
-import { AMR_PASSWORD_AND_OTP, type FactorProof, type MfaService } from './mfa-service.js'
+import { AMR_PASSWORD_AND_OTP, proofInvalid, proofMethod, type FactorProof, type MfaService } from './mfa-service.js'
 import { OPAQUE_TOKEN_FORMAT, hashToken, newOpaqueToken } from './opaque-tokens.js'
 import type { Passwords } from './passwords.js'
 import { countFailure, lockedError, lockoutPolicy } from './lockout.js'
@@ -54,23 +54,27 @@ export interface AuthServiceOptions {
 }
 
 /**
- * The proof of POST …/auth/mfa (and re-authentication): exactly one of `code` and
- * `recoveryCode` (the schema lets both be optional; this is where "exactly one" is checked).
+ * The proof of POST …/auth/mfa: exactly one of `code`, `recoveryCode` and `webauthn` (the
+ * schema lets each be optional; this is where "exactly one" is checked).
  */
-export function mfaInput<T extends { code?: string, recoveryCode?: string }> (body: T): Omit<T, 'code' | 'recoveryCode'> & FactorProof {
-  const { code, recoveryCode, ...rest } = body
-  if ((code === undefined) === (recoveryCode === undefined)) {
-    throw new AppError('validation_failed', 'Give exactly one of code and recoveryCode', {
-      errors: [{ field: code === undefined ? 'code' : 'recoveryCode', code: code === undefined ? 'required' : 'invalid_value', message: 'exactly one of code and recoveryCode' }]
+export function mfaInput<T extends { code?: string, recoveryCode?: string, webauthn?: unknown }> (body: T): Omit<T, 'code' | 'recoveryCode' | 'webauthn'> & FactorProof {
+  const { code, recoveryCode, webauthn, ...rest } = body
+  const given = [code, recoveryCode, webauthn].filter((value) => value !== undefined).length
+  if (given !== 1) {
+    throw new AppError('validation_failed', 'Give exactly one of code, recoveryCode and webauthn', {
+      errors: [{ field: code === undefined ? 'code' : 'recoveryCode', code: given === 0 ? 'required' : 'invalid_value', message: 'exactly one of code, recoveryCode and webauthn' }]
     })
   }
-  return { ...rest, ...(code !== undefined ? { code } : { recoveryCode: recoveryCode ?? '' }) }
+  return { ...rest, ...(code !== undefined ? { code } : recoveryCode !== undefined ? { recoveryCode } : { webauthn }) }
 }
 
 /** A login: tokens, or (a second factor is on) the mfaToken that completes it with POST …/auth/mfa. */
 export type LoginResult =
   | { mfaRequired: false, user: User, tokens: TokenPair, deviceToken: IssuedDeviceToken | null }
-  | { mfaRequired: true, mfaToken: string, methods: Array<'totp' | 'recovery_code'>, enrollment: boolean }
+  | { mfaRequired: true, mfaToken: string, methods: SecondStep[], enrollment: boolean }
+
+/** The proofs a login's second step accepts from this account. */
+export type SecondStep = 'totp' | 'recovery_code' | 'webauthn'
 
 export interface RegisterInput {
   email: string
@@ -268,7 +272,10 @@ export function createAuthService (options: AuthServiceOptions) {
           await repos.mfa.createChallenge({ purpose, tokenHash: hashToken(mfaToken), userId: found.id, lockoutKey: key ?? '', passwordFingerprint: hashToken(found.passwordHash), ttlSeconds: options.mfaTokenTtl })
           await repos.audit.record({ type: 'mfa_challenged', userId: found.id, ...client, detail: { knownDevice, purpose } })
         })
-        return { mfaRequired: true, mfaToken, methods: factors.recoveryCodesLeft > 0 ? ['totp', 'recovery_code'] : ['totp'], enrollment: mustEnrol }
+        const methods: SecondStep[] = ['totp']
+        if (factors.recoveryCodesLeft > 0) methods.push('recovery_code')
+        if (factors.passkeys > 0) methods.push('webauthn')
+        return { mfaRequired: true, mfaToken, methods, enrollment: mustEnrol }
       }
       const newHash = check.needsRehash ? await hasher.hash(input.password) : undefined
       const opened = await openSession({ found, newHash, key, client, amr: AMR_PASSWORD, detail: { knownDevice } })
@@ -299,8 +306,8 @@ export function createAuthService (options: AuthServiceOptions) {
       const client = meta
       const { tokenHash, challenge, found } = await liveChallenge(input.mfaToken)
       const key = challenge.lockoutKey === '' ? null : challenge.lockoutKey
-      const proof: FactorProof = 'code' in input ? { code: input.code } : { recoveryCode: input.recoveryCode }
-      const method = 'code' in proof ? 'totp' : 'recovery_code'
+      const proof: FactorProof = 'code' in input ? { code: input.code } : 'recoveryCode' in input ? { recoveryCode: input.recoveryCode } : { webauthn: input.webauthn }
+      const method = proofMethod(proof)
       const lockedFor = key === null ? null : await failures.lockedFor(key)
       if (lockedFor !== null) {
         await audit.record({ type: 'mfa_failed', userId: found.id, ...client, detail: { method, reason: 'locked' } })
@@ -314,7 +321,7 @@ export function createAuthService (options: AuthServiceOptions) {
           return await countFailure(repos, { key, lockout, event: { type: 'mfa_failed', userId: found?.id ?? null, ...client, detail: { method, reason } } })
         })
         if (counted?.lockedFor != null) throw lockedError(counted.lockedFor)
-        throw new AppError('mfa_invalid', 'The code is not valid (wrong, expired or already used)', { errors: [{ field: 'code' in proof ? 'code' : 'recoveryCode', code: 'mfa_invalid', message: 'is not valid' }] })
+        throw proofInvalid(proof)
       }
 
       if (challenge.purpose === 'enroll') {
@@ -346,7 +353,7 @@ export function createAuthService (options: AuthServiceOptions) {
           found,
           key,
           client,
-          amr: AMR_PASSWORD_AND_OTP,
+          amr: checked.amr,
           detail: { mfa: method },
           // In the session's transaction: the mfaToken completes one login, the code works once.
           before: async (repos) => {
@@ -355,6 +362,7 @@ export function createAuthService (options: AuthServiceOptions) {
             if (!used.ok) throw replayed
             await repos.audit.record({ type: 'mfa_succeeded', userId: found.id, ...client, detail: { method } })
             if (used.left !== undefined) await repos.audit.record({ type: 'recovery_code_used', userId: found.id, ...client, detail: { left: used.left } })
+            if (method === 'webauthn') await repos.audit.record({ type: 'passkey_used', userId: found.id, ...client, detail: { asSecondFactor: true } })
           }
         })
       } catch (error) {

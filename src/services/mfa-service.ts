@@ -17,18 +17,30 @@ import type { User } from '../repositories/users.js'
 import type { ClientMeta } from './client-meta.js'
 import { RECOVERY_CODE_COUNT, hashRecoveryCode, newRecoveryCodes, normalizeRecoveryCode } from './recovery-codes.js'
 import { createSecretBox } from './secret-box.js'
+import type { CheckedAssertion, PasskeyService } from './passkey-service.js'
 import type { Caller, SessionService } from './session-service.js'
 import { newTotpSecret, totpUri, verifyTotp } from './totp.js'
 
-/** A second-factor proof, as the login, re-authentication and enrolment bodies carry it. */
-export type FactorProof = { code: string } | { recoveryCode: string }
+/** A second-factor proof, as the login and re-authentication bodies carry it. */
+export type FactorProof = { code: string } | { recoveryCode: string } | { webauthn: unknown }
+
+/** Which proof a body carries (for audit events and field errors). */
+export const proofMethod = (proof: FactorProof): CheckedProof['method'] => 'code' in proof ? 'totp' : 'recoveryCode' in proof ? 'recovery_code' : 'webauthn'
+
+/** The answer to a wrong proof: its field named, or webauthn_failed for a passkey's. */
+export function proofInvalid (proof: FactorProof): AppError {
+  if ('webauthn' in proof) return new AppError('webauthn_failed', 'The passkey response does not verify for this account')
+  return codeInvalid('code' in proof ? 'code' : 'recoveryCode')
+}
 
 /** RFC 8176 amr of a session whose user gave a password and a one-time code (TOTP or recovery code). */
 export const AMR_PASSWORD_AND_OTP = ['pwd', 'otp', 'mfa']
 
 /** A proof that checked out and what using it up takes (inside the caller's transaction). */
 export interface CheckedProof {
-  method: 'totp' | 'recovery_code'
+  method: 'totp' | 'recovery_code' | 'webauthn'
+  /** RFC 8176 amr of a session whose user gave a password and this proof. */
+  amr: string[]
   /** Uses the code up; false when it was used meanwhile (a replay). `left`: recovery codes remaining. */
   consume: (repos: Repositories) => Promise<{ ok: boolean, left?: number }>
 }
@@ -36,6 +48,8 @@ export interface CheckedProof {
 export interface MfaServiceOptions {
   db: UnitOfWork
   sessions: SessionService
+  /** Passkeys, as a second factor (their assertions are checked there). */
+  passkeys: PasskeyService
   /** The MFA key (32 bytes): seals TOTP secrets, keys recovery-code hashes. */
   key: Buffer
   /** The name authenticator apps show (MFA_ISSUER, or the frontend's host). */
@@ -48,7 +62,7 @@ const codeInvalid = (field: string) => new AppError('mfa_invalid', 'The code is 
   errors: [{ field, code: 'mfa_invalid', message: 'is not valid' }]
 })
 
-export function createMfaService ({ db, sessions, key, issuer }: MfaServiceOptions) {
+export function createMfaService ({ db, sessions, passkeys, key, issuer }: MfaServiceOptions) {
   const box = createSecretBox(key)
 
   /** New recovery codes for the user (replacing any), in the caller's transaction; the codes in clear, once. */
@@ -69,18 +83,33 @@ export function createMfaService ({ db, sessions, key, issuer }: MfaServiceOptio
      * side (clock skew); a recovery code must be one of the user's, unused.
      */
     async check (userId: string, proof: FactorProof): Promise<CheckedProof | null> {
+      if ('webauthn' in proof) {
+        // A passkey of this very user, verified (challenge, origin, user verification); its
+        // counter is recorded on use. Any other account's passkey is a wrong proof here.
+        let assertion: CheckedAssertion
+        try {
+          assertion = await passkeys.verifyAuthentication(proof.webauthn)
+        } catch (error) {
+          if (error instanceof AppError && error.code === 'webauthn_failed') return null
+          throw error
+        }
+        if (assertion.userId !== userId) return null
+        const kind = assertion.amr.filter((value) => value === 'hwk' || value === 'swk')
+        return { method: 'webauthn', amr: ['pwd', ...kind, 'mfa'], consume: async (repos) => ({ ok: await assertion.consume(repos) }) }
+      }
       if ('code' in proof) {
         const totp = await db.repos.mfa.findTotp(userId)
         if (totp === null || !totp.confirmed) return null
         const step = verifyTotp(box.open(totp.secretSealed, userId), proof.code)
         if (step === null) return null
-        return { method: 'totp', consume: async (repos) => ({ ok: await repos.mfa.useTotpStep(userId, step) }) }
+        return { method: 'totp', amr: AMR_PASSWORD_AND_OTP, consume: async (repos) => ({ ok: await repos.mfa.useTotpStep(userId, step) }) }
       }
       const normalized = normalizeRecoveryCode(proof.recoveryCode)
       if (normalized === null) return null
       const codeHash = hashRecoveryCode(key, normalized)
       return {
         method: 'recovery_code',
+        amr: AMR_PASSWORD_AND_OTP,
         consume: async (repos) => {
           const left = await repos.mfa.useRecoveryCode(userId, codeHash)
           return left === null ? { ok: false } : { ok: true, left }
@@ -181,7 +210,7 @@ declare module 'fastify' {
 async function mfaServicePlugin (app: FastifyInstance): Promise<void> {
   // The host name without its port: authenticator apps split their label at the first ':'.
   const issuer = app.config.MFA_ISSUER !== '' ? app.config.MFA_ISSUER : new URL(app.config.FRONTEND_URL).hostname
-  app.decorate('mfa', createMfaService({ db: app.db, sessions: app.sessions, key: app.mfaKey, issuer }))
+  app.decorate('mfa', createMfaService({ db: app.db, sessions: app.sessions, passkeys: app.passkeys, key: app.mfaKey, issuer }))
 }
 
-export default fp(mfaServicePlugin, { name: 'mfa-service', dependencies: ['config', 'database', 'tokens', 'session-service'] })
+export default fp(mfaServicePlugin, { name: 'mfa-service', dependencies: ['config', 'database', 'tokens', 'session-service', 'passkey-service'] })

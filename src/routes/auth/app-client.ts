@@ -72,7 +72,7 @@ const appAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['app auth'],
       summary: 'Complete a login with the second factor',
-      description: 'The `mfaToken` of a login that answered `mfaRequired`, and either a TOTP `code` or a `recoveryCode`. Answers as a login. ' +
+      description: 'The `mfaToken` of a login that answered `mfaRequired`, and a TOTP `code`, a `recoveryCode` or a passkey assertion (`webauthn`, for the options of `POST …/auth/passkey/options`). Answers as a login. ' +
         'Wrong codes count toward the account\'s lockout; the mfaToken dies after MFA_MAX_ATTEMPTS of them, MFA_TOKEN_TTL seconds, or one success. Shares the per-IP login rate limit.',
       body: MfaBody,
       response: { 200: AppMfaResult, ...errors, ...MFA_FAILED, 409: MFA_NOT_PENDING, 429: LOGIN_LIMITED }

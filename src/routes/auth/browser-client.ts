@@ -169,7 +169,7 @@ const browserAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['browser auth'],
       summary: 'Complete a browser login with the second factor',
-      description: 'The `mfaToken` of a login that answered `mfaRequired`, and either a TOTP `code` or a `recoveryCode`. Answers as a browser login (cookies set). ' +
+      description: 'The `mfaToken` of a login that answered `mfaRequired`, and a TOTP `code`, a `recoveryCode` or a passkey assertion (`webauthn`, for the options of `POST …/auth/passkey/options`). Answers as a browser login (cookies set). ' +
         'Wrong codes count toward the account\'s lockout; the mfaToken dies after MFA_MAX_ATTEMPTS of them, MFA_TOKEN_TTL seconds, or one success.',
       body: MfaBody,
       response: { 200: BrowserMfaResult, ...errors, ...MFA_FAILED, 403: problemResponse(403, FOREIGN_ORIGIN, 'csrf_failed'), 409: MFA_NOT_PENDING, 429: LOGIN_LIMITED }

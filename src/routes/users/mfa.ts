@@ -72,14 +72,14 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['mfa'],
       summary: 'Re-authenticate (step-up)',
-      description: 'Exactly one of `password` (accounts without a second factor), `code` or `recoveryCode`. The session\'s `auth_time` becomes now: sensitive actions are allowed for REAUTHENTICATION_WINDOW seconds, and the next access token carries the new `auth_time`. ' +
+      description: 'Exactly one of `password` (accounts without a second factor), `code`, `recoveryCode` or `webauthn` (a passkey assertion for the options of `POST /v1/app/auth/passkey/options`). The session\'s `auth_time` becomes now: sensitive actions are allowed for REAUTHENTICATION_WINDOW seconds, and the next access token carries the new `auth_time`. ' +
         'Failures count toward the account\'s lockout, like a login\'s.',
       security,
       body: ReauthenticateBody,
       response: {
         204: Type.Null({ description: 'Re-authenticated.' }),
         ...bodyProblems,
-        400: problemResponse(400, 'A wrong password (`validation_failed`, field `password`), a wrong or used code (`mfa_invalid`), or not exactly one field (`validation_failed`).', 'mfa_invalid'),
+        400: problemResponse(400, 'A wrong password (`validation_failed`, field `password`), a wrong or used code (`mfa_invalid`), a passkey assertion that does not verify for this account (`webauthn_failed`), or not exactly one field (`validation_failed`).', 'mfa_invalid'),
         ...errors,
         403: problemResponse(403, 'A password for an account with a second factor: `reauthentication_required` (give a code).', 'reauthentication_required'),
         ...problemResponses(429)
