@@ -17,7 +17,7 @@ import type { User } from '../repositories/users.js'
 import type { ClientMeta } from './client-meta.js'
 import { RECOVERY_CODE_COUNT, hashRecoveryCode, newRecoveryCodes, normalizeRecoveryCode } from './recovery-codes.js'
 import { createSecretBox } from './secret-box.js'
-import type { CheckedAssertion, PasskeyService } from './passkey-service.js'
+import type { CheckedAssertion, PasskeyService, PasskeySummary } from './passkey-service.js'
 import type { Caller, SessionService } from './session-service.js'
 import { newTotpSecret, totpUri, verifyTotp } from './totp.js'
 
@@ -94,8 +94,7 @@ export function createMfaService ({ db, sessions, passkeys, key, issuer }: MfaSe
           throw error
         }
         if (assertion.userId !== userId) return null
-        const kind = assertion.amr.filter((value) => value === 'hwk' || value === 'swk')
-        return { method: 'webauthn', amr: ['pwd', ...kind, 'mfa'], consume: async (repos) => ({ ok: await assertion.consume(repos) }) }
+        return { method: 'webauthn', amr: ['pwd', assertion.key, 'mfa'], consume: async (repos) => ({ ok: await assertion.consume(repos) }) }
       }
       if ('code' in proof) {
         const totp = await db.repos.mfa.findTotp(userId)
@@ -118,13 +117,9 @@ export function createMfaService ({ db, sessions, passkeys, key, issuer }: MfaSe
     },
 
     /** GET /users/me/mfa: the TOTP factor, and the passkeys (which log in on their own, see passkey-service.ts). */
-    async status (user: User): Promise<{ totp: boolean, recoveryCodesLeft: number, passkeys: Array<{ id: string, name: string, createdAt: string, lastUsedAt: string | null }> }> {
-      const [factors, passkeys] = await Promise.all([db.repos.mfa.factors(user.id), db.repos.passkeys.listByUser(user.id)])
-      return {
-        totp: factors.totp,
-        recoveryCodesLeft: factors.totp ? factors.recoveryCodesLeft : 0,
-        passkeys: passkeys.map((passkey) => ({ id: passkey.id, name: passkey.name, createdAt: passkey.createdAt.toISOString(), lastUsedAt: passkey.lastUsedAt?.toISOString() ?? null }))
-      }
+    async status (user: User): Promise<{ totp: boolean, recoveryCodesLeft: number, passkeys: PasskeySummary[] }> {
+      const [factors, list] = await Promise.all([db.repos.mfa.factors(user.id), passkeys.list(user.id)])
+      return { totp: factors.totp, recoveryCodesLeft: factors.totp ? factors.recoveryCodesLeft : 0, passkeys: list }
     },
 
     /** Starts (or restarts) enrolment: a new secret, not active until confirmed. 409 when TOTP is on. */

@@ -48,7 +48,9 @@ export interface PasskeySummary { id: string, name: string, createdAt: string, l
 export interface CheckedAssertion {
   userId: string
   passkeyId: string
-  /** RFC 8176: `hwk` for a device-bound key, `swk` for a synced (backed-up) one; user verification makes it `mfa`. */
+  /** RFC 8176: `hwk` for a device-bound key, `swk` for a synced (backed-up) one. */
+  key: 'hwk' | 'swk'
+  /** A passwordless login's amr: the key, and user verification makes it two factors (`user`, `mfa`). */
   amr: string[]
   /** Records the use with its new counter; false when the counter did not grow (a clone, or a replay that raced this one). */
   consume: (repos: Repositories) => Promise<boolean>
@@ -139,6 +141,11 @@ export function createPasskeyService ({ db, sessions, rpId, rpName, origins, cha
       })
     },
 
+    /** The user's passkeys as GET /users/me/mfa lists them. */
+    async list (userId: string): Promise<PasskeySummary[]> {
+      return (await db.repos.passkeys.listByUser(userId)).map(summary)
+    },
+
     async rename (userId: string, id: string, name: string): Promise<PasskeySummary> {
       const renamed = await db.repos.passkeys.rename(userId, id, name)
       if (renamed === null) throw new AppError('not_found', 'No passkey of yours has this id')
@@ -187,6 +194,7 @@ export function createPasskeyService ({ db, sessions, rpId, rpName, origins, cha
       return {
         userId: passkey.userId,
         passkeyId: passkey.id,
+        key: info.credentialBackedUp ? 'swk' : 'hwk',
         amr: [info.credentialBackedUp ? 'swk' : 'hwk', 'user', 'mfa'],
         consume: async (repos) => await repos.passkeys.recordUse(passkey.id, info.newCounter)
       }
