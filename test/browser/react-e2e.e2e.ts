@@ -380,6 +380,60 @@ t.test('React example + authd in Chromium (default cookie settings: __Host- name
     t.ok((await context.cookies()).some((c) => c.name === refreshName), 'the session cookie is set')
   })
 
+  await step('add a passkey', async () => {
+    // A platform authenticator with resident keys and user verification (Chromium's virtual one,
+    // through CDP), as a laptop with a fingerprint reader offers. WebAuthn needs the focused tab.
+    await tab1.bringToFront()
+    const cdp = await context.newCDPSession(tab1)
+    await cdp.send('WebAuthn.enable')
+    await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true }
+    })
+    await tab1.getByTestId('passkey-name').fill('Chromium')
+    const added = tab1.waitForResponse((r) => r.url().endsWith('/v1/users/me/passkeys') && r.request().method() === 'POST')
+    await tab1.getByTestId('passkey-add').click()
+    t.equal((await added).status(), 201, 'POST /v1/users/me/passkeys stores the new passkey')
+    await tab1.getByTestId('passkey-list').locator('li').first().waitFor({ timeout: STEP_TIMEOUT })
+    t.match(await tab1.getByTestId('passkey-list').textContent(), /Chromium/, 'the page lists it by its name')
+    await tab1.reload()
+    await expectStatus(tab1, 'authenticated', 'still signed in')
+    await tab1.getByTestId('passkey-list').locator('li').first().waitFor({ timeout: STEP_TIMEOUT })
+    t.equal(await tab1.getByTestId('passkey-list').locator('li').count(), 1, 'after a reload, GET /v1/users/me/mfa lists one passkey')
+  })
+
+  const accessFrom = (url: string) => {
+    const answer = exchanges.findLast((e) => e.method === 'POST' && e.url === url)
+    return decodeJwt((JSON.parse(answer?.body ?? '{}') as { tokens?: { access?: string } }).tokens?.access ?? '')
+  }
+
+  await step('log in with the passkey alone', async () => {
+    await tab1.getByTestId('logout').click()
+    await expectStatus(tab1, 'anonymous', 'logged out')
+    t.notOk((await context.cookies()).some((c) => c.name === refreshName), 'no session cookie')
+    const loggedIn = tab1.waitForResponse((r) => r.url().endsWith('/v1/browser/auth/passkey'))
+    await tab1.getByTestId('passkey-login').click()
+    t.equal((await loggedIn).status(), 200, 'POST /v1/browser/auth/passkey logs in')
+    await expectStatus(tab1, 'authenticated', 'signed in with no password and no code (TOTP is on)')
+    t.equal(await tab1.getByTestId('user-email').textContent(), account.email, 'as the passkey\'s owner')
+    const claims = accessFrom('/v1/browser/auth/passkey')
+    t.same(claims.amr, ['hwk', 'user', 'mfa'], 'amr: a device-bound key and a verified user')
+    t.ok((await context.cookies()).some((c) => c.name === refreshName && c.httpOnly), 'the HttpOnly session cookie is set')
+  })
+
+  await step('a passkey as the second step of a password login', async () => {
+    await tab1.getByTestId('logout').click()
+    await expectStatus(tab1, 'anonymous', 'logged out')
+    await tab1.getByTestId('login-login').fill(account.email)
+    await tab1.getByTestId('login-password').fill(account.password)
+    await tab1.getByTestId('login-submit').click()
+    await expectStatus(tab1, 'mfa', 'the right password asks for a second factor')
+    const completed = tab1.waitForResponse((r) => r.url().endsWith('/v1/browser/auth/mfa'))
+    await tab1.getByTestId('mfa-passkey').click()
+    t.equal((await completed).status(), 200, 'POST /v1/browser/auth/mfa { webauthn } completes the login')
+    await expectStatus(tab1, 'authenticated', 'signed in with password and passkey')
+    t.same(accessFrom('/v1/browser/auth/mfa').amr, ['pwd', 'hwk', 'mfa'], 'amr: password, then the device-bound key')
+  })
+
   await step('refresh before expiry', async () => {
     // Fake timers in the page: jump to 30 s before the access token expires, without waiting.
     await context.clock.install()

@@ -1,15 +1,15 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react'
 import QRCode from 'qrcode'
 import {
-  AUTHD_URL, AuthdError, completeMfa, confirmTotp, currentUser, login, logout, mfaStatus, onSessionEnd, refresh, register,
-  startTotp, type User
+  AUTHD_URL, AuthdError, addPasskey, completeMfa, confirmTotp, currentUser, login, loginWithPasskey, logout, mfaStatus, onSessionEnd,
+  passkeyAssertion, refresh, register, startTotp, type Passkey, type User
 } from './authd'
 
 type State =
   | { status: 'loading' }
   | { status: 'anonymous', notice?: string }
   // The password was right and the account has a second factor: a code must follow.
-  | { status: 'mfa', mfaToken: string }
+  | { status: 'mfa', mfaToken: string, methods: string[] }
   | { status: 'authenticated', user: User }
 
 const message = (error: unknown) =>
@@ -51,6 +51,7 @@ export function App () {
           <p>Signed in as <strong data-testid="user-email">{state.user.email}</strong></p>
           <p>User id: <code data-testid="user-id">{state.user.id}</code></p>
           <TwoFactor onError={showError} />
+          <Passkeys onError={showError} />
           <button data-testid="logout" onClick={() => run(async () => { await logout(); return { status: 'anonymous' } })}>
             Log out
           </button>
@@ -68,9 +69,16 @@ export function App () {
           })} />
           <LoginForm onSubmit={(name, password) => run(async () => {
             const result = await login(name, password)
-            if ('mfaRequired' in result) return { status: 'mfa', mfaToken: result.mfaToken }
+            if ('mfaRequired' in result) return { status: 'mfa', mfaToken: result.mfaToken, methods: result.methods }
             return { status: 'authenticated', user: await currentUser() }
           })} />
+          <section>
+            <h2>Passkey</h2>
+            <button data-testid="passkey-login" onClick={() => run(async () => {
+              await loginWithPasskey()
+              return { status: 'authenticated', user: await currentUser() }
+            })}>Log in with a passkey</button>
+          </section>
         </>
       )}
 
@@ -81,6 +89,12 @@ export function App () {
             await completeMfa(state.mfaToken, /^\d{6}$/.test(code) ? { code } : { recoveryCode: code })
             return { status: 'authenticated', user: await currentUser() }
           })}
+          onPasskey={state.methods.includes('webauthn')
+            ? () => run(async () => {
+              await completeMfa(state.mfaToken, { webauthn: await passkeyAssertion() })
+              return { status: 'authenticated', user: await currentUser() }
+            })
+            : undefined}
           onCancel={() => run(async () => ({ status: 'anonymous' }))}
         />
       )}
@@ -116,7 +130,7 @@ function LoginForm ({ onSubmit }: { onSubmit: (login: string, password: string) 
   )
 }
 
-function MfaForm ({ onSubmit, onCancel }: { onSubmit: (code: string) => Promise<void>, onCancel: () => void }) {
+function MfaForm ({ onSubmit, onPasskey, onCancel }: { onSubmit: (code: string) => Promise<void>, onPasskey?: () => Promise<void>, onCancel: () => void }) {
   const [code, setCode] = useState('')
   const submit = (e: FormEvent) => { e.preventDefault(); void onSubmit(code.trim()) }
   return (
@@ -125,6 +139,7 @@ function MfaForm ({ onSubmit, onCancel }: { onSubmit: (code: string) => Promise<
       <p>Enter the 6-digit code from your authenticator app, or one of your recovery codes.</p>
       <input data-testid="mfa-code" placeholder="123456" autoComplete="one-time-code" inputMode="numeric" autoFocus required value={code} onChange={(e) => setCode(e.target.value)} />
       <button data-testid="mfa-submit" type="submit">Verify</button>
+      {onPasskey && <button data-testid="mfa-passkey" type="button" onClick={() => { void onPasskey() }}>Use a passkey instead</button>}
       <button type="button" onClick={onCancel}>Cancel</button>
     </form>
   )
@@ -183,6 +198,39 @@ function TwoFactor ({ onError }: { onError: (error: unknown) => void }) {
           <button onClick={() => setState({ step: 'on' })}>I have saved them</button>
         </>
       )}
+    </section>
+  )
+}
+
+/** The user's passkeys, and "Add a passkey" (the browser asks the authenticator to create one). */
+function Passkeys ({ onError }: { onError: (error: unknown) => void }) {
+  const [passkeys, setPasskeys] = useState<Passkey[] | null>(null)
+  const [name, setName] = useState('')
+
+  useEffect(() => {
+    mfaStatus().then((s) => setPasskeys(s.passkeys), (e) => { setPasskeys([]); onError(e) })
+  }, [onError])
+
+  async function add (e: FormEvent) {
+    e.preventDefault()
+    try {
+      const added = await addPasskey(name.trim())
+      setPasskeys((list) => [...(list ?? []), { ...added, lastUsedAt: null }])
+      setName('')
+    } catch (e) { onError(e) }
+  }
+
+  return (
+    <section data-testid="passkeys">
+      <h2>Passkeys</h2>
+      {passkeys !== null && passkeys.length === 0 && <p>No passkey yet.</p>}
+      <ul data-testid="passkey-list">
+        {(passkeys ?? []).map((p) => <li key={p.id}>{p.name} <small>(added {new Date(p.createdAt).toLocaleDateString()})</small></li>)}
+      </ul>
+      <form onSubmit={(e) => { void add(e) }}>
+        <input data-testid="passkey-name" placeholder="name (e.g. this laptop)" maxLength={64} value={name} onChange={(e) => setName(e.target.value)} />
+        <button data-testid="passkey-add" type="submit">Add a passkey</button>
+      </form>
     </section>
   )
 }

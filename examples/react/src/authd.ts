@@ -12,6 +12,8 @@
 //   share a host (cookies ignore ports: localhost:5173 sees cookies set by localhost:3000) or when
 //   authd sets it for a parent domain (COOKIE_CSRF_DOMAIN=example.com for app.example.com + auth.example.com).
 
+import { startAuthentication, startRegistration } from '@simplewebauthn/browser'
+
 export const AUTHD_URL = (import.meta.env.VITE_AUTHD_URL ?? 'http://localhost:3000').replace(/\/+$/, '')
 
 /**
@@ -142,9 +144,28 @@ export async function login (login: string, password: string): Promise<User | Mf
   return body.user
 }
 
-/** Second step of a login: the challenge's mfaToken with a TOTP code (or a recovery code). */
-export async function completeMfa (mfaToken: string, answer: { code: string } | { recoveryCode: string }): Promise<User> {
+/** Second step of a login: the challenge's mfaToken with a TOTP code, a recovery code or a passkey (`passkeyAssertion()`). */
+export async function completeMfa (mfaToken: string, answer: { code: string } | { recoveryCode: string } | { webauthn: unknown }): Promise<User> {
   const res = await request('/v1/browser/auth/mfa', json({ mfaToken, ...answer }))
+  const body = await res.json() as { user: User, tokens: BrowserTokens }
+  accept(body.tokens)
+  return body.user
+}
+
+/**
+ * Asks the browser for a passkey assertion over a fresh authd challenge: the options name no
+ * credential, so the authenticator offers the passkeys it holds for this site (discoverable
+ * credentials) and verifies the user (biometrics or PIN).
+ */
+export async function passkeyAssertion (): Promise<unknown> {
+  const options = await request('/v1/browser/auth/passkey/options', { method: 'POST', credentials: 'include' })
+  return await startAuthentication({ optionsJSON: await options.json() })
+}
+
+/** Passwordless login with a passkey (no second step: the passkey is two factors on its own). */
+export async function loginWithPasskey (): Promise<User> {
+  const response = await passkeyAssertion()
+  const res = await request('/v1/browser/auth/passkey', json({ response }))
   const body = await res.json() as { user: User, tokens: BrowserTokens }
   accept(body.tokens)
   return body.user
@@ -216,7 +237,8 @@ export async function currentUser (): Promise<User> {
 
 // ---- second factor (TOTP) ------------------------------------------------------------------
 
-export interface MfaStatus { totp: boolean, recoveryCodesLeft: number }
+export interface Passkey { id: string, name: string, createdAt: string, lastUsedAt: string | null }
+export interface MfaStatus { totp: boolean, recoveryCodesLeft: number, passkeys: Passkey[] }
 
 export async function mfaStatus (): Promise<MfaStatus> {
   return await (await authorized('/v1/users/me/mfa')).json() as MfaStatus
@@ -235,4 +257,22 @@ export async function confirmTotp (code: string): Promise<string[]> {
     body: JSON.stringify({ code })
   })
   return (await res.json() as { recoveryCodes: string[] }).recoveryCodes
+}
+
+// ---- passkeys (WebAuthn) --------------------------------------------------------------------
+
+/**
+ * Registers a passkey for the signed-in user: authd's creation options → the browser's
+ * authenticator (navigator.credentials.create through @simplewebauthn/browser) → authd verifies
+ * and stores the public key. The page must be one of authd's WEBAUTHN_ORIGINS.
+ */
+export async function addPasskey (name: string): Promise<Passkey> {
+  const options = await (await authorized('/v1/users/me/passkeys/options', { method: 'POST' })).json()
+  const response = await startRegistration({ optionsJSON: options })
+  const res = await authorized('/v1/users/me/passkeys', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(name === '' ? { response } : { name, response })
+  })
+  return await res.json() as Passkey
 }
