@@ -34,6 +34,8 @@ import adminServicePlugin from './services/admin-service.js'
 import auditServicePlugin from './services/audit-service.js'
 import mfaServicePlugin from './services/mfa-service.js'
 import passkeyServicePlugin from './services/passkey-service.js'
+import emailCodeServicePlugin from './services/email-codes.js'
+import emailChangeServicePlugin from './services/email-change.js'
 import authenticatePlugin from './plugins/authenticate.js'
 import currentUserPlugin from './plugins/current-user.js'
 import housekeepingPlugin from './plugins/housekeeping.js'
@@ -46,6 +48,8 @@ import browserAuthRoutes from './routes/auth/browser-client.js'
 import verifyRoutes from './routes/verify.js'
 import emailRoutes from './routes/auth/email.js'
 import passwordResetRoutes from './routes/auth/password-reset.js'
+import emailChangeConfirmRoutes from './routes/auth/email-change.js'
+import emailChangeRoutes from './routes/users/email.js'
 import meRoutes from './routes/users/me.js'
 import passwordRoutes from './routes/users/password.js'
 import accountRoutes from './routes/users/account.js'
@@ -130,7 +134,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(mailerPlugin)
   await app.register(passwordsPlugin, { hasher: options.passwordHasher })
   // The services, each after the ones it depends on (fastify-plugin checks the declared order).
-  for (const service of [sessionServicePlugin, passkeyServicePlugin, mfaServicePlugin, emailFlowsPlugin, authServicePlugin, accountServicePlugin, adminServicePlugin, auditServicePlugin]) {
+  for (const service of [sessionServicePlugin, passkeyServicePlugin, mfaServicePlugin, emailFlowsPlugin, emailCodeServicePlugin, authServicePlugin, accountServicePlugin, emailChangeServicePlugin, adminServicePlugin, auditServicePlugin]) {
     await app.register(service)
   }
   await app.register(authenticatePlugin)
@@ -150,9 +154,11 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     [verifyRoutes, '/v1/auth'],
     [emailRoutes, '/v1/auth'],
     [passwordResetRoutes, '/v1/auth'],
+    [emailChangeConfirmRoutes, '/v1/auth'],
     [meRoutes, '/v1/users'],
     [passwordRoutes, '/v1/users'],
     [accountRoutes, '/v1/users'],
+    [emailChangeRoutes, '/v1/users'],
     [mfaRoutes, '/v1/users'],
     [passkeyRoutes, '/v1/users'],
     [sessionRoutes, '/v1/sessions'],

@@ -63,13 +63,13 @@ export const ConfigSchema = Type.Object({
   WEBAUTHN_RP_NAME: Type.String({ default: '', maxLength: 64, description: 'The name browsers show when creating a passkey. Empty: `MFA_ISSUER`, else the host name of `FRONTEND_URL`.' }),
   WEBAUTHN_ORIGINS: Type.String({ default: '', description: 'Comma-separated exact origins (`scheme://host[:port]`) of the pages that may create and use passkeys; a WebAuthn response from any other origin is refused (`webauthn_failed`). Empty: the origin of `FRONTEND_URL` plus `CORS_ORIGINS`.' }),
   WEBAUTHN_CHALLENGE_TTL: Int(300, 30, 1800, 'Seconds a WebAuthn challenge (from a `…/passkeys/options` or `…/auth/passkey/options` request) can be answered; each works once.'),
-  REAUTHENTICATION_WINDOW: Int(300, 30, 86_400, 'Seconds after a login or `POST /v1/users/me/reauthenticate` during which sensitive actions (password change, account deletion, disabling a factor, new recovery codes, admin role changes) are allowed; later they answer 403 `reauthentication_required`.'),
+  REAUTHENTICATION_WINDOW: Int(300, 30, 86_400, 'Seconds after a login or `POST /v1/users/me/reauthenticate` during which sensitive actions (password change, email change, account deletion, disabling a factor, new recovery codes, admin role changes) are allowed; later they answer 403 `reauthentication_required`.'),
   BODY_LIMIT: Int(16_384, 1024, 1_048_576, 'Largest request body in bytes; larger gets 413 `payload_too_large`.'),
   RATE_LIMIT_ENABLED: Type.Boolean({ default: true, description: 'Per-IP rate limits (the `RATE_LIMIT_*` settings); `false` turns them all off.' }),
-  RATE_LIMIT_LOGIN: Int(10, 1, 100_000, 'Requests per window per IP to login — and to the other routes that check a password (`POST /v1/users/me/password`, `DELETE /v1/users/me`), which share this budget.'),
+  RATE_LIMIT_LOGIN: Int(10, 1, 100_000, 'Requests per window per IP to login — and to the other routes that check a password or code (`POST /v1/users/me/password`, `DELETE /v1/users/me`, `POST /v1/{client}/auth/code/confirm`), which share this budget.'),
   RATE_LIMIT_REGISTER: Int(5, 1, 100_000, 'Register requests per window per IP.'),
   RATE_LIMIT_REFRESH: Int(60, 1, 100_000, 'Refresh requests per window per IP.'),
-  RATE_LIMIT_EMAIL: Int(10, 1, 100_000, 'Requests per window per IP to the four mail routes together (`/v1/auth/email/verify`, `/resend`, `/v1/auth/password/forgot`, `/reset`).'),
+  RATE_LIMIT_EMAIL: Int(10, 1, 100_000, 'Requests per window per IP to the mail routes together (`/v1/auth/email/verify`, `/resend`, `/v1/auth/password/forgot`, `/reset`, `/v1/{client}/auth/code/request`, `POST /v1/users/me/email`, `/v1/auth/email/change/confirm`).'),
   RATE_LIMIT_WINDOW: Int(60, 1, 86_400, 'Rate-limit window in seconds.'),
   REDIS_URL: Type.String({ default: '', description: '`redis://…`: rate-limit counters live in Redis, shared by every instance. Empty: in process memory.' }),
   RATE_LIMIT_NAMESPACE: Type.String({ default: 'authd:rl:', minLength: 1, description: 'Prefix of the rate-limit keys in Redis; give each deployment that shares one Redis its own.' }),
@@ -90,7 +90,14 @@ export const ConfigSchema = Type.Object({
   EMAIL_VERIFICATION: Type.Union([Type.Literal('none'), Type.Literal('optional'), Type.Literal('mandatory')], { default: 'optional', description: '`none`: no verification mail, `/v1/auth/email/*` answer 404. `optional`: a mail at registration, login allowed before verifying. `mandatory`: registration returns no tokens and login answers 403 `email_not_verified` until the address is verified.' }),
   EMAIL_VERIFICATION_TTL: Int(259_200, 60, 2_592_000, 'Seconds a verification link works (3 days).'),
   PASSWORD_RESET_TTL: Int(3600, 60, 86_400, 'Seconds a password-reset link works (1 hour).'),
-  MAIL_THROTTLE_SECONDS: Int(60, 0, 86_400, 'At most one verification mail and one reset mail per address per this many seconds (`0`: no throttle); requests in between still get 202 and send nothing.')
+  MAIL_THROTTLE_SECONDS: Int(60, 0, 86_400, 'At most one verification mail, one reset mail, one login-code mail and one email-change mail per address per this many seconds (`0`: no throttle); requests in between still get 202 and send nothing (an email change answers 429 `rate_limited`).'),
+  // Passwordless login by a mailed code, and email change (issue 15).
+  EMAIL_CODE_LOGIN: Type.Boolean({ default: true, description: '`POST /v1/{client}/auth/code/request` and `…/code/confirm`: log in with a code mailed to the account\'s address ([Login by email code](accounts.md#login-by-email-code)). `false`: both answer 404 `not_found`. Also off when authd cannot send mail.' }),
+  EMAIL_CODE_TTL: Int(600, 60, 3600, 'Seconds a mailed login code (and its link) works.'),
+  EMAIL_CODE_MAX_ATTEMPTS: Int(5, 1, 20, 'Tries one login code takes before it dies, the right one included (each wrong one also counts toward the account\'s lockout).'),
+  EMAIL_CODE_URL_PATH: Type.String({ default: '/login/code', pattern: URL_PATH, description: 'Path under `FRONTEND_URL` of the page that completes a login by code; the mail\'s link is `FRONTEND_URL + path + #email=…&code=…`.' }),
+  EMAIL_CHANGE_TTL: Int(3600, 60, 86_400, 'Seconds the link that confirms a new email address works (1 hour).'),
+  EMAIL_CHANGE_URL_PATH: Type.String({ default: '/confirm-email-change', pattern: URL_PATH, description: 'Path under `FRONTEND_URL` of the page that confirms a new address ([Email change](accounts.md#email-change)); the link is `FRONTEND_URL + path + #token=…`.' })
 })
 
 export type Config = Static<typeof ConfigSchema>

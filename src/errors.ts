@@ -82,7 +82,7 @@ export const ErrorCodes = {
   email_taken: {
     status: 409,
     title: 'Email address already registered',
-    description: 'Register with an email that is already registered (compared lower-cased).'
+    description: 'Register with an email that is already registered (compared lower-cased); `POST /v1/users/me/email` with an address another account has, or `POST /v1/auth/email/change/confirm` when another account took the address meanwhile (nothing changes).'
   },
   username_taken: {
     status: 409,
@@ -117,7 +117,7 @@ export const ErrorCodes = {
   rate_limited: {
     status: 429,
     title: 'Too many requests',
-    description: 'Over a per-IP limit; `Retry-After` says when to retry.'
+    description: 'Over a per-IP limit; `Retry-After` says when to retry. Also `POST /v1/users/me/email` again within `MAIL_THROTTLE_SECONDS` of the previous request (one mail per user per window).'
   },
   account_locked: {
     status: 429,
@@ -138,6 +138,16 @@ export const ErrorCodes = {
     status: 400,
     title: 'Password-reset link is invalid or expired',
     description: '`POST /v1/auth/password/reset` with a token that is unknown, used, expired, superseded by a completed reset, of another purpose, of an inactive account, or sent to an address the account no longer has.'
+  },
+  email_code_invalid: {
+    status: 400,
+    title: 'Login code is wrong or expired',
+    description: '`POST /v1/{client}/auth/code/confirm` with a code that is wrong, expired (`EMAIL_CODE_TTL`), used, replaced by a newer one, out of tries (`EMAIL_CODE_MAX_ATTEMPTS`), or for an address with no active account — one answer for all ([Login by email code](accounts.md#login-by-email-code)). Counts toward the address\'s [lockout](accounts.md#lockout-after-failed-logins). Ask for a new code.'
+  },
+  email_change_token_invalid: {
+    status: 400,
+    title: 'Email-change link is invalid or expired',
+    description: '`POST /v1/auth/email/change/confirm` with a token that is unknown, used, expired (`EMAIL_CHANGE_TTL`), replaced by a newer request, of another purpose, or of an inactive account ([Email change](accounts.md#email-change)).'
   },
   mfa_invalid: {
     status: 400,
@@ -167,7 +177,7 @@ export const ErrorCodes = {
   reauthentication_required: {
     status: 403,
     title: 'Recent authentication required',
-    description: 'A sensitive action (password change, account deletion, disabling a factor, new recovery codes, an admin\'s role change) more than `REAUTHENTICATION_WINDOW` seconds after the session last authenticated: call `POST /v1/users/me/reauthenticate` and retry.'
+    description: 'A sensitive action (password change, email change, account deletion, disabling a factor, new recovery codes, an admin\'s role change) more than `REAUTHENTICATION_WINDOW` seconds after the session last authenticated: call `POST /v1/users/me/reauthenticate` and retry.'
   },
   service_unavailable: {
     status: 503,

@@ -109,3 +109,15 @@ export function linkIn (mail: CapturedMail): { link: string, url: URL, token: st
   if (token === null) throw new Error(`no token in ${match[0]}`)
   return { link: match[0], url, token }
 }
+
+/**
+ * The link of a mail that must open `page` (FRONTEND_URL + its path): checked to carry its
+ * secret only in the fragment (no query) and to be the same in the HTML part.
+ */
+export function pageLinkIn (t: { equal: (a: unknown, b: unknown, m: string) => void, ok: (v: unknown, m: string) => void }, mail: CapturedMail, page: string): ReturnType<typeof linkIn> {
+  const found = linkIn(mail)
+  t.equal(`${found.url.origin}${found.url.pathname}`, page, `the link opens ${page}`)
+  t.equal(found.url.search, '', 'the token is only in the fragment')
+  t.ok(mail.html.includes(`href="${found.link}"`), 'the HTML part links to the same URL')
+  return found
+}

@@ -5,7 +5,12 @@
 
 /** FRONTEND_URL + path + #token=…; a FRONTEND_URL with a path (https://x.com/app) keeps it. */
 export function mailLink (frontendUrl: string, path: string, token: string): string {
-  return `${frontendUrl.replace(/\/+$/, '')}${path}#token=${encodeURIComponent(token)}`
+  return fragmentLink(frontendUrl, path, { token })
+}
+
+/** FRONTEND_URL + path + #name=value&… (form-encoded, as URLSearchParams reads it back). */
+export function fragmentLink (frontendUrl: string, path: string, params: Record<string, string>): string {
+  return `${frontendUrl.replace(/\/+$/, '')}${path}#${new URLSearchParams(params).toString()}`
 }
 
 /** The frontend's host (with port), naming the site in mails. */

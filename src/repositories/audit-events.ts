@@ -35,7 +35,10 @@ export const AUDIT_EVENT_TYPES = [
   'admin_mfa_reset',
   'passkey_added',
   'passkey_removed',
-  'passkey_used'
+  'passkey_used',
+  'login_code_requested',
+  'email_change_requested',
+  'email_changed'
 ] as const
 
 export type AuditEventType = typeof AUDIT_EVENT_TYPES[number]

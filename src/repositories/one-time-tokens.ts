@@ -1,11 +1,12 @@
-// Single-use tokens sent by mail (email verification, password reset). Only a hash of each
-// token is stored; a token is usable while it is unused, unexpired, its user active and still
-// at the address the mail went to. Consuming is one conditional UPDATE … RETURNING, so two
+// Single-use tokens sent by mail (email verification, password reset, email change). Only a
+// hash of each token is stored; a token is usable while it is unused, unexpired, its user
+// active and still at the address the mail went to (an email change's went to the new address:
+// it is usable while unused, unexpired and its user active). Consuming is one conditional UPDATE … RETURNING, so two
 // requests racing with one token cannot both succeed.
 import { Prisma } from '../generated/prisma/client.js'
 import type { Db } from './users.js'
 
-export type TokenPurpose = 'email_verification' | 'password_reset'
+export type TokenPurpose = 'email_verification' | 'password_reset' | 'email_change'
 
 export interface NewOneTimeToken {
   id: string
@@ -14,6 +15,17 @@ export interface NewOneTimeToken {
   tokenHash: string
   email: string
   ttlSeconds: number
+  /** email_change: the session that asked. */
+  sessionId?: string
+}
+
+/** A confirmed email change: whose, to which address, from which, asked by which session. */
+export interface ConsumedEmailChange {
+  tokenId: string
+  userId: string
+  newEmail: string
+  oldEmail: string
+  sessionId: string | null
 }
 
 /** The user a usable token belongs to, as the policy and the mail need them. */
@@ -32,11 +44,14 @@ export interface LockedUser {
   isActive: boolean
 }
 
-/** Conditions under which a token of `purpose` with `hash` may be used (alias t, users u). */
-const usable = (purpose: TokenPurpose, tokenHash: string): Prisma.Sql => Prisma.sql`
+/** A token of `purpose` with `hash`, unused, unexpired, of an active user (alias t, users u). */
+const live = (purpose: TokenPurpose, tokenHash: string): Prisma.Sql => Prisma.sql`
   t.token_hash = ${tokenHash} AND t.purpose = ${purpose}
   AND t.used_at IS NULL AND t.expires_at > now()
-  AND u.id = t.user_id AND u.email = t.email AND u.is_active`
+  AND u.id = t.user_id AND u.is_active`
+
+/** Conditions under which such a token may be used: live, and its user still at the address it went to. */
+const usable = (purpose: TokenPurpose, tokenHash: string): Prisma.Sql => Prisma.sql`${live(purpose, tokenHash)} AND u.email = t.email`
 
 export function createOneTimeTokenRepository (db: Db) {
   return {
@@ -59,8 +74,8 @@ export function createOneTimeTokenRepository (db: Db) {
      */
     async issueUnlessRecent (token: NewOneTimeToken, throttleSeconds: number): Promise<boolean> {
       const rows = await db.$queryRaw<Array<{ id: string }>>(Prisma.sql`
-        INSERT INTO one_time_tokens (id, user_id, purpose, token_hash, email, expires_at)
-        SELECT ${token.id}::uuid, ${token.userId}::uuid, ${token.purpose}, ${token.tokenHash}, ${token.email},
+        INSERT INTO one_time_tokens (id, user_id, purpose, token_hash, email, session_id, expires_at)
+        SELECT ${token.id}::uuid, ${token.userId}::uuid, ${token.purpose}, ${token.tokenHash}, ${token.email}, ${token.sessionId ?? null}::uuid,
                now() + make_interval(secs => ${token.ttlSeconds})
         WHERE NOT EXISTS (
           SELECT 1 FROM one_time_tokens
@@ -107,6 +122,26 @@ export function createOneTimeTokenRepository (db: Db) {
         RETURNING t.id::text AS id, t.user_id::text AS user_id, t.email`)
       const row = rows[0]
       return row === undefined ? null : { tokenId: row.id, userId: row.user_id, email: row.email }
+    },
+
+    /**
+     * Marks a live email-change token used and returns the change it asks for (the user's
+     * address now is the old one); null when it is not live. One statement, as consume().
+     */
+    async consumeEmailChange (tokenHash: string): Promise<ConsumedEmailChange | null> {
+      const rows = await db.$queryRaw<Array<{ id: string, user_id: string, new_email: string, old_email: string, session_id: string | null }>>(Prisma.sql`
+        UPDATE one_time_tokens t SET used_at = now()
+        FROM users u
+        WHERE ${live('email_change', tokenHash)}
+        RETURNING t.id::text AS id, t.user_id::text AS user_id, t.email AS new_email, u.email AS old_email, t.session_id::text AS session_id`)
+      const row = rows[0]
+      return row === undefined ? null : { tokenId: row.id, userId: row.user_id, newEmail: row.new_email, oldEmail: row.old_email, sessionId: row.session_id }
+    },
+
+    /** Ends every unused token of the user, of every purpose (marked used). */
+    async invalidateAllForUser (userId: string): Promise<number> {
+      const { count } = await db.oneTimeToken.updateMany({ where: { userId, usedAt: null }, data: { usedAt: new Date() } })
+      return count
     },
 
     /** Ends every other unused token of this purpose for the user (marked used). */

@@ -29,7 +29,7 @@ export interface NewSession {
  * Why a session ended. `expired`: past SESSION_MAX_LIFETIME; `password_check_failed`: too many
  * wrong passwords given to a route that re-checks it (a stolen access token guessing).
  */
-export type RevokeReason = 'logout' | 'reuse_detected' | 'revoked' | 'password_changed' | 'password_reset' | 'deactivated' | 'expired' | 'password_check_failed'
+export type RevokeReason = 'logout' | 'reuse_detected' | 'revoked' | 'password_changed' | 'password_reset' | 'deactivated' | 'expired' | 'password_check_failed' | 'email_changed'
 
 export interface LiveSession {
   id: string
@@ -159,7 +159,7 @@ export function createSessionRepository (db: Db) {
      * those sessions. One statement, so no session can slip between the update and the
      * blacklist. Returns how many sessions were revoked.
      */
-    async revokeAllForUser (userId: string, reason: RevokeReason, exceptSessionId?: string): Promise<number> {
+    async revokeAllForUser (userId: string, reason: RevokeReason, exceptSessionId?: string | null): Promise<number> {
       const except = exceptSessionId ?? null
       const { revoked } = await revokeSessions(Prisma.sql`
         SELECT id FROM sessions WHERE user_id = ${userId}::uuid AND revoked_at IS NULL

@@ -5,6 +5,7 @@ import type { Database } from '../db/database.js'
 import { sqlOverPrisma, type SqlClient } from '../db/sql.js'
 import { createAdminUserRepository } from './admin-users.js'
 import { createAuditRepository } from './audit-events.js'
+import { createEmailCodeRepository } from './email-codes.js'
 import { createHousekeepingRepository } from './housekeeping.js'
 import { createLoginFailureRepository } from './login-failures.js'
 import { createMfaRepository } from './mfa.js'
@@ -26,7 +27,8 @@ export function createRepositories (db: Db, sql: SqlClient) {
     adminUsers: createAdminUserRepository(db),
     housekeeping: createHousekeepingRepository(db),
     mfa: createMfaRepository(db),
-    passkeys: createPasskeyRepository(db)
+    passkeys: createPasskeyRepository(db),
+    emailCodes: createEmailCodeRepository(db)
   }
 }
 

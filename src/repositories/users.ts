@@ -55,9 +55,14 @@ const FIND_LIVE: Statement = {
 export function takenError (error: unknown): unknown {
   const detail = uniqueViolationDetail(error)
   if (detail === null) return error
-  if (detail.includes('email')) return new AppError('email_taken', 'An account with this email address already exists', { errors: [{ field: 'email', code: 'email_taken', message: 'is already registered' }] })
+  if (detail.includes('email')) return emailTaken()
   if (detail.includes('username')) return new AppError('username_taken', 'This username is taken', { errors: [{ field: 'username', code: 'username_taken', message: 'is already taken' }] })
   return error
+}
+
+/** 409 email_taken, the field named `field` (`newEmail` for an email change). */
+export function emailTaken (field = 'email'): AppError {
+  return new AppError('email_taken', 'An account with this email address already exists', { errors: [{ field, code: 'email_taken', message: 'is already registered' }] })
 }
 
 async function unlessTaken<T> (write: Promise<T>): Promise<T> {
@@ -174,6 +179,14 @@ export function createUserRepository (db: Db, sql: SqlClient = sqlOverPrisma(db)
         where: unchangedSince(args)
       })
       return count === 1
+    },
+
+    /**
+     * An email change: the new address (normalised), marked verified (the user confirmed it
+     * from its mailbox). 409 email_taken when another account has it.
+     */
+    async changeEmail (id: string, email: string): Promise<void> {
+      await unlessTaken(db.user.update({ where: { id }, data: { email: normalizeEmail(email), emailVerified: true } }))
     },
 
     /** Marks the address verified while the user still has `email`. True when marked. */

@@ -10,13 +10,14 @@ import type { SessionAuth } from '../repositories/sessions.js'
 import type { Repositories, UnitOfWork } from '../repositories/unit-of-work.js'
 import type { User } from '../repositories/users.js'
 import type { ClientMeta } from './client-meta.js'
-import { AMR_PASSWORD_AND_OTP, proofInvalid, proofMethod, type FactorProof, type MfaService } from './mfa-service.js'
+import { AMR_PASSWORD_AND_OTP, afterFirstFactor, proofInvalid, proofMethod, type FactorProof, type MfaService } from './mfa-service.js'
 import { OPAQUE_TOKEN_FORMAT, hashToken, newOpaqueToken } from './opaque-tokens.js'
 import type { Passwords } from './passwords.js'
 import { countFailure, lockedError, lockoutPolicy } from './lockout.js'
 import type { TokenService } from './token-service.js'
 import type { DeviceTokens, IssuedDeviceToken } from './device-tokens.js'
 import type { PasskeyService } from './passkey-service.js'
+import type { EmailCodeService } from './email-codes.js'
 
 export interface TokenPair {
   sessionId: string
@@ -51,6 +52,8 @@ export interface AuthServiceOptions {
   onRegistered?: (user: User, meta: ClientMeta) => void
   /** Passkeys: the check of a passwordless login's assertion. */
   passkeys: PasskeyService
+  /** Login by a mailed code: the check of the code. */
+  emailCodes: EmailCodeService
 }
 
 /**
@@ -91,6 +94,22 @@ export interface RegisterInput {
  */
 type LoginFailureReason = 'unknown_login' | 'wrong_password' | 'inactive' | 'locked' | 'password_changed'
 
+/** A login whose every step so far checked out, as openSession and finishLogin take it. */
+interface LoginStep {
+  found: User
+  /** A rehash of the password just verified (a login with a password of another cost). */
+  newHash?: string
+  /** The lockout key the login counts under (null: lockout off). */
+  key: string | null
+  client: ClientMeta
+  /** RFC 8176 amr of the steps so far. */
+  amr: string[]
+  /** Facts for the audit events. */
+  detail: Record<string, string | boolean>
+  /** Single-use parts of the steps, used up in the transaction that stores the outcome. */
+  before?: (repos: Repositories) => Promise<void>
+}
+
 const INVALID_CREDENTIALS = 'No active account found with the given credentials'
 
 const mfaTokenInvalid = () => new AppError('mfa_token_invalid', 'This login is unknown, used or expired: log in again')
@@ -98,6 +117,16 @@ const mfaTokenInvalid = () => new AppError('mfa_token_invalid', 'This login is u
 /** RFC 8176 amr of a session opened with a password alone. */
 const AMR_PASSWORD = ['pwd']
 
+/**
+ * amr of a session opened with a mailed login code. RFC 8176 registers no value for a code
+ * sent by mail; `otp` would let it pass for the TOTP factor (a `requireAmr: ['otp']` check), so
+ * it gets its own, unregistered value, which RFC 8176 allows (docs/accounts.md).
+ */
+const AMR_EMAIL_CODE = ['email']
+
+const emailCodeInvalid = () => new AppError('email_code_invalid', 'This code is wrong, expired or used up: ask for a new one', {
+  errors: [{ field: 'code', code: 'email_code_invalid', message: 'is not valid' }]
+})
 export function createAuthService (options: AuthServiceOptions) {
   const { db, passwords, mfa, tokens, devices, graceSeconds, maxLifetimeSeconds, lockout, log } = options
   const { hasher } = passwords
@@ -157,15 +186,7 @@ export function createAuthService (options: AuthServiceOptions) {
    * committed since then wins), the key's failures are forgiven, the session created with
    * `amr`, the event recorded.
    */
-  async function openSession (args: {
-    found: User
-    newHash?: string
-    key: string | null
-    client: ClientMeta
-    amr: string[]
-    detail: Record<string, string | boolean>
-    before?: (repos: Repositories) => Promise<void>
-  }): Promise<{ user: User, tokens: TokenPair, deviceToken: IssuedDeviceToken | null } | null> {
+  async function openSession (args: LoginStep): Promise<{ user: User, tokens: TokenPair, deviceToken: IssuedDeviceToken | null } | null> {
     const { found, key, client } = args
     const sessionId = randomUUID()
     const refresh = tokens.issueRefresh(found.id, sessionId)
@@ -193,6 +214,37 @@ export function createAuthService (options: AuthServiceOptions) {
       tokens: await pair(user, sessionId, refresh, newSessionEnd(refresh), { amr: args.amr, authTime: new Date(refresh.iat * 1000) }),
       deviceToken: devices.enabled ? devices.issue(user.id) : null
     }
+  }
+
+  /**
+   * The end of a login whose first step checked out (a password, a mailed code): with a second
+   * factor on, or one to enrol (MFA_REQUIRED_ROLES), the mfaToken of the second step; else the
+   * session (openSession; null as it answers). `before` (the first step's single-use parts) runs
+   * in the transaction that stores either; `amr` is the first step's.
+   */
+  async function finishLogin (args: LoginStep): Promise<LoginResult | null> {
+    const { found, key, client } = args
+    // A second factor is on: the first step alone opens nothing. Nor does it forgive the
+    // key's failures (only a completed second factor does): else a thief with the password
+    // could alternate it with code guesses for ever.
+    // MFA_REQUIRED_ROLES: a user with such a role and no factor enrols one before any token.
+    const factors = await mfa.factors(found.id)
+    const mustEnrol = !factors.totp && found.roles.some((role) => options.mfaRequiredRoles.includes(role))
+    if (factors.totp || mustEnrol) {
+      const purpose = factors.totp ? 'verify' : 'enroll'
+      const mfaToken = newOpaqueToken()
+      await db.transaction(async (repos) => {
+        await args.before?.(repos)
+        await repos.mfa.createChallenge({ purpose, tokenHash: hashToken(mfaToken), userId: found.id, lockoutKey: key ?? '', passwordFingerprint: hashToken(found.passwordHash), firstAmr: args.amr, ttlSeconds: options.mfaTokenTtl })
+        await repos.audit.record({ type: 'mfa_challenged', userId: found.id, ...client, detail: { ...args.detail, purpose } })
+      })
+      const methods: SecondStep[] = ['totp']
+      if (factors.recoveryCodesLeft > 0) methods.push('recovery_code')
+      if (factors.passkeys > 0) methods.push('webauthn')
+      return { mfaRequired: true, mfaToken, methods, enrollment: mustEnrol }
+    }
+    const opened = await openSession(args)
+    return opened === null ? null : { mfaRequired: false, ...opened }
   }
 
   return {
@@ -259,31 +311,67 @@ export function createAuthService (options: AuthServiceOptions) {
       }
       // Only after the password check, so it tells nothing to someone without the password.
       if (verifiedOnly && !found.emailVerified) throw new AppError('email_not_verified', 'Confirm your email address first (follow the link in the mail, or ask for another)')
-      // A second factor is on: the right password alone opens nothing. Nor does it forgive the
-      // key's failures (only a completed second factor does): else a thief with the password
-      // could alternate it with code guesses for ever.
-      // MFA_REQUIRED_ROLES: a user with such a role and no factor enrols one before any token.
-      const factors = await mfa.factors(found.id)
-      const mustEnrol = !factors.totp && found.roles.some((role) => options.mfaRequiredRoles.includes(role))
-      if (factors.totp || mustEnrol) {
-        const purpose = factors.totp ? 'verify' : 'enroll'
-        const mfaToken = newOpaqueToken()
-        await db.transaction(async (repos) => {
-          await repos.mfa.createChallenge({ purpose, tokenHash: hashToken(mfaToken), userId: found.id, lockoutKey: key ?? '', passwordFingerprint: hashToken(found.passwordHash), ttlSeconds: options.mfaTokenTtl })
-          await repos.audit.record({ type: 'mfa_challenged', userId: found.id, ...client, detail: { knownDevice, purpose } })
-        })
-        const methods: SecondStep[] = ['totp']
-        if (factors.recoveryCodesLeft > 0) methods.push('recovery_code')
-        if (factors.passkeys > 0) methods.push('webauthn')
-        return { mfaRequired: true, mfaToken, methods, enrollment: mustEnrol }
-      }
       const newHash = check.needsRehash ? await hasher.hash(input.password) : undefined
-      const opened = await openSession({ found, newHash, key, client, amr: AMR_PASSWORD, detail: { knownDevice } })
-      if (opened === null) {
+      const result = await finishLogin({ found, newHash, key, client, amr: AMR_PASSWORD, detail: { knownDevice } })
+      if (result === null) {
         await audit.record({ type: 'login_failed', userId: found.id, ...client, detail: { reason: 'password_changed' satisfies LoginFailureReason, knownDevice } })
         throw new AppError('invalid_credentials', INVALID_CREDENTIALS)
       }
-      return { mfaRequired: false, ...opened }
+      return result
+    },
+
+    /**
+     * POST …/auth/code/confirm: a login with the code mailed to `email` (email-codes.ts).
+     * Answers as a password login, second step included. Every try counts against the code
+     * (EMAIL_CODE_MAX_ATTEMPTS); a wrong one, and any try at an address without a live code,
+     * also counts under the address's lockout key, as a wrong password does. The code is used
+     * up, and the address marked verified (the code proved it), in the transaction that opens
+     * the session or the second step. No account is created: that is register's job.
+     */
+    async loginWithEmailCode (input: { email: string, code: string }, meta: ClientMeta): Promise<LoginResult> {
+      const client = meta
+      const key = lockout.threshold > 0 ? loginFailureKey(input.email) : null
+      const [found, lockedFor] = await Promise.all([users.findByLogin(input.email), key === null ? null : failures.lockedFor(key)])
+      if (lockedFor !== null) {
+        await audit.record({ type: 'login_failed', userId: found?.id ?? null, ...client, detail: { reason: 'locked', method: 'email_code' } })
+        throw lockedError(lockedFor)
+      }
+      const checked = found === null || !found.isActive ? null : await options.emailCodes.check(found, input.code)
+
+      /** A wrong, dead or replayed code: counted under the lockout key and audited. */
+      async function failed (reason: 'no_code' | 'wrong_code' | 'code_reused'): Promise<never> {
+        const count = await db.transaction(async (repos) => await countFailure(repos, {
+          key,
+          lockout,
+          event: { type: 'login_failed', userId: found?.id ?? null, ...client, detail: { reason, method: 'email_code' } }
+        }))
+        if (count?.lockedFor != null) throw lockedError(count.lockedFor)
+        throw emailCodeInvalid()
+      }
+
+      if (found === null || checked === null) return await failed('no_code')
+      if (!checked.right) return await failed('wrong_code')
+      const replayed = new Error('the code was used meanwhile')
+      let result: LoginResult | null
+      try {
+        result = await finishLogin({
+          found,
+          key,
+          client,
+          amr: AMR_EMAIL_CODE,
+          detail: { method: 'email_code' },
+          before: async (repos) => {
+            // Used once; and only while the account still has the address the code went to.
+            if (!await checked.use(repos) || !await repos.users.markEmailVerified(found.id, found.email)) throw replayed
+          }
+        })
+      } catch (error) {
+        if (error === replayed) return await failed('code_reused')
+        throw error
+      }
+      // A password change or a deactivation committed meanwhile: the code is spent, log in again.
+      if (result === null) throw emailCodeInvalid()
+      return result
     },
 
     /**
@@ -334,7 +422,7 @@ export function createAuthService (options: AuthServiceOptions) {
           found,
           key,
           client,
-          amr: AMR_PASSWORD_AND_OTP,
+          amr: afterFirstFactor(challenge.firstAmr, AMR_PASSWORD_AND_OTP),
           detail: { mfa: 'totp', enrolled: true },
           before: async (repos) => {
             if (!await repos.mfa.consumeChallenge(tokenHash, options.mfaMaxAttempts)) throw mfaTokenInvalid()
@@ -353,7 +441,7 @@ export function createAuthService (options: AuthServiceOptions) {
           found,
           key,
           client,
-          amr: checked.amr,
+          amr: afterFirstFactor(challenge.firstAmr, checked.amr),
           detail: { mfa: method },
           // In the session's transaction: the mfaToken completes one login, the code works once.
           before: async (repos) => {
@@ -486,8 +574,9 @@ async function authServicePlugin (app: FastifyInstance): Promise<void> {
     log: app.log,
     emailVerification: config.EMAIL_VERIFICATION,
     onRegistered: app.emailFlows.afterRegister,
-    passkeys: app.passkeys
+    passkeys: app.passkeys,
+    emailCodes: app.emailCodes
   }))
 }
 
-export default fp(authServicePlugin, { name: 'auth-service', dependencies: ['config', 'database', 'passwords', 'tokens', 'email-flows', 'mfa-service', 'passkey-service'] })
+export default fp(authServicePlugin, { name: 'auth-service', dependencies: ['config', 'database', 'passwords', 'tokens', 'email-flows', 'mfa-service', 'passkey-service', 'email-code-service'] })

@@ -174,6 +174,13 @@ export function createEmailFlows (options: EmailFlowsOptions) {
       if (!done) throw resetInvalid()
     },
 
+    /**
+     * Runs `task` after the current reply has gone out (the mail work of every flow, the login
+     * code's and the email change's too, so that idle() waits for all of it); its failures are
+     * logged without the message or a token.
+     */
+    later,
+
     /** Resolves when no background mail work is left (shutdown; tests). */
     async idle (): Promise<void> {
       while (pending.size > 0) await Promise.allSettled([...pending])

@@ -36,6 +36,14 @@ export function proofInvalid (proof: FactorProof): AppError {
 /** RFC 8176 amr of a session whose user gave a password and a one-time code (TOTP or recovery code). */
 export const AMR_PASSWORD_AND_OTP = ['pwd', 'otp', 'mfa']
 
+/**
+ * The amr of a login completed by a second factor: the first step's (`pwd`, or `email` for a
+ * mailed code) and the second factor's, from `amr` as check() gives it for a password login.
+ */
+export function afterFirstFactor (firstAmr: string[], amr: string[]): string[] {
+  return [...firstAmr, ...amr.filter((value) => value !== 'pwd' && !firstAmr.includes(value))]
+}
+
 /** A proof that checked out and what using it up takes (inside the caller's transaction). */
 export interface CheckedProof {
   method: 'totp' | 'recovery_code' | 'webauthn'

@@ -9,25 +9,18 @@
 // failures as login does) long before 2^50; each code also dies at its first use. The
 // key matters for the offline case: with it, a database dump alone cannot be checked against
 // candidates at all; without it, 2^50 fast hashes would be within reach.
-import { createHmac, hkdfSync, randomBytes } from 'node:crypto'
+import { keyedHash, normalizeCrockford, randomCrockford } from './crockford-codes.js'
 
 /** How many codes a user gets at a time (regenerating replaces the whole set). */
 export const RECOVERY_CODE_COUNT = 10
 
-/** Crockford's base32 alphabet, lower-case: 32 symbols, so each is exactly 5 random bits. */
-const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'
 /** 10 symbols × 5 bits = 50 bits per code. */
 const CODE_LENGTH = 10
 const GROUP = 5
 const NORMALIZED = /^[0-9a-hjkmnp-tv-z]{10}$/
-/** Generous room for spaces and dashes, without regex work on arbitrary-length input. */
-const MAX_INPUT_LENGTH = 64
 
 function randomCode (): string {
-  // 256 is a multiple of 32, so the low five bits of a random byte are uniform: no modulo bias.
-  const bytes = randomBytes(CODE_LENGTH)
-  let code = ''
-  for (const byte of bytes) code += ALPHABET[byte & 31]
+  const code = randomCrockford(CODE_LENGTH)
   return `${code.slice(0, GROUP)}-${code.slice(GROUP)}`
 }
 
@@ -41,16 +34,9 @@ export function newRecoveryCodes (count: number = RECOVERY_CODE_COUNT): string[]
   return [...codes]
 }
 
-/**
- * The canonical form of what a user typed (10 characters, no dash), or null if it cannot be a
- * recovery code. Case, spaces and dashes are ignored, and the characters Crockford's base32
- * leaves out are read as what a user most likely meant (o as 0, i and l as 1), so a code copied
- * from paper by eye still works; u, and anything else outside the alphabet, is refused.
- */
+/** The canonical form of what a user typed (10 characters, no dash), or null (crockford-codes.ts). */
 export function normalizeRecoveryCode (input: string): string | null {
-  if (typeof input !== 'string' || input.length > MAX_INPUT_LENGTH) return null
-  const code = input.toLowerCase().replace(/[\s-]+/g, '').replace(/o/g, '0').replace(/[il]/g, '1')
-  return NORMALIZED.test(code) ? code : null
+  return normalizeCrockford(input, CODE_LENGTH)
 }
 
 /**
@@ -61,6 +47,5 @@ export function normalizeRecoveryCode (input: string): string | null {
  */
 export function hashRecoveryCode (key: Buffer, normalized: string): string {
   if (!NORMALIZED.test(normalized)) throw new Error('hashRecoveryCode expects a code from normalizeRecoveryCode')
-  const hmacKey = Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'authd recovery code v1', 32))
-  return createHmac('sha256', hmacKey).update(normalized).digest('base64url')
+  return keyedHash(key, 'authd recovery code v1', normalized)
 }

@@ -11,6 +11,7 @@ import { mfaInput, type TokenPair } from '../../services/auth-service.js'
 import type { IssuedDeviceToken } from '../../services/device-tokens.js'
 import { clientMeta } from '../../services/client-meta.js'
 import { PasskeyLoginBody, RequestOptions } from '../../schemas/passkeys.js'
+import { codeRouteSchemas } from '../../schemas/email-code.js'
 
 const appTokens = (pair: TokenPair) => ({
   tokenType: 'Bearer' as const,
@@ -114,6 +115,19 @@ const appAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: AppLoginResult, ...errors, 400: PASSKEY_FAILED, 403: LOGIN_REFUSED, 429: LOGIN_LIMITED }
     }
   }, async (request) => loginReply(await app.auth.loginWithPasskey(request.body.response, clientMeta(request))))
+
+  // Login by a mailed code (EMAIL_CODE_LOGIN; off: these paths are 404).
+  if (app.emailCodes.enabled) {
+    const codeSchemas = codeRouteSchemas('app')
+    app.post('/code/request', { onRequest: app.rateLimitHooks('email'), schema: codeSchemas.request }, async (request, reply) => {
+      app.emailCodes.request(request.body.email, clientMeta(request))
+      return await reply.code(202).send()
+    })
+    app.post('/code/confirm', { onRequest: app.rateLimitHooks('login'), config: { metricsEvent: 'login' }, schema: codeSchemas.confirm }, async (request) => {
+      const result = await app.auth.loginWithEmailCode(request.body, clientMeta(request))
+      return result.mfaRequired ? pendingLoginReply(result) : loginReply(result)
+    })
+  }
 
   app.post('/refresh', {
     onRequest: app.rateLimitHooks('refresh'),

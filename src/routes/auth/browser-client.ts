@@ -19,6 +19,7 @@ import type { IssuedDeviceToken } from '../../services/device-tokens.js'
 import { clientMeta } from '../../services/client-meta.js'
 import { browserCookies } from './browser-cookies.js'
 import { PasskeyLoginBody, RequestOptions } from '../../schemas/passkeys.js'
+import { codeRouteSchemas } from '../../schemas/email-code.js'
 
 /** Answers after which the refresh cookie can never work again: the browser should drop it. */
 const DEAD_COOKIE: ReadonlySet<ErrorCode> = new Set(['authentication_required', 'token_invalid', 'token_expired', 'token_reused', 'session_expired'])
@@ -213,6 +214,20 @@ const browserAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     return await loggedIn(request, reply, await app.auth.loginWithPasskey(request.body.response, clientMeta(request)))
   })
+
+  // Login by a mailed code (EMAIL_CODE_LOGIN; off: these paths are 404). Confirming answers as
+  // a browser login: cookies set, or (second factor on) no cookie yet.
+  if (app.emailCodes.enabled) {
+    const codeSchemas = codeRouteSchemas('browser')
+    app.post('/code/request', { onRequest: app.rateLimitHooks('email'), schema: codeSchemas.request }, async (request, reply) => {
+      app.emailCodes.request(request.body.email, clientMeta(request))
+      return await reply.code(202).send()
+    })
+    app.post('/code/confirm', { onRequest: app.rateLimitHooks('login'), config: { metricsEvent: 'login' }, schema: codeSchemas.confirm }, async (request, reply) => {
+      const result = await app.auth.loginWithEmailCode(request.body, clientMeta(request))
+      return result.mfaRequired ? pendingLoginReply(result) : await loggedIn(request, reply, result)
+    })
+  }
 
   app.post('/refresh', {
     onRequest: app.rateLimitHooks('refresh'),

@@ -61,12 +61,14 @@ t.test('a bad SMTP_URL is named without echoing its password; a bad FRONTEND_URL
   t.match(configError({ PASSWORD_RESET_TTL: '10' }).message, /PASSWORD_RESET_TTL/)
 })
 
-t.test('production without mail: the email and password-reset routes do not exist', async (t) => {
+t.test('production without mail: the email, password-reset, login-code and email-change routes do not exist', async (t) => {
   const app = await build(t, { NODE_ENV: 'production', EMAIL_VERIFICATION: 'none', ...KEYS })
   t.equal(app.mailer, null)
   for (const [url, payload] of [
     ['/v1/auth/email/verify', { token: 'x' }], ['/v1/auth/email/resend', { email: 'a@example.com' }],
-    ['/v1/auth/password/forgot', { email: 'a@example.com' }], ['/v1/auth/password/reset', { token: 'x', newPassword: 'long enough passphrase' }]
+    ['/v1/auth/password/forgot', { email: 'a@example.com' }], ['/v1/auth/password/reset', { token: 'x', newPassword: 'long enough passphrase' }],
+    ['/v1/app/auth/code/request', { email: 'a@example.com' }], ['/v1/app/auth/code/confirm', { email: 'a@example.com', code: 'AAAA-AAAA' }],
+    ['/v1/auth/email/change/confirm', { token: 'x' }], ['/v1/users/me/email', { newEmail: 'b@example.com' }]
   ] as const) {
     assertProblem(t, await app.inject({ method: 'POST', url, payload }), 404, 'not_found')
   }
