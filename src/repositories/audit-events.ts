@@ -35,7 +35,11 @@ export const AUDIT_EVENT_TYPES = [
   'admin_mfa_reset',
   'passkey_added',
   'passkey_removed',
-  'passkey_used'
+  'passkey_used',
+  'provider_login',
+  'provider_login_failed',
+  'identity_linked',
+  'identity_unlinked'
 ] as const
 
 export type AuditEventType = typeof AUDIT_EVENT_TYPES[number]

@@ -29,14 +29,19 @@ export interface NewChallenge {
   userId: string
   lockoutKey: string
   passwordFingerprint: string
+  /** RFC 8176 amr of the login's first step: `pwd` (password) or `fed` (an identity provider). */
+  firstFactor: FirstFactor
   ttlSeconds: number
 }
+
+export type FirstFactor = 'pwd' | 'fed'
 
 export interface Challenge {
   purpose: ChallengePurpose
   userId: string
   lockoutKey: string
   passwordFingerprint: string
+  firstFactor: FirstFactor
 }
 
 export function createMfaRepository (db: Db) {
@@ -120,18 +125,18 @@ export function createMfaRepository (db: Db) {
 
     async createChallenge (challenge: NewChallenge): Promise<void> {
       await db.$executeRaw(Prisma.sql`
-        INSERT INTO mfa_challenges (token_hash, user_id, lockout_key, password_fingerprint, purpose, attempts, expires_at, created_at)
-        VALUES (${challenge.tokenHash}, ${challenge.userId}::uuid, ${challenge.lockoutKey}, ${challenge.passwordFingerprint}, ${challenge.purpose}, 0,
+        INSERT INTO mfa_challenges (token_hash, user_id, lockout_key, password_fingerprint, purpose, first_factor, attempts, expires_at, created_at)
+        VALUES (${challenge.tokenHash}, ${challenge.userId}::uuid, ${challenge.lockoutKey}, ${challenge.passwordFingerprint}, ${challenge.purpose}, ${challenge.firstFactor}, 0,
           now() + make_interval(secs => ${challenge.ttlSeconds}::float8), now())`)
     },
 
     /** The challenge while it can still complete a login: unused, unexpired, under `maxAttempts` wrong codes. */
     async findChallenge (tokenHash: string, maxAttempts: number): Promise<Challenge | null> {
-      const rows = await db.$queryRaw<Array<{ user_id: string, lockout_key: string, password_fingerprint: string, purpose: string }>>(Prisma.sql`
-        SELECT user_id::text, lockout_key, password_fingerprint, purpose FROM mfa_challenges
+      const rows = await db.$queryRaw<Array<{ user_id: string, lockout_key: string, password_fingerprint: string, purpose: string, first_factor: string }>>(Prisma.sql`
+        SELECT user_id::text, lockout_key, password_fingerprint, purpose, first_factor FROM mfa_challenges
         WHERE token_hash = ${tokenHash} AND used_at IS NULL AND expires_at > now() AND attempts < ${maxAttempts}`)
       const row = rows[0]
-      return row === undefined ? null : { purpose: row.purpose === 'enroll' ? 'enroll' : 'verify', userId: row.user_id, lockoutKey: row.lockout_key, passwordFingerprint: row.password_fingerprint }
+      return row === undefined ? null : { purpose: row.purpose === 'enroll' ? 'enroll' : 'verify', userId: row.user_id, lockoutKey: row.lockout_key, passwordFingerprint: row.password_fingerprint, firstFactor: row.first_factor === 'fed' ? 'fed' : 'pwd' }
     },
 
     /** Marks the challenge used, under the same conditions as findChallenge. False: another request won. */

@@ -6,6 +6,7 @@ import { sqlOverPrisma, type SqlClient } from '../db/sql.js'
 import { createAdminUserRepository } from './admin-users.js'
 import { createAuditRepository } from './audit-events.js'
 import { createHousekeepingRepository } from './housekeeping.js'
+import { createIdentityRepository } from './identities.js'
 import { createLoginFailureRepository } from './login-failures.js'
 import { createMfaRepository } from './mfa.js'
 import { createOneTimeTokenRepository } from './one-time-tokens.js'
@@ -26,7 +27,8 @@ export function createRepositories (db: Db, sql: SqlClient) {
     adminUsers: createAdminUserRepository(db),
     housekeeping: createHousekeepingRepository(db),
     mfa: createMfaRepository(db),
-    passkeys: createPasskeyRepository(db)
+    passkeys: createPasskeyRepository(db),
+    identities: createIdentityRepository(db)
   }
 }
 

@@ -5,7 +5,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { AppError } from '../errors.js'
 import { loginFailureKey, type LockoutPolicy } from '../repositories/login-failures.js'
-import type { Challenge } from '../repositories/mfa.js'
+import type { Challenge, FirstFactor } from '../repositories/mfa.js'
 import type { SessionAuth } from '../repositories/sessions.js'
 import type { Repositories, UnitOfWork } from '../repositories/unit-of-work.js'
 import type { User } from '../repositories/users.js'
@@ -97,6 +97,16 @@ const mfaTokenInvalid = () => new AppError('mfa_token_invalid', 'This login is u
 
 /** RFC 8176 amr of a session opened with a password alone. */
 const AMR_PASSWORD = ['pwd']
+
+/**
+ * amr of a session opened through an identity provider. `fed` (federated) is not in RFC 8176's
+ * registry; docs/tokens.md documents it. A completed second factor replaces it in its amr's
+ * first place (`['fed', 'otp', 'mfa']`).
+ */
+const AMR_FEDERATED = ['fed']
+
+/** A second step's amr (which says `pwd` for its first step) for a login whose first step was `first`. */
+const withFirstFactor = (amr: string[], first: FirstFactor): string[] => amr.map((value) => value === 'pwd' ? first : value)
 
 export function createAuthService (options: AuthServiceOptions) {
   const { db, passwords, mfa, tokens, devices, graceSeconds, maxLifetimeSeconds, lockout, log } = options
@@ -195,6 +205,38 @@ export function createAuthService (options: AuthServiceOptions) {
     }
   }
 
+  /**
+   * The end of a first step that checked out (a right password, a provider's identity): the
+   * mfaToken of the second step when a factor is on — or, MFA_REQUIRED_ROLES, must be enrolled
+   * before any token —, else the session `open` opens. Null when `open` found the account changed.
+   */
+  async function finishFirstStep (args: {
+    found: User
+    key: string | null
+    client: ClientMeta
+    firstFactor: FirstFactor
+    challengeDetail: Record<string, string | boolean>
+    open: () => Promise<{ user: User, tokens: TokenPair, deviceToken: IssuedDeviceToken | null } | null>
+  }): Promise<LoginResult | null> {
+    const { found, client } = args
+    const factors = await mfa.factors(found.id)
+    const mustEnrol = !factors.totp && found.roles.some((role) => options.mfaRequiredRoles.includes(role))
+    if (factors.totp || mustEnrol) {
+      const purpose = factors.totp ? 'verify' : 'enroll'
+      const mfaToken = newOpaqueToken()
+      await db.transaction(async (repos) => {
+        await repos.mfa.createChallenge({ purpose, tokenHash: hashToken(mfaToken), userId: found.id, lockoutKey: args.key ?? '', passwordFingerprint: hashToken(found.passwordHash), firstFactor: args.firstFactor, ttlSeconds: options.mfaTokenTtl })
+        await repos.audit.record({ type: 'mfa_challenged', userId: found.id, ...client, detail: { ...args.challengeDetail, purpose } })
+      })
+      const methods: SecondStep[] = ['totp']
+      if (factors.recoveryCodesLeft > 0) methods.push('recovery_code')
+      if (factors.passkeys > 0) methods.push('webauthn')
+      return { mfaRequired: true, mfaToken, methods, enrollment: mustEnrol }
+    }
+    const opened = await args.open()
+    return opened === null ? null : { mfaRequired: false, ...opened }
+  }
+
   return {
     /** `tokens` is null when email verification is mandatory: no session until verified. */
     async register (input: RegisterInput, meta: ClientMeta): Promise<{ user: User, tokens: TokenPair | null }> {
@@ -262,28 +304,44 @@ export function createAuthService (options: AuthServiceOptions) {
       // A second factor is on: the right password alone opens nothing. Nor does it forgive the
       // key's failures (only a completed second factor does): else a thief with the password
       // could alternate it with code guesses for ever.
-      // MFA_REQUIRED_ROLES: a user with such a role and no factor enrols one before any token.
-      const factors = await mfa.factors(found.id)
-      const mustEnrol = !factors.totp && found.roles.some((role) => options.mfaRequiredRoles.includes(role))
-      if (factors.totp || mustEnrol) {
-        const purpose = factors.totp ? 'verify' : 'enroll'
-        const mfaToken = newOpaqueToken()
-        await db.transaction(async (repos) => {
-          await repos.mfa.createChallenge({ purpose, tokenHash: hashToken(mfaToken), userId: found.id, lockoutKey: key ?? '', passwordFingerprint: hashToken(found.passwordHash), ttlSeconds: options.mfaTokenTtl })
-          await repos.audit.record({ type: 'mfa_challenged', userId: found.id, ...client, detail: { knownDevice, purpose } })
-        })
-        const methods: SecondStep[] = ['totp']
-        if (factors.recoveryCodesLeft > 0) methods.push('recovery_code')
-        if (factors.passkeys > 0) methods.push('webauthn')
-        return { mfaRequired: true, mfaToken, methods, enrollment: mustEnrol }
-      }
-      const newHash = check.needsRehash ? await hasher.hash(input.password) : undefined
-      const opened = await openSession({ found, newHash, key, client, amr: AMR_PASSWORD, detail: { knownDevice } })
-      if (opened === null) {
+      const result = await finishFirstStep({
+        found,
+        key,
+        client,
+        firstFactor: 'pwd',
+        challengeDetail: { knownDevice },
+        open: async () => {
+          const newHash = check.needsRehash ? await hasher.hash(input.password) : undefined
+          return await openSession({ found, newHash, key, client, amr: AMR_PASSWORD, detail: { knownDevice } })
+        }
+      })
+      if (result === null) {
         await audit.record({ type: 'login_failed', userId: found.id, ...client, detail: { reason: 'password_changed' satisfies LoginFailureReason, knownDevice } })
         throw new AppError('invalid_credentials', INVALID_CREDENTIALS)
       }
-      return { mfaRequired: false, ...opened }
+      return result
+    },
+
+    /**
+     * A sign-in through an identity provider (services/provider-service.ts found or created the
+     * account from the provider's verified identity): as a login whose first factor is the
+     * provider (amr `fed`), so a second factor still applies. `before` runs in the session's
+     * transaction (the provider's audit event).
+     */
+    async loginWithProvider (found: User, provider: string, meta: ClientMeta, before: (repos: Repositories) => Promise<void>): Promise<LoginResult> {
+      if (!found.isActive) throw new AppError('account_inactive', 'This account is deactivated')
+      if (verifiedOnly && !found.emailVerified) throw new AppError('email_not_verified', 'Confirm your email address first (follow the link in the mail, or ask for another)')
+      const result = await finishFirstStep({
+        found,
+        key: null,
+        client: meta,
+        firstFactor: 'fed',
+        challengeDetail: { provider },
+        open: async () => await openSession({ found, key: null, client: meta, amr: AMR_FEDERATED, detail: { method: 'provider', provider }, before })
+      })
+      // The account was deactivated (or its password changed) between the read and the session.
+      if (result === null) throw new AppError('account_inactive', 'The account changed while signing in: try again')
+      return result
     },
 
     /**
@@ -334,7 +392,7 @@ export function createAuthService (options: AuthServiceOptions) {
           found,
           key,
           client,
-          amr: AMR_PASSWORD_AND_OTP,
+          amr: withFirstFactor(AMR_PASSWORD_AND_OTP, challenge.firstFactor),
           detail: { mfa: 'totp', enrolled: true },
           before: async (repos) => {
             if (!await repos.mfa.consumeChallenge(tokenHash, options.mfaMaxAttempts)) throw mfaTokenInvalid()
@@ -353,7 +411,7 @@ export function createAuthService (options: AuthServiceOptions) {
           found,
           key,
           client,
-          amr: checked.amr,
+          amr: withFirstFactor(checked.amr, challenge.firstFactor),
           detail: { mfa: method },
           // In the session's transaction: the mfaToken completes one login, the code works once.
           before: async (repos) => {
