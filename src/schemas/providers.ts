@@ -8,7 +8,6 @@ export const ProviderParams = Type.Object({
   id: Type.String({ maxLength: 100, description: 'The provider id, as configured in AUTH_PROVIDERS (e.g. `google`).', examples: ['google'] })
 })
 
-
 export const ProviderList = Type.Array(Type.Object({ id: Type.String(), name: Type.String() }), {
   examples: [[{ id: 'google', name: 'Google' }, { id: 'github', name: 'GitHub' }]]
 })
@@ -38,13 +37,13 @@ const Jws = Type.String({ minLength: 1, maxLength: 16_384 })
 
 export const ProviderTokenBody = Type.Object({
   idToken: Type.Optional(Type.String({ ...Jws, description: 'An ID token the app got from the provider itself (OpenID providers only): its audience must be the provider\'s clientId or one of its appClientIds.' })),
-  nonce: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'With idToken: the nonce the app sent the provider; the token must carry it.' })),
+  nonce: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'The nonce the app sent the provider, if it sent one: the ID token must carry it (with idToken or with the code, whose ID token then must).' })),
   code: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'The authorization code the app received (its own PKCE flow).' })),
   codeVerifier: Type.Optional(Type.String({ minLength: 43, maxLength: 128, description: 'The PKCE code verifier of that flow.' })),
   redirectUri: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'The redirect_uri of that flow: one of the provider\'s appRedirectUris.' }))
 }, {
   additionalProperties: false,
-  description: 'Either `{ idToken, nonce? }` or `{ code, codeVerifier, redirectUri }`.',
+  description: 'Either `{ idToken, nonce? }` or `{ code, codeVerifier, redirectUri, nonce? }`.',
   examples: [{ idToken: 'eyJhbGciOiJSUzI1NiIsImtpZCI6IjFlOWdkazcifQ.eyJpc3MiOiJodHRwczovL2FjY291bnRzLmdvb2dsZS5jb20ifQ.c2lnbmF0dXJl' }]
 })
 

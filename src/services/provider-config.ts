@@ -114,8 +114,8 @@ function normalize (entry: ProviderEntryInput): ProviderEntry {
  * entry and the field; a client secret is never echoed). Problems found: no providers.
  */
 export function readProviders (config: Pick<Config, 'AUTH_PROVIDERS' | 'AUTH_PROVIDERS_FILE' | 'NODE_ENV'>): { providers: ProviderEntry[], problems: string[] } {
-  const inline = typeof config.AUTH_PROVIDERS === 'string' ? config.AUTH_PROVIDERS.trim() : ''
-  const file = typeof config.AUTH_PROVIDERS_FILE === 'string' ? config.AUTH_PROVIDERS_FILE : ''
+  const inline = config.AUTH_PROVIDERS.trim()
+  const file = config.AUTH_PROVIDERS_FILE
   if (inline !== '' && file !== '') return { providers: [], problems: ['AUTH_PROVIDERS, AUTH_PROVIDERS_FILE: set only one of them'] }
   if (inline === '' && file === '') return { providers: [], problems: [] }
   const source = inline !== '' ? 'AUTH_PROVIDERS' : 'AUTH_PROVIDERS_FILE'
@@ -124,7 +124,7 @@ export function readProviders (config: Pick<Config, 'AUTH_PROVIDERS' | 'AUTH_PRO
     try {
       text = readFileSync(file, 'utf8')
     } catch (error) {
-      return { providers: [], problems: [`AUTH_PROVIDERS_FILE: cannot read ${JSON.stringify(file)} (${(error as NodeJS.ErrnoException).code ?? 'error'})`] }
+      return { providers: [], problems: [`AUTH_PROVIDERS_FILE: cannot read ${JSON.stringify(file)} (${String((error as NodeJS.ErrnoException).code)})`] }
     }
   }
   let parsed: unknown

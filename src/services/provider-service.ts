@@ -13,7 +13,7 @@ import { randomUUID, timingSafeEqual } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { CookieSerializeOptions } from '@fastify/cookie'
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose'
+import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose'
 import * as oidc from 'openid-client'
 import { prefixedCookieName, publicBaseUrl } from '../config.js'
 import { AppError } from '../errors.js'
@@ -69,8 +69,8 @@ const stateInvalid = () => new AppError('provider_state_invalid', 'This sign-in 
 
 /** A failure to reach the provider at all (network, timeout), as opposed to an answer that does not verify. */
 function unreachable (error: unknown): boolean {
-  const name = (error as { name?: string })?.name
-  if (error instanceof TypeError || name === 'AbortError' || name === 'TimeoutError') return true
+  const { name, code } = error as { name?: string, code?: string }
+  if (error instanceof TypeError || name === 'AbortError' || name === 'TimeoutError' || code === 'ERR_JWKS_TIMEOUT') return true
   const cause = (error as { cause?: unknown })?.cause
   return cause !== undefined && cause !== error && unreachable(cause)
 }
@@ -206,15 +206,9 @@ export function createProviderService (options: ProviderServiceOptions) {
       keySets.set(entry.id, keys)
     }
     const verifier = keys
-    const { payload } = await askProvider(entry, 'ID token check', async () => {
-      try {
-        return await jwtVerify(idToken, verifier, { issuer: server.issuer, audience: [entry.clientId, ...entry.appClientIds], requiredClaims: ['sub', 'exp', 'iat'] })
-      } catch (error) {
-        // jose's own refusals (signature, claims, no matching key) are the token's fault.
-        if (error instanceof joseErrors.JOSEError && !(error instanceof joseErrors.JWKSTimeout)) throw tokenInvalid()
-        throw error
-      }
-    })
+    // jose's refusals (signature, claims, no matching key) are the token's fault (askProvider).
+    const { payload } = await askProvider(entry, 'ID token check', async () =>
+      await jwtVerify(idToken, verifier, { issuer: server.issuer, audience: [entry.clientId, ...entry.appClientIds], requiredClaims: ['sub', 'exp', 'iat'] }))
     if (nonce !== undefined && (typeof payload.nonce !== 'string' || !sameString(payload.nonce, nonce))) throw tokenInvalid('The ID token\'s nonce is not the one given')
     return { subject: payload.sub as string, email: addressOf(payload.email), emailVerified: payload.email_verified === true }
   }
@@ -359,9 +353,9 @@ export function createProviderService (options: ProviderServiceOptions) {
         return await signIn(entry, async () => await verifyIdToken(entry, idToken, nonce), meta)
       }
       const missing = [['code', code], ['codeVerifier', codeVerifier], ['redirectUri', redirectUri]].filter(([, value]) => value === undefined).map(([field]) => field as string)
-      if (missing.length > 0 || nonce !== undefined) {
+      if (missing.length > 0) {
         throw new AppError('validation_failed', 'Send either idToken (and nonce) or code, codeVerifier and redirectUri', {
-          errors: [...missing.map((field) => ({ field, code: 'required', message: 'is required without idToken' })), ...(nonce === undefined ? [] : [{ field: 'nonce', code: 'unknown_field', message: 'only with idToken' }])]
+          errors: missing.map((field) => ({ field, code: 'required', message: 'is required without idToken' }))
         })
       }
       if (!entry.appRedirectUris.includes(redirectUri as string)) {
@@ -374,7 +368,7 @@ export function createProviderService (options: ProviderServiceOptions) {
       currentUrl.searchParams.set('code', code as string)
       // The app received the code itself; a provider that announces RFC 9207's `iss` wants it back.
       if (server.authorization_response_iss_parameter_supported === true) currentUrl.searchParams.set('iss', server.issuer)
-      return await signIn(entry, async () => await exchange(entry, currentUrl, { codeVerifier: codeVerifier as string }), meta)
+      return await signIn(entry, async () => await exchange(entry, currentUrl, { codeVerifier: codeVerifier as string, nonce }), meta)
     },
 
     async identities (userId: string): Promise<IdentitySummary[]> {

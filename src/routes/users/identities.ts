@@ -26,6 +26,8 @@ const identityRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // `:id` is the provider's id here (the router needs one parameter name at one position).
   app.post('/me/identities/:id/start', {
     onRequest: app.rateLimitHooks('login'),
+    // The body is optional: no body reads as `{}` (a schema cannot say "absent or this object").
+    preValidation: async (request) => { request.body ??= {} },
     schema: {
       tags: ['identities'],
       summary: 'Link a provider to the account',
@@ -33,7 +35,7 @@ const identityRoutes: FastifyPluginAsyncTypebox = async (app) => {
         'call it with `credentials: "include"` and then navigate to `url`. The provider\'s callback links its identity to this account (`?error=identity_in_use` if another account has it) and redirects to `FRONTEND_URL` + next.',
       security,
       params: ProviderParams,
-      body: Type.Optional(LinkStartBody),
+      body: LinkStartBody,
       response: {
         200: LinkStartReply,
         ...bodyProblems,
@@ -43,7 +45,7 @@ const identityRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request, reply) => {
-    const { url, sealedState } = await app.providers.start(request.params.id, { next: request.body?.next, userId: request.currentUser.id })
+    const { url, sealedState } = await app.providers.start(request.params.id, { next: request.body.next, userId: request.currentUser.id })
     const cookie = app.providers.stateCookie(request.params.id)
     reply.setCookie(cookie.name, sealedState, cookie.options)
     return { url }
