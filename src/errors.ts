@@ -174,7 +174,7 @@ export const ErrorCodes = {
   provider_unknown: {
     status: 404,
     title: 'Unknown identity provider',
-    description: 'A provider id that is not configured (`AUTH_PROVIDERS`); on `…/token`, also a GitHub provider, which issues no ID tokens and takes the code exchange only.'
+    description: 'A provider id that is not configured (`AUTH_PROVIDERS`); on the browser start and callback, `?error=provider_unknown`.'
   },
   provider_state_invalid: {
     status: 400,
@@ -189,12 +189,12 @@ export const ErrorCodes = {
   provider_token_invalid: {
     status: 401,
     title: 'Provider token is invalid',
-    description: 'The provider\'s answer does not verify: an `idToken` with a bad signature, another issuer, an audience that is not the provider\'s `clientId` or one of its `appClientIds`, expired, or without the `nonce` given; a code the provider refuses (unknown, used, expired, or the `codeVerifier` does not match); on the browser callback (`provider_failed` there) the same for the code exchange.'
+    description: 'The provider\'s answer does not verify: an `idToken` with a bad signature, another issuer, an audience that is not the provider\'s `clientId` or one of its `appClientIds`, expired, or without the `nonce` given; a code the provider refuses (unknown, used, expired, or the `codeVerifier` does not match). On the browser callback (`?error=provider_token_invalid`): the same for its code exchange — a replayed callback, an ID token for another nonce.'
   },
   provider_failed: {
     status: 502,
     title: 'The identity provider could not be used',
-    description: 'The provider could not be reached or answered something unusable (discovery, token or API request failed). On the browser callback: `?error=provider_failed`, which also covers a code exchange the provider refused and a nonce that does not match.'
+    description: 'The provider could not be reached or did not answer in time (discovery, keys, token or API request). On the browser start and callback: `?error=provider_failed`.'
   },
   provider_email_unverified: {
     status: 403,

@@ -393,15 +393,13 @@ export function createProviderService (options: ProviderServiceOptions) {
 
 export type ProviderService = ReturnType<typeof createProviderService>
 
+// app.providers: sign in with other identity providers; linked identities.
 declare module 'fastify' {
-  interface FastifyInstance {
-    /** Sign in with other identity providers; linked identities. */
-    providers: ProviderService
-  }
+  interface FastifyInstance { providers: ProviderService }
 }
 
 async function providerServicePlugin (app: FastifyInstance): Promise<void> {
-  const { config } = app
+  const config = app.config
   const { providers, problems } = readProviders(config)
   // parseConfig reported these already; a config built another way must not start with them either.
   if (problems.length > 0) throw new Error(`Invalid configuration:\n  ${problems.join('\n  ')}`)

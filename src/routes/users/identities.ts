@@ -8,11 +8,12 @@ import { IdentityList, IdentityParams, LinkStartBody, LinkStartReply, ProviderPa
 import { bearerProblems, bearerSecurity, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
 import { clientMeta } from '../../services/client-meta.js'
 
+const security = bearerSecurity
+const errors = { ...bearerProblems, ...problemResponses(503) }
+
 const identityRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.addHook('onRequest', app.authenticate)
-  app.addHook('onRequest', app.requireLiveSession)
-  const security = bearerSecurity
-  const errors = { ...bearerProblems, ...problemResponses(503) }
+  // The caller's own identities: a bearer token of a live session.
+  for (const hook of [app.authenticate, app.requireLiveSession]) app.addHook('onRequest', hook)
 
   app.get('/me/identities', {
     schema: {
