@@ -2,11 +2,15 @@
 // exchange, and the identities linked to an account.
 import { Type } from 'typebox'
 import { IdParams, IsoDateTime } from './common.js'
+import { PROVIDER_ID_PATTERN } from '../services/provider-config.js'
 import { EXAMPLE_IDENTITY } from './examples.js'
 
 export const ProviderParams = Type.Object({
-  id: Type.String({ maxLength: 100, description: 'The provider id, as configured in AUTH_PROVIDERS (e.g. `google`).', examples: ['google'] })
+  id: Type.String({ pattern: PROVIDER_ID_PATTERN, description: 'The provider id, as configured in AUTH_PROVIDERS (e.g. `google`).', examples: ['google'] })
 })
+
+/** Route option of the provider routes: an `{id}` that is not even a provider id names nothing (404 not_found). */
+export const PROVIDER_NOT_FOUND = { notFoundOnBadParams: 'No identity provider has this id' }
 
 export const ProviderList = Type.Array(Type.Object({ id: Type.String(), name: Type.String() }), {
   examples: [[{ id: 'google', name: 'Google' }, { id: 'github', name: 'GitHub' }]]

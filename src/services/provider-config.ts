@@ -17,11 +17,14 @@ export const GITHUB_DEFAULTS = {
   apiBaseUrl: 'https://api.github.com'
 } as const
 
+/** A provider id: what AUTH_PROVIDERS accepts and the provider routes' `{id}` matches (a path segment and a cookie path as it is). */
+export const PROVIDER_ID_PATTERN = '^[a-z0-9][a-z0-9_-]{0,31}$'
+
 const Url = Type.String({ minLength: 1, maxLength: 2048 })
 const Strings = Type.Array(Type.String({ minLength: 1, maxLength: 2048 }), { maxItems: 50 })
 
 const ProviderEntrySchema = Type.Object({
-  id: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,31}$' }),
+  id: Type.String({ pattern: PROVIDER_ID_PATTERN }),
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   type: Type.Union([Type.Literal('oidc'), Type.Literal('google'), Type.Literal('github')]),
   issuer: Type.Optional(Url),

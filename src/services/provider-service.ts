@@ -278,7 +278,7 @@ export function createProviderService (options: ProviderServiceOptions) {
 
     /** The state cookie of a provider's flow: HttpOnly, SameSite=Lax (it must come back with the provider's redirect), only sent to that callback. */
     stateCookie (providerId: string): StateCookie {
-      const path = new URL(callbackUrl(providerId)).pathname
+      const path = new URL(callbackUrl(provider(providerId).id)).pathname
       return {
         name: prefixedCookieName('authd_provider_state', { secure: options.cookieSecure, path, domain: '' }),
         options: { httpOnly: true, secure: options.cookieSecure, sameSite: 'lax', path, maxAge: PROVIDER_STATE_TTL }

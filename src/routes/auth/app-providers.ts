@@ -3,7 +3,7 @@
 // here. Answers exactly as an app login (routes/auth/app-client.ts).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { AppLoginReply, pendingLoginReply } from '../../schemas/auth.js'
-import { ProviderParams, ProviderTokenBody } from '../../schemas/providers.js'
+import { PROVIDER_NOT_FOUND, ProviderParams, ProviderTokenBody } from '../../schemas/providers.js'
 import { LOGIN_LIMITED, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
 import { clientMeta } from '../../services/client-meta.js'
 import { loginReply } from './app-client.js'
@@ -13,7 +13,7 @@ const appProviderRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/providers/:id/token', {
     onRequest: app.rateLimitHooks('login'),
-    config: { metricsEvent: 'login' },
+    config: { ...PROVIDER_NOT_FOUND, metricsEvent: 'login' },
     schema: {
       tags: ['app auth'],
       summary: 'Sign in with a provider\'s ID token or authorization code',
@@ -27,7 +27,7 @@ const appProviderRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...bodyProblems,
         401: problemResponse(401, 'The ID token or code does not verify: `provider_token_invalid`.', 'provider_token_invalid'),
         403: problemResponse(403, 'The account is deactivated (`account_inactive`), the provider gives no usable address (`provider_email_unverified`), or the address is not verified and verification is mandatory (`email_not_verified`).', 'account_inactive'),
-        404: problemResponse(404, 'No provider has this id: `provider_unknown`.', 'provider_unknown'),
+        404: problemResponse(404, 'No provider has this id: `provider_unknown` (`not_found` for an id no provider could have).', 'provider_unknown'),
         409: problemResponse(409, 'An account has this address but it cannot be linked automatically (`identity_link_required`: log in and link explicitly).', 'identity_link_required'),
         429: LOGIN_LIMITED,
         ...problemResponses(502, 503)

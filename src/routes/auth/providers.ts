@@ -13,7 +13,7 @@ import type { FastifyReply } from 'fastify'
 import { Type } from 'typebox'
 import { AppError, type ErrorCode } from '../../errors.js'
 import { pendingLoginReply } from '../../schemas/auth.js'
-import { CallbackQuery, ProviderList, ProviderParams, StartQuery } from '../../schemas/providers.js'
+import { CallbackQuery, PROVIDER_NOT_FOUND, ProviderList, ProviderParams, StartQuery } from '../../schemas/providers.js'
 import { problemResponses } from '../../schemas/responses.js'
 import { clientMeta } from '../../services/client-meta.js'
 import { browserCookies } from './browser-cookies.js'
@@ -45,6 +45,7 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/providers/:id/start', {
     onRequest: app.rateLimitHooks('login'),
+    config: PROVIDER_NOT_FOUND,
     schema: {
       tags: ['browser auth'],
       summary: 'Sign in with a provider: go there',
@@ -52,7 +53,7 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
         '`next`: the frontend path to land on afterwards (`/` unless a path of the frontend). An unknown provider or one that cannot be reached redirects to the error page (`?error=provider_unknown`, `provider_failed`).',
       params: ProviderParams,
       querystring: StartQuery,
-      response: { ...REDIRECT, ...problemResponses(400, 429) }
+      response: { ...REDIRECT, ...problemResponses(400, 404, 429) }
     }
   }, async (request, reply) => {
     try {
@@ -67,7 +68,7 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/providers/:id/callback', {
     onRequest: app.rateLimitHooks('login'),
-    config: { metricsEvent: 'login' },
+    config: { ...PROVIDER_NOT_FOUND, metricsEvent: 'login' },
     schema: {
       tags: ['browser auth'],
       summary: 'Where the provider sends the browser back',
@@ -77,14 +78,14 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
         'A link started with `POST /v1/users/me/identities/{provider}/start` links the identity instead. Failures redirect to `FRONTEND_URL` + PROVIDER_ERROR_URL_PATH + `?error=<code>`.',
       params: ProviderParams,
       querystring: CallbackQuery,
-      response: { ...REDIRECT, ...problemResponses(400, 429) }
+      response: { ...REDIRECT, ...problemResponses(400, 404, 429) }
     }
   }, async (request, reply) => {
-    const cookie = app.providers.stateCookie(request.params.id)
-    const sealed = request.cookies[cookie.name]
-    // Used or not, the state works once.
-    reply.clearCookie(cookie.name, { ...cookie.options, maxAge: 0, expires: new Date(0) })
     try {
+      const cookie = app.providers.stateCookie(request.params.id)
+      const sealed = request.cookies[cookie.name]
+      // Used or not, the state works once.
+      reply.clearCookie(cookie.name, { ...cookie.options, maxAge: 0, expires: new Date(0) })
       const { next, result } = await app.providers.callback(request.params.id, request.query, sealed, clientMeta(request))
       const target = `${frontend}${next}`
       if ('linked' in result) return await reply.redirect(target, 302)

@@ -4,7 +4,7 @@
 // account's last way in).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { IdentityList, IdentityParams, LinkStartBody, LinkStartReply, ProviderParams } from '../../schemas/providers.js'
+import { IdentityList, IdentityParams, LinkStartBody, LinkStartReply, PROVIDER_NOT_FOUND, ProviderParams } from '../../schemas/providers.js'
 import { bearerProblems, bearerSecurity, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
 import { clientMeta } from '../../services/client-meta.js'
 
@@ -27,6 +27,7 @@ const identityRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // `:id` is the provider's id here (the router needs one parameter name at one position).
   app.post('/me/identities/:id/start', {
     onRequest: app.rateLimitHooks('login'),
+    config: PROVIDER_NOT_FOUND,
     // The body is optional: no body reads as `{}` (a schema cannot say "absent or this object").
     preValidation: async (request) => { request.body ??= {} },
     schema: {
@@ -41,7 +42,7 @@ const identityRoutes: FastifyPluginAsyncTypebox = async (app) => {
         200: LinkStartReply,
         ...bodyProblems,
         ...errors,
-        404: problemResponse(404, 'No provider has this id: `provider_unknown`.', 'provider_unknown'),
+        404: problemResponse(404, 'No provider has this id: `provider_unknown` (`not_found` for an id no provider could have).', 'provider_unknown'),
         ...problemResponses(429, 502)
       }
     }
