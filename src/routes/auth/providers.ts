@@ -19,7 +19,11 @@ import { clientMeta } from '../../services/client-meta.js'
 import { browserCookies } from './browser-cookies.js'
 import { browserSessions } from './browser-session.js'
 
-const REDIRECT = { 302: Type.Null({ description: 'A redirect (`Location`).' }) }
+/** What both page navigations (start, callback) take and answer. */
+const NAVIGATION = {
+  params: ProviderParams,
+  response: { 302: Type.Null({ description: 'A redirect (`Location`).' }), ...problemResponses(400, 404, 429) }
+}
 
 const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { config } = app
@@ -51,9 +55,8 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Sign in with a provider: go there',
       description: 'Navigate the page here (a link, not fetch). Redirects to the provider with a PKCE S256 challenge, `state` and (OpenID) `nonce`, kept in a 10-minute HttpOnly cookie for the callback. ' +
         '`next`: the frontend path to land on afterwards (`/` unless a path of the frontend). An unknown provider or one that cannot be reached redirects to the error page (`?error=provider_unknown`, `provider_failed`).',
-      params: ProviderParams,
       querystring: StartQuery,
-      response: { ...REDIRECT, ...problemResponses(400, 404, 429) }
+      ...NAVIGATION
     }
   }, async (request, reply) => {
     try {
@@ -76,9 +79,8 @@ const providerRoutes: FastifyPluginAsyncTypebox = async (app) => {
         'redirects to `FRONTEND_URL` + next with the session cookies set as a browser login sets them (the page then calls `POST /v1/browser/auth/refresh` for an access token). ' +
         'With a second factor on: no session, and the redirect carries `#mfaRequired=true&mfaToken=…&methods=…` in its fragment, for `POST /v1/browser/auth/mfa`. ' +
         'A link started with `POST /v1/users/me/identities/{provider}/start` links the identity instead. Failures redirect to `FRONTEND_URL` + PROVIDER_ERROR_URL_PATH + `?error=<code>`.',
-      params: ProviderParams,
       querystring: CallbackQuery,
-      response: { ...REDIRECT, ...problemResponses(400, 404, 429) }
+      ...NAVIGATION
     }
   }, async (request, reply) => {
     try {
