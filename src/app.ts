@@ -36,6 +36,7 @@ import mfaServicePlugin from './services/mfa-service.js'
 import passkeyServicePlugin from './services/passkey-service.js'
 import emailCodeServicePlugin from './services/email-codes.js'
 import emailChangeServicePlugin from './services/email-change.js'
+import providerServicePlugin from './services/provider-service.js'
 import authenticatePlugin from './plugins/authenticate.js'
 import currentUserPlugin from './plugins/current-user.js'
 import housekeepingPlugin from './plugins/housekeeping.js'
@@ -45,6 +46,9 @@ import metricsRoutes, { metricsOnMainPort } from './routes/metrics.js'
 import jwksRoutes from './routes/jwks.js'
 import appAuthRoutes from './routes/auth/app-client.js'
 import browserAuthRoutes from './routes/auth/browser-client.js'
+import providerRoutes from './routes/auth/providers.js'
+import appProviderRoutes from './routes/auth/app-providers.js'
+import identityRoutes from './routes/users/identities.js'
 import verifyRoutes from './routes/verify.js'
 import emailRoutes from './routes/auth/email.js'
 import passwordResetRoutes from './routes/auth/password-reset.js'
@@ -134,7 +138,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(mailerPlugin)
   await app.register(passwordsPlugin, { hasher: options.passwordHasher })
   // The services, each after the ones it depends on (fastify-plugin checks the declared order).
-  for (const service of [sessionServicePlugin, passkeyServicePlugin, mfaServicePlugin, emailFlowsPlugin, emailCodeServicePlugin, authServicePlugin, accountServicePlugin, emailChangeServicePlugin, adminServicePlugin, auditServicePlugin]) {
+  for (const service of [sessionServicePlugin, passkeyServicePlugin, mfaServicePlugin, emailFlowsPlugin, emailCodeServicePlugin, authServicePlugin, providerServicePlugin, accountServicePlugin, emailChangeServicePlugin, adminServicePlugin, auditServicePlugin]) {
     await app.register(service)
   }
   await app.register(authenticatePlugin)
@@ -151,6 +155,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   const routes: Array<[FastifyPluginAsync<any>, string]> = [
     [appAuthRoutes, '/v1/app/auth'],
     [browserAuthRoutes, '/v1/browser/auth'],
+    [providerRoutes, '/v1/browser/auth'],
+    [appProviderRoutes, '/v1/app/auth'],
+    [identityRoutes, '/v1/users'],
     [verifyRoutes, '/v1/auth'],
     [emailRoutes, '/v1/auth'],
     [passwordResetRoutes, '/v1/auth'],

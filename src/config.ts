@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs'
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { isPostgresUrl, parsePostgresUrl, PoolerFlagError } from './db/connection-url.js'
+import { readProviders } from './services/provider-config.js'
 
 /** An RFC 6265 cookie-name token (no separators, no spaces), or empty for the default name. */
 const COOKIE_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]*$"
@@ -97,7 +98,12 @@ export const ConfigSchema = Type.Object({
   EMAIL_CODE_MAX_ATTEMPTS: Int(5, 1, 20, 'Tries one login code takes before it dies, the right one included (each wrong one also counts toward the account\'s lockout).'),
   EMAIL_CODE_URL_PATH: Type.String({ default: '/login/code', pattern: URL_PATH, description: 'Path under `FRONTEND_URL` of the page that completes a login by code; the mail\'s link is `FRONTEND_URL + path + #email=…&code=…`.' }),
   EMAIL_CHANGE_TTL: Int(3600, 60, 86_400, 'Seconds the link that confirms a new email address works (1 hour).'),
-  EMAIL_CHANGE_URL_PATH: Type.String({ default: '/confirm-email-change', pattern: URL_PATH, description: 'Path under `FRONTEND_URL` of the page that confirms a new address ([Email change](accounts.md#email-change)); the link is `FRONTEND_URL + path + #token=…`.' })
+  EMAIL_CHANGE_URL_PATH: Type.String({ default: '/confirm-email-change', pattern: URL_PATH, description: 'Path under `FRONTEND_URL` of the page that confirms a new address ([Email change](accounts.md#email-change)); the link is `FRONTEND_URL + path + #token=…`.' }),
+  // Sign in with other identity providers (docs/accounts.md "Sign in with other providers").
+  PUBLIC_URL: Type.String({ default: '', description: 'authd\'s own base URL as browsers and providers reach it (http/https, a path allowed for a proxy prefix, no query or fragment), e.g. `https://auth.example.com`. The providers\' callback is `PUBLIC_URL/v1/browser/auth/providers/{id}/callback` (register it at each provider). Empty: `http://localhost:PORT` (or `http://HOST:PORT` for a specific `HOST`) — outside production only; with `NODE_ENV=production` and providers configured it is required. Does not change the tokens\' `iss` (`JWT_ISSUER`).' }),
+  AUTH_PROVIDERS: Type.String({ default: '', description: 'JSON array of the identity providers users may sign in with ([Sign in with other providers](accounts.md#sign-in-with-other-providers)): `[{ "id", "name"?, "type": "oidc" | "google" | "github", "issuer"?, "clientId", "clientSecret", "scopes"?, "appClientIds"?, "appRedirectUris"? }]`. A bad entry stops the start, naming the entry and field (never the secret). Empty: no providers.' }),
+  AUTH_PROVIDERS_FILE: Type.String({ default: '', description: 'Path of a JSON file holding the same array as `AUTH_PROVIDERS` (keeps client secrets out of the environment). At most one of the two may be set.' }),
+  PROVIDER_ERROR_URL_PATH: Type.String({ default: '/login', pattern: URL_PATH, description: 'Path under `FRONTEND_URL` that a failed provider sign-in returns to, with `?error=<code>` (`provider_state_invalid`, `provider_denied`, `provider_failed`, `provider_email_unverified`, `account_inactive`, `identity_in_use`, …).' })
 })
 
 export type Config = Static<typeof ConfigSchema>
@@ -148,6 +154,7 @@ export function parseConfig (env: Record<string, string | undefined>): Config {
   problems.push(...productionKeyProblems(config))
   problems.push(...browserProblems(config))
   problems.push(...mailProblems(config))
+  problems.push(...providerConfigProblems(config))
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`)
   return config
 }
@@ -325,6 +332,34 @@ function mailProblems (config: Config): string[] {
     if (url === undefined || !['http:', 'https:'].includes(url.protocol) || url.search !== '' || url.hash !== '' || config.FRONTEND_URL.includes('#') || config.FRONTEND_URL.includes('?')) {
       problems.push(`  FRONTEND_URL=${JSON.stringify(config.FRONTEND_URL)}: must be an http(s) URL without query or fragment, e.g. https://app.example.com`)
     }
+  }
+  return problems
+}
+
+/**
+ * authd's public base URL (PUBLIC_URL, without a trailing slash), or the development default
+ * derived from HOST and PORT. Not the tokens' issuer: JWT_ISSUER stays that.
+ */
+export function publicBaseUrl (config: Pick<Config, 'PUBLIC_URL' | 'HOST' | 'PORT'>): string {
+  if (config.PUBLIC_URL !== '') return config.PUBLIC_URL.replace(/\/+$/, '')
+  const host = ['0.0.0.0', '::', ''].includes(config.HOST) ? 'localhost' : config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST
+  return `http://${host}:${config.PORT}`
+}
+
+/** PUBLIC_URL and the providers (AUTH_PROVIDERS / AUTH_PROVIDERS_FILE, checked in services/provider-config.ts). */
+function providerConfigProblems (config: Config): string[] {
+  const problems: string[] = []
+  if (typeof config.PUBLIC_URL === 'string' && config.PUBLIC_URL !== '') {
+    let url: URL | undefined
+    try { url = new URL(config.PUBLIC_URL) } catch {}
+    if (url === undefined || !['http:', 'https:'].includes(url.protocol) || config.PUBLIC_URL.includes('#') || config.PUBLIC_URL.includes('?') || url.username !== '' || url.password !== '') {
+      problems.push(`  PUBLIC_URL=${JSON.stringify(config.PUBLIC_URL)}: must be an absolute http(s) URL without query or fragment, e.g. https://auth.example.com`)
+    }
+  }
+  const { providers, problems: found } = readProviders(config)
+  problems.push(...found.map((problem) => `  ${problem}`))
+  if (providers.length > 0 && config.NODE_ENV === 'production' && config.PUBLIC_URL === '') {
+    problems.push('  PUBLIC_URL: required with NODE_ENV=production when providers are configured (their callback URL is built from it)')
   }
   return problems
 }

@@ -77,7 +77,7 @@ export const ErrorCodes = {
   account_inactive: {
     status: 403,
     title: 'Account is inactive',
-    description: 'In the catalogue, not raised today (inactive accounts get `invalid_credentials` or `token_invalid`).'
+    description: 'A sign-in through an identity provider (`POST /v1/app/auth/providers/{id}/token`, or `?error=account_inactive` on the browser callback\'s redirect) to an account an admin deactivated. (A password login to an inactive account gets `invalid_credentials`, a token of one `token_invalid`.)'
   },
   email_taken: {
     status: 409,
@@ -178,6 +178,53 @@ export const ErrorCodes = {
     status: 403,
     title: 'Recent authentication required',
     description: 'A sensitive action (password change, email change, account deletion, disabling a factor, new recovery codes, an admin\'s role change) more than `REAUTHENTICATION_WINDOW` seconds after the session last authenticated: call `POST /v1/users/me/reauthenticate` and retry.'
+  },
+  // Sign in with other identity providers (docs/accounts.md "Sign in with other providers").
+  // The browser callback answers with a redirect, not problem JSON: it puts the code in `?error=`.
+  provider_unknown: {
+    status: 404,
+    title: 'Unknown identity provider',
+    description: 'A provider id that is not configured (`AUTH_PROVIDERS`); on the browser start and callback, `?error=provider_unknown`.'
+  },
+  provider_state_invalid: {
+    status: 400,
+    title: 'Provider sign-in state is invalid',
+    description: 'Browser callback only (`?error=`): the state cookie is missing, expired (10 minutes), tampered with or for another provider, or the `state` the provider sent back is not the cookie\'s — a forged or replayed callback. Start again.'
+  },
+  provider_denied: {
+    status: 400,
+    title: 'Sign-in refused at the provider',
+    description: 'Browser callback only (`?error=`): the provider answered with an error (the user cancelled or refused consent).'
+  },
+  provider_token_invalid: {
+    status: 401,
+    title: 'Provider token is invalid',
+    description: 'The provider\'s answer does not verify: an `idToken` with a bad signature, another issuer, an audience that is not the provider\'s `clientId` or one of its `appClientIds`, expired, or without the `nonce` given; a code the provider refuses (unknown, used, expired, or the `codeVerifier` does not match). On the browser callback (`?error=provider_token_invalid`): the same for its code exchange — a replayed callback, an ID token for another nonce.'
+  },
+  provider_failed: {
+    status: 502,
+    title: 'The identity provider could not be used',
+    description: 'The provider could not be reached or did not answer in time (discovery, keys, token or API request). On the browser start and callback: `?error=provider_failed`.'
+  },
+  provider_email_unverified: {
+    status: 403,
+    title: 'The provider gives no verified email address',
+    description: 'A first sign-in through a provider that asserts no email address, or (with `EMAIL_VERIFICATION=mandatory`) none it says is verified: no account can be created from it.'
+  },
+  identity_link_required: {
+    status: 409,
+    title: 'Log in and link this identity',
+    description: 'A first sign-in through a provider with the email address of an existing account, when the provider does not say the address is verified or the account\'s address is not verified: accounts are never joined on an unverified address. Log in to the account and link the provider explicitly (`POST /v1/users/me/identities/{provider}/start`).'
+  },
+  identity_in_use: {
+    status: 409,
+    title: 'This identity belongs to another account',
+    description: 'Linking a provider identity (browser callback `?error=identity_in_use`) that is already linked to another account.'
+  },
+  last_login_method: {
+    status: 409,
+    title: 'The only way into the account',
+    description: '`DELETE /v1/users/me/identities/{id}` of the account\'s last way in: it has no usable password, no passkey and no other identity. Set a password (password reset) or link another provider first.'
   },
   service_unavailable: {
     status: 503,

@@ -21,6 +21,7 @@ export const TAGS = [
   { name: 'users', description: 'The caller\'s own account (bearer access token).' },
   { name: 'mfa', description: 'The caller\'s second factor (TOTP with recovery codes) and re-authentication for sensitive actions (bearer access token).' },
   { name: 'passkeys', description: 'The caller\'s passkeys (WebAuthn): registration, renaming, removal (bearer access token). Logging in with one: `POST /v1/{client}/auth/passkey`.' },
+  { name: 'identities', description: 'The caller\'s identities at other providers (Google, GitHub, any OpenID provider): list, link, unlink (bearer access token). Signing in with one: `/v1/browser/auth/providers`, `POST /v1/app/auth/providers/{id}/token`.' },
   { name: 'sessions', description: 'The caller\'s sessions, one per login (bearer access token).' },
   { name: 'admin', description: 'User administration; needs the `admin` role.' },
   { name: 'tokens', description: 'For services that accept authd\'s access tokens: the public keys, and a verify call.' },

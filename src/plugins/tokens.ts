@@ -8,6 +8,7 @@ import { keySourceOf } from '../keys/key-sources.js'
 import { loadRefreshSecret, type KeyMaterial } from '../services/keys.js'
 import { createTokenService, refreshJwtOptions, type TokenService } from '../services/token-service.js'
 import { createCsrf, type Csrf } from '../services/csrf.js'
+import { createProviderStateBox, providerStateKey, type ProviderStateBox } from '../services/provider-state.js'
 import { createDeviceTokens, type DeviceTokens } from '../services/device-tokens.js'
 import { mfaKey } from '../services/secret-box.js'
 
@@ -18,6 +19,8 @@ declare module 'fastify' {
     csrf: Csrf
     /** Known-device tokens for the lockout (keyed from the refresh secret too). */
     devices: DeviceTokens
+    /** Seals the state cookie of a provider sign-in (services/provider-state.ts). */
+    providerState: ProviderStateBox
     /** The MFA key: MFA_ENCRYPTION_KEY, or derived from the refresh secret (secret-box.ts). */
     mfaKey: Buffer
   }
@@ -71,6 +74,7 @@ async function tokensPlugin (app: FastifyInstance, options: TokensPluginOptions)
   if (production && config.MFA_ENCRYPTION_KEY.trim() === '') {
     app.log.warn('MFA_ENCRYPTION_KEY is not set: TOTP secrets are encrypted with a key derived from the refresh secret, so rotating that secret would void every enrolled authenticator (docs/accounts.md "Second factor")')
   }
+  app.decorate('providerState', createProviderStateBox(providerStateKey(refreshSecret)))
   app.decorate('devices', createDeviceTokens({ refreshSecret, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttlSeconds: config.DEVICE_TOKEN_TTL }))
 }
 

@@ -38,7 +38,11 @@ export const AUDIT_EVENT_TYPES = [
   'passkey_used',
   'login_code_requested',
   'email_change_requested',
-  'email_changed'
+  'email_changed',
+  'provider_login',
+  'provider_login_failed',
+  'identity_linked',
+  'identity_unlinked'
 ] as const
 
 export type AuditEventType = typeof AUDIT_EVENT_TYPES[number]

@@ -29,7 +29,7 @@ export interface NewChallenge {
   userId: string
   lockoutKey: string
   passwordFingerprint: string
-  /** RFC 8176 amr of the login's first step (`pwd`, or `email` for a mailed code). */
+  /** RFC 8176 amr of the login's first step (`pwd`, `email` for a mailed code, `fed` for an identity provider). */
   firstAmr: string[]
   ttlSeconds: number
 }

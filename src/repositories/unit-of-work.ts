@@ -7,6 +7,7 @@ import { createAdminUserRepository } from './admin-users.js'
 import { createAuditRepository } from './audit-events.js'
 import { createEmailCodeRepository } from './email-codes.js'
 import { createHousekeepingRepository } from './housekeeping.js'
+import { createIdentityRepository } from './identities.js'
 import { createLoginFailureRepository } from './login-failures.js'
 import { createMfaRepository } from './mfa.js'
 import { createOneTimeTokenRepository } from './one-time-tokens.js'
@@ -28,7 +29,8 @@ export function createRepositories (db: Db, sql: SqlClient) {
     housekeeping: createHousekeepingRepository(db),
     mfa: createMfaRepository(db),
     passkeys: createPasskeyRepository(db),
-    emailCodes: createEmailCodeRepository(db)
+    emailCodes: createEmailCodeRepository(db),
+    identities: createIdentityRepository(db)
   }
 }
 

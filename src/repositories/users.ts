@@ -80,8 +80,9 @@ export interface NewUser {
   fullName?: string
   bio?: string
   passwordHash: string
-  /** Only `authd createsuperuser` sets these; registration never does. */
+  /** Only `authd createsuperuser` sets roles; registration never does. */
   roles?: string[]
+  /** createsuperuser, and a provider sign-in whose provider says the address is verified. */
   emailVerified?: boolean
 }
 
@@ -201,6 +202,12 @@ export function createUserRepository (db: Db, sql: SqlClient = sqlOverPrisma(db)
      */
     async resetPassword (id: string, passwordHash: string): Promise<void> {
       await db.user.update({ where: { id }, data: { passwordHash, emailVerified: true } })
+    },
+
+    /** The user's password hash, locking their row until the caller's transaction ends (null: no such user). */
+    async lockForUpdate (id: string): Promise<{ passwordHash: string } | null> {
+      const rows = await db.$queryRaw<Array<{ password_hash: string }>>(Prisma.sql`SELECT password_hash FROM users WHERE id = ${id}::uuid FOR UPDATE`)
+      return rows[0] === undefined ? null : { passwordHash: rows[0].password_hash }
     },
 
     /**

@@ -33,3 +33,11 @@ export const EXAMPLE_SESSION = {
   ip: '203.0.113.7',
   current: true
 }
+
+export const EXAMPLE_IDENTITY = {
+  id: '2d7c1f0e-8a4b-4b6e-9c3d-5e1f7a9b0c2d',
+  provider: 'google',
+  subject: '110169484474386276334',
+  email: 'ada@example.com',
+  createdAt: '2026-11-28T09:30:00.000Z'
+}

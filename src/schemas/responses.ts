@@ -10,7 +10,7 @@ import type { ProblemSchema } from './common.js'
 /** `{ $ref: 'Problem' }`, typed as the problem it points at (the schema is added by app.addSchema). */
 export const ProblemRef = Type.Unsafe<Static<typeof ProblemSchema>>(Type.Ref('Problem'))
 
-export type ProblemStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500 | 503
+export type ProblemStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500 | 502 | 503
 
 const DEFAULT_DESCRIPTIONS: Record<ProblemStatus, string> = {
   400: 'The request is not valid: `validation_failed` (with `errors`, one per field) or `invalid_json`.',
@@ -22,6 +22,7 @@ const DEFAULT_DESCRIPTIONS: Record<ProblemStatus, string> = {
   415: 'The body is not JSON: `unsupported_media_type`.',
   429: 'Too many requests from this IP in the window: `rate_limited` (see `Retry-After`).',
   500: 'Unexpected failure, masked: `internal_error` (quote the `requestId`).',
+  502: 'An identity provider could not be reached or answered something unusable: `provider_failed`; retry later.',
   503: 'The database is unreachable: `service_unavailable`; retry shortly.'
 }
 
@@ -36,6 +37,7 @@ const EXAMPLE_CODES: Record<ProblemStatus, ErrorCode> = {
   415: 'unsupported_media_type',
   429: 'rate_limited',
   500: 'internal_error',
+  502: 'provider_failed',
   503: 'service_unavailable'
 }
 

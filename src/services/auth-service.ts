@@ -127,6 +127,14 @@ const AMR_EMAIL_CODE = ['email']
 const emailCodeInvalid = () => new AppError('email_code_invalid', 'This code is wrong, expired or used up: ask for a new one', {
   errors: [{ field: 'code', code: 'email_code_invalid', message: 'is not valid' }]
 })
+
+/**
+ * amr of a session opened through an identity provider. `fed` (federated) is not in RFC 8176's
+ * registry; docs/tokens.md documents it. A completed second factor follows it
+ * (`['fed', 'otp', 'mfa']`).
+ */
+const AMR_FEDERATED = ['fed']
+
 export function createAuthService (options: AuthServiceOptions) {
   const { db, passwords, mfa, tokens, devices, graceSeconds, maxLifetimeSeconds, lockout, log } = options
   const { hasher } = passwords
@@ -371,6 +379,21 @@ export function createAuthService (options: AuthServiceOptions) {
       }
       // A password change or a deactivation committed meanwhile: the code is spent, log in again.
       if (result === null) throw emailCodeInvalid()
+      return result
+    },
+
+    /**
+     * A sign-in through an identity provider (services/provider-service.ts found or created the
+     * account from the provider's verified identity): as a login whose first factor is the
+     * provider (amr `fed`), so a second factor still applies. `before` runs in the session's
+     * transaction (the provider's audit event).
+     */
+    async loginWithProvider (found: User, provider: string, meta: ClientMeta, before: (repos: Repositories) => Promise<void>): Promise<LoginResult> {
+      if (!found.isActive) throw new AppError('account_inactive', 'This account is deactivated')
+      if (verifiedOnly && !found.emailVerified) throw new AppError('email_not_verified', 'Confirm your email address first (follow the link in the mail, or ask for another)')
+      const result = await finishLogin({ found, key: null, client: meta, amr: AMR_FEDERATED, detail: { method: 'provider', provider }, before })
+      // The account was deactivated (or its password changed) between the read and the session.
+      if (result === null) throw new AppError('account_inactive', 'The account changed while signing in: try again')
       return result
     },
 

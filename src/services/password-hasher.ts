@@ -24,6 +24,17 @@ function prehash (password: string): string {
   return createHash('sha256').update(password, 'utf8').digest('hex')
 }
 
+/**
+ * A password hash no password matches (Django's `make_password(None)`: `!` + random): the stored
+ * hash of an account created through an identity provider, which has no password until the user
+ * sets one through the reset flow. `verify` treats it as it treats an unknown user (the dummy
+ * hash path), so a login to such an account fails exactly like a wrong password, in the same time.
+ */
+export const unusablePasswordHash = (): string => `!${randomBytes(30).toString('base64url')}`
+
+/** Whether a stored hash can ever match a password (false for `unusablePasswordHash()`'s). */
+export const hasUsablePassword = (stored: string): boolean => stored.startsWith(PREFIX)
+
 export interface PasswordCheck {
   ok: boolean
   /** The hash was made with another cost than the configured one: store a fresh hash. */
@@ -65,7 +76,7 @@ export function createPasswordHasher (options: { cost: number, concurrency?: num
       return PREFIX + await hashGated(prehash(password))
     },
     async verify (password, stored) {
-      if (stored === null || !stored.startsWith(PREFIX)) {
+      if (stored === null || !hasUsablePassword(stored)) {
         await compareGated(prehash(password), await dummyHash())
         return { ok: false, needsRehash: false }
       }

@@ -4,7 +4,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { AppError, type FieldError } from '../errors.js'
-import { createPasswordHasher, type PasswordHasher } from './password-hasher.js'
+import { createPasswordHasher, hasUsablePassword, unusablePasswordHash, type PasswordHasher } from './password-hasher.js'
 import { checkPassword, passwordPolicyFrom, type PasswordPolicy, type UserAttributes } from './password-policy.js'
 
 export interface Passwords {
@@ -14,6 +14,10 @@ export interface Passwords {
   problems: (password: string, field: string, user: UserAttributes) => FieldError[]
   /** Throws 400 validation_failed with every problem of a new password, if it has any. */
   requireAcceptable: (password: string, field: string, user: UserAttributes) => void
+  /** Whether a stored hash can match any password (an account made by a provider sign-in has none). */
+  hasUsablePassword: (stored: string) => boolean
+  /** The hash of an account without a password (`!` + random, as Django marks one). */
+  unusableHash: () => string
 }
 
 declare module 'fastify' {
@@ -28,6 +32,8 @@ export function createPasswords (hasher: PasswordHasher, policy: PasswordPolicy)
     hasher,
     policy,
     problems,
+    hasUsablePassword,
+    unusableHash: unusablePasswordHash,
     requireAcceptable (password, field, user) {
       const found = problems(password, field, user)
       if (found.length > 0) throw new AppError('validation_failed', 'The password does not meet the policy', { errors: found })

@@ -13,6 +13,7 @@ import t from 'tap'
 import { assertProblem, buildWithDatabase, register } from '../helper.js'
 import { decodePayload } from '../jwt-helper.js'
 import { fillPath, listOperations, listRoutes, type JsonSchema } from './routes.js'
+import { PROVIDER_ID_PATTERN } from '../../src/services/provider-config.js'
 
 const errorLines: string[] = []
 const logStream = new Writable({ write (chunk, _encoding, done) { errorLines.push(String(chunk)); done() } })
@@ -38,8 +39,12 @@ function oddSpellings (uuid: string): string[] {
 }
 
 const isIdSchema = (schema: JsonSchema): boolean => schema.format === 'uuid' || (typeof schema.pattern === 'string' && schema.pattern.includes('[0-9a-fA-F]{8}'))
+// The other kind of path parameter: an identity provider's id (AUTH_PROVIDERS), fuzzed below.
+const isProviderIdSchema = (schema: JsonSchema): boolean => schema.pattern === PROVIDER_ID_PATTERN
 const operations = await listOperations(app)
-const pathIdOps = operations.filter((op) => op.parameters.some((p) => p.in === 'path'))
+const pathOps = operations.filter((op) => op.parameters.some((p) => p.in === 'path'))
+const pathIdOps = pathOps.filter((op) => op.parameters.some((p) => p.in === 'path' && !isProviderIdSchema(p.schema)))
+const providerIdOps = pathOps.filter((op) => op.parameters.some((p) => p.in === 'path' && isProviderIdSchema(p.schema)))
 const queryIdOps = operations.filter((op) => op.parameters.some((p) => p.in === 'query' && isIdSchema(p.schema)))
 
 t.test('the id parameters are read from the document', async (t) => {
@@ -51,11 +56,11 @@ t.test('the id parameters are read from the document', async (t) => {
   // Every path parameter of the router is an id, documented with the one id schema: a route
   // with another kind of parameter needs its own fuzz, and this test says so.
   const routed = listRoutes(app).filter((r) => r.url.includes('/:')).map((r) => `${r.method} ${r.url.replace(/:(\w+)/g, '{$1}')}`)
-  const documented = new Set(pathIdOps.map((op) => `${op.method} ${op.path}`))
+  const documented = new Set(pathOps.map((op) => `${op.method} ${op.path}`))
   t.same(routed.filter((r) => !r.startsWith('HEAD ') && !documented.has(r)), [], 'every routed path parameter is documented')
   for (const op of pathIdOps) {
     for (const p of op.parameters.filter((p) => p.in === 'path')) {
-      t.ok(isIdSchema(p.schema) && p.schema.pattern !== undefined, `${op.method} ${op.path}: {${p.name}} has the id schema`)
+      t.ok((isIdSchema(p.schema) || isProviderIdSchema(p.schema)) && p.schema.pattern !== undefined, `${op.method} ${op.path}: {${p.name}} has the id schema`)
     }
   }
 })
@@ -107,6 +112,26 @@ t.test('every query id: an odd spelling is 400 validation_failed naming the para
         t.equal(res.json().errors?.[0]?.field, p.name, `${op.path}?${p.name}=${JSON.stringify(odd)} names the parameter`)
       }
     }
+  }
+})
+
+t.test('every provider id: one no provider could have is 404 not_found, an unknown one provider_unknown; never a 5xx', async (t) => {
+  t.ok(providerIdOps.length >= 4, 'the provider routes are listed')
+  for (const op of providerIdOps) {
+    const send = async (id: string) => await app.inject({
+      method: op.method as 'GET',
+      url: fillPath(op.path, () => id),
+      headers: { ...auth, ...(op.body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(op.body === undefined ? {} : { payload: JSON.stringify(op.body.example ?? {}) })
+    })
+    for (const odd of ['Google', 'google ', ';a=b', '..', 'a%00', 'a%2Fb', '-x', 'x'.repeat(33), '\u00e9', '%E2%80%AE']) {
+      const res = await send(odd)
+      if (res.statusCode !== 404 || res.json().code !== 'not_found') t.fail(`${op.method} ${op.path} with ${JSON.stringify(odd)}: ${res.statusCode} ${res.body.slice(0, 200)}`)
+    }
+    const unknown = await send('nope')
+    // The browser's page navigations land on the frontend's error page instead.
+    if (op.method === 'GET') t.match(unknown.headers.location, /\?error=provider_unknown$/, `${op.method} ${op.path}: unknown provider`)
+    else assertProblem(t, unknown, 404, 'provider_unknown')
   }
 })
 

@@ -21,7 +21,8 @@ const appTokens = (pair: TokenPair) => ({
   refreshExpiresIn: pair.refreshExpiresIn
 })
 
-const loginReply = ({ user, tokens, deviceToken }: { user: User, tokens: TokenPair, deviceToken: IssuedDeviceToken | null }) =>
+/** The body of an app login that opened a session (shared with the provider token exchange). */
+export const loginReply = ({ user, tokens, deviceToken }: { user: User, tokens: TokenPair, deviceToken: IssuedDeviceToken | null }) =>
   ({ user: toPublicUser(user), tokens: appTokens(tokens), ...(deviceToken === null ? {} : { deviceToken: deviceToken.token }) })
 
 // The errors every token endpoint can answer; each route adds its own 401/403/409.

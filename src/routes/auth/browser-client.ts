@@ -13,11 +13,10 @@ import { BrowserAuthResult, BrowserLoginReply, BrowserMfaResult, BrowserTokensRe
 import { TotpEnrolment } from '../../schemas/mfa.js'
 import { LOGIN_FAILED, LOGIN_LIMITED, MFA_FAILED, MFA_NOT_PENDING, PASSKEY_FAILED, REGISTER_CONFLICT, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
 import { RegisterBody, toPublicUser } from '../../schemas/user.js'
-import type { User } from '../../repositories/users.js'
-import { mfaInput, type TokenPair } from '../../services/auth-service.js'
-import type { IssuedDeviceToken } from '../../services/device-tokens.js'
+import { mfaInput } from '../../services/auth-service.js'
 import { clientMeta } from '../../services/client-meta.js'
 import { browserCookies } from './browser-cookies.js'
+import { browserSessions } from './browser-session.js'
 import { PasskeyLoginBody, RequestOptions } from '../../schemas/passkeys.js'
 import { codeRouteSchemas } from '../../schemas/email-code.js'
 
@@ -36,6 +35,7 @@ const CSRF_REFUSED = problemResponse(403, `${FOREIGN_ORIGIN} Or \`X-CSRF-Token\`
 const browserAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const cookies = browserCookies(app.config)
   const origins = app.corsOrigins
+  const { loggedIn, issue, endReplacedSession } = browserSessions(app, cookies)
 
   // Added here, it runs before each route's rate-limit hook: a forged request costs no budget.
   // A request without Origin is not from a browser page (browsers send Origin with every POST
@@ -70,20 +70,6 @@ const browserAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     })
   }
 
-  /** A completed login: the browser's earlier session ends, the device and session cookies are set. */
-  async function loggedIn (request: FastifyRequest, reply: FastifyReply, result: { user: User, tokens: TokenPair, deviceToken: IssuedDeviceToken | null }) {
-    await endReplacedSession(request)
-    if (result.deviceToken !== null) cookies.setDevice(reply, result.deviceToken)
-    return { user: toPublicUser(result.user), tokens: issue(reply, result.tokens) }
-  }
-
-  /** Sets both cookies for a new or rotated pair and returns the body's `tokens`. */
-  function issue (reply: FastifyReply, pair: TokenPair) {
-    const csrfToken = app.csrf.tokenFor(pair.sessionId)
-    cookies.set(reply, { refresh: pair.refresh, refreshExpiresIn: pair.refreshExpiresIn, csrfToken })
-    return { tokenType: 'Bearer' as const, access: pair.access, accessExpiresIn: pair.accessExpiresIn, csrfToken }
-  }
-
   /**
    * Runs `use` with the request's refresh cookie once the CSRF token matches the cookie's
    * session. The cookies are cleared whenever the answer shows the cookie is dead (missing,
@@ -102,22 +88,6 @@ const browserAuthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     } catch (error) {
       if (error instanceof AppError && DEAD_COOKIE.has(error.code)) cookies.clear(reply)
       throw error
-    }
-  }
-
-  /**
-   * A login or register from a browser that still holds another session's cookie replaces that
-   * cookie, so the old session could never be used again from here: end it rather than leave a
-   * live refresh token behind in the database (it would otherwise count as an open session).
-   */
-  async function endReplacedSession (request: FastifyRequest): Promise<void> {
-    const old = cookies.refreshToken(request)
-    if (old === undefined) return
-    try {
-      await app.auth.logout(old, clientMeta(request))
-    } catch (error) {
-      // A dead, forged or foreign cookie has no session to end; anything else is a real fault.
-      if (!(error instanceof AppError)) throw error
     }
   }
 
