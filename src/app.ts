@@ -32,6 +32,8 @@ import authServicePlugin from './services/auth-service.js'
 import accountServicePlugin from './services/account-service.js'
 import adminServicePlugin from './services/admin-service.js'
 import auditServicePlugin from './services/audit-service.js'
+import oauthClientServicePlugin from './services/oauth-clients.js'
+import oauthServicePlugin from './services/oauth-service.js'
 import mfaServicePlugin from './services/mfa-service.js'
 import passkeyServicePlugin from './services/passkey-service.js'
 import authenticatePlugin from './plugins/authenticate.js'
@@ -54,6 +56,8 @@ import passkeyRoutes from './routes/users/passkeys.js'
 import sessionRoutes from './routes/sessions.js'
 import adminUserRoutes from './routes/admin/users.js'
 import adminEventRoutes from './routes/admin/events.js'
+import adminClientRoutes from './routes/admin/clients.js'
+import oauthRoutes from './routes/oauth.js'
 
 export interface BuildOptions {
   /** Use this database instead of opening one from the config (tests, CLI). */
@@ -130,7 +134,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(mailerPlugin)
   await app.register(passwordsPlugin, { hasher: options.passwordHasher })
   // The services, each after the ones it depends on (fastify-plugin checks the declared order).
-  for (const service of [sessionServicePlugin, passkeyServicePlugin, mfaServicePlugin, emailFlowsPlugin, authServicePlugin, accountServicePlugin, adminServicePlugin, auditServicePlugin]) {
+  for (const service of [sessionServicePlugin, passkeyServicePlugin, mfaServicePlugin, emailFlowsPlugin, authServicePlugin, accountServicePlugin, adminServicePlugin, auditServicePlugin, oauthClientServicePlugin, oauthServicePlugin]) {
     await app.register(service)
   }
   await app.register(authenticatePlugin)
@@ -157,7 +161,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     [passkeyRoutes, '/v1/users'],
     [sessionRoutes, '/v1/sessions'],
     [adminUserRoutes, '/v1/admin'],
-    [adminEventRoutes, '/v1/admin']
+    [adminEventRoutes, '/v1/admin'],
+    [adminClientRoutes, '/v1/admin'],
+    [oauthRoutes, '/oauth']
   ]
   for (const [plugin, prefix] of routes) await app.register(plugin, { prefix })
 

@@ -35,7 +35,12 @@ export const AUDIT_EVENT_TYPES = [
   'admin_mfa_reset',
   'passkey_added',
   'passkey_removed',
-  'passkey_used'
+  'passkey_used',
+  'client_created',
+  'client_secret_rotated',
+  'client_disabled',
+  'client_token_issued',
+  'client_auth_failed'
 ] as const
 
 export type AuditEventType = typeof AUDIT_EVENT_TYPES[number]

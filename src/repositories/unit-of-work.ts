@@ -9,6 +9,7 @@ import { createHousekeepingRepository } from './housekeeping.js'
 import { createLoginFailureRepository } from './login-failures.js'
 import { createMfaRepository } from './mfa.js'
 import { createOneTimeTokenRepository } from './one-time-tokens.js'
+import { createOauthClientRepository } from './oauth-clients.js'
 import { createPasskeyRepository } from './passkeys.js'
 import { createSessionRepository } from './sessions.js'
 import { createTokenRotationRepository } from './token-rotation.js'
@@ -26,7 +27,8 @@ export function createRepositories (db: Db, sql: SqlClient) {
     adminUsers: createAdminUserRepository(db),
     housekeeping: createHousekeepingRepository(db),
     mfa: createMfaRepository(db),
-    passkeys: createPasskeyRepository(db)
+    passkeys: createPasskeyRepository(db),
+    oauthClients: createOauthClientRepository(db)
   }
 }
 

@@ -31,6 +31,22 @@ import type { AuthdClaims } from '../verifier/index.js'
  */
 export type AccessClaims = AuthdClaims & { aud: string }
 
+/**
+ * The claims of a service's access token (client credentials grant): `sub` and `client_id` are
+ * the client id; no `sid` (no session) and no `roles`. The `client_id` claim is what tells it
+ * apart from a user's token: verifyAccess refuses any token that carries one.
+ */
+export interface ClientAccessClaims {
+  iss: string
+  aud: string | string[]
+  sub: string
+  client_id: string
+  scope: string
+  jti: string
+  iat: number
+  exp: number
+}
+
 export interface RefreshClaims {
   sub: string
   sid: string
@@ -144,6 +160,42 @@ export function createTokenService (options: TokenServiceOptions) {
     return verifier
   }
 
+  // Services' tokens carry the audience their client was given (any list), so their verifier
+  // checks signature, algorithm, issuer, typ and expiry but not `aud`: only introspection uses it,
+  // and it reports the `aud` for the caller to judge.
+  const clientVerifiers = new WeakMap<AccessKey, (token: string) => unknown>()
+  function clientVerifierFor (key: AccessKey): (token: string) => unknown {
+    let verifier = clientVerifiers.get(key)
+    if (verifier === undefined) {
+      verifier = createVerifier({
+        key: key.verifyKey,
+        algorithms: [key.alg],
+        allowedIss: issuer,
+        checkTyp: ACCESS_TYP,
+        requiredClaims: ['iss', 'aud', 'sub', 'client_id', 'scope', 'jti', 'iat', 'exp']
+      })
+      clientVerifiers.set(key, verifier)
+    }
+    return verifier
+  }
+
+  /** Signs access-token claims with the active key of the set: users' and services' tokens alike. */
+  async function signAccessClaims (claims: Record<string, unknown>): Promise<string> {
+    const key = accessKeys.signingKey()
+    return await signJws(key, { alg: key.alg, kid: key.kid, typ: ACCESS_TYP }, claims)
+  }
+
+  /** The key a token's kid names among authd's own, or token_invalid. */
+  function keyOf (token: string): AccessKey {
+    const kid = headerKid(token)
+    const key = kid === undefined ? undefined : accessKeys.find(kid)
+    if (key === undefined) throw new AppError('token_invalid')
+    return key
+  }
+
+  /** fast-jwt does not reject tokens issued in the future; a signed one means a broken clock or forgery. */
+  const issuedInFuture = (iat: unknown): boolean => typeof iat !== 'number' || iat > Math.floor(Date.now() / 1000) + 60
+
   return {
     accessTtl,
     refreshTtl,
@@ -156,9 +208,8 @@ export function createTokenService (options: TokenServiceOptions) {
      * `auth_time` (OIDC); without it (a caller that has no session row at hand) `pwd` now.
      */
     async signAccess (user: { id: string, roles: string[] }, sessionId: string, auth?: { amr: string[], authTime: Date }): Promise<string> {
-      const key = accessKeys.signingKey()
       const iat = Math.floor(Date.now() / 1000)
-      return await signJws(key, { alg: key.alg, kid: key.kid, typ: ACCESS_TYP }, {
+      return await signAccessClaims({
         sid: sessionId,
         roles: user.roles,
         amr: auth?.amr ?? ['pwd'],
@@ -189,19 +240,50 @@ export function createTokenService (options: TokenServiceOptions) {
      */
     signRefresh,
 
+    /**
+     * A service's access token (POST /oauth/token): same key, algorithm, typ and issuer as a
+     * user's; `aud` the client's audience (empty: JWT_AUDIENCE); no refresh token, no session.
+     */
+    async signClientAccess (client: { clientId: string, audience: string[] }, scope: string[]): Promise<string> {
+      const iat = Math.floor(Date.now() / 1000)
+      return await signAccessClaims({
+        client_id: client.clientId,
+        scope: scope.join(' '),
+        iss: issuer,
+        aud: client.audience.length === 0 ? audience : client.audience.length === 1 ? client.audience[0] : client.audience,
+        sub: client.clientId,
+        jti: randomUUID(),
+        iat,
+        exp: iat + accessTtl
+      })
+    },
+
     verifyAccess (token: string): AccessClaims {
-      const kid = headerKid(token)
-      const key = kid === undefined ? undefined : accessKeys.find(kid)
-      if (key === undefined) throw new AppError('token_invalid')
+      const key = keyOf(token)
       let claims: AccessClaims
       try {
         claims = verifierFor(key)(token) as AccessClaims
       } catch (error) {
         throw toAppError(error)
       }
-      // fast-jwt does not reject tokens issued in the future; a signed one means a broken clock or forgery.
-      if (typeof claims.iat !== 'number' || claims.iat > Math.floor(Date.now() / 1000) + 60) throw new AppError('token_invalid')
+      if (issuedInFuture(claims.iat)) throw new AppError('token_invalid')
       if (!isUuid(claims.sub) || !isUuid(claims.sid) || !Array.isArray(claims.roles)) throw new AppError('token_invalid')
+      // A service's token is never a user's, even if one were signed with a session's claims:
+      // authd's user routes refuse anything that names a client.
+      if (claims.client_id !== undefined) throw new AppError('token_invalid')
+      return claims
+    },
+
+    /** A service's access token, as introspection checks it (signature, issuer, typ, expiry). */
+    verifyClientAccess (token: string): ClientAccessClaims {
+      const key = keyOf(token)
+      let claims: ClientAccessClaims
+      try {
+        claims = clientVerifierFor(key)(token) as ClientAccessClaims
+      } catch (error) {
+        throw toAppError(error)
+      }
+      if (issuedInFuture(claims.iat) || claims.client_id !== claims.sub || typeof claims.scope !== 'string') throw new AppError('token_invalid')
       return claims
     },
 
