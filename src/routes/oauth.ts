@@ -4,7 +4,6 @@
 // (route config `oauthErrors`, read by the error handler); every reply `Cache-Control: no-store`
 // (security-headers' default). Client authentication: HTTP Basic or the form, never both.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
 import { AppError } from '../errors.js'
 import { clientMeta } from '../services/client-meta.js'
 import { IntrospectionReply, TokenForm, TokenForToken, TokenReply, oauthErrorResponse } from '../schemas/oauth.js'
@@ -84,11 +83,12 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       consumes: [FORM],
       security: basicSecurity,
       body: TokenForToken,
-      response: { 200: Type.Null({ description: 'Done (or nothing to do).' }), 400: BAD_REQUEST, 401: BAD_CLIENT, 429: LIMITED }
+      response: { 200: { description: 'Done (or nothing to do); an empty body.', type: 'null' }, 400: BAD_REQUEST, 401: BAD_CLIENT, 429: LIMITED }
     }
   }, async (req, reply) => {
     await oauth.revoke(request(req))
-    return await reply.code(200).send(null)
+    // RFC 7009 §2.2: 200, and the body does not matter; an empty one.
+    return await reply.code(200).send()
   })
 }
 
