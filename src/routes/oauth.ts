@@ -88,7 +88,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (req, reply) => {
     await oauth.revoke(request(req))
     // RFC 7009 §2.2: 200, and the body does not matter; an empty one.
-    return await reply.code(200).send()
+    return await reply.code(200).send(undefined as unknown as null)
   })
 }
 

@@ -41,7 +41,7 @@ t.test('clientCredentialsGrant and tokenIntrospection (client_secret_post, openi
 t.test('client_secret_basic, and the errors as openid-client reports them', async (t) => {
   const config = configuration(client.ClientSecretBasic(svc.secret))
   t.match(await client.clientCredentialsGrant(config), { scope: 'orders:read orders:write' })
-  await t.rejects(client.clientCredentialsGrant(config, { scope: 'admin' }), { error: 'invalid_scope' })
+  t.match(await client.clientCredentialsGrant(config, { scope: 'admin' }).then(() => null, (error: unknown) => error), { error: 'invalid_scope', status: 400 })
   const wrong = new client.Configuration({ issuer: base, token_endpoint: `${base}/oauth/token` }, svc.clientId, 'wrong-secret', client.ClientSecretBasic('wrong-secret'))
   client.allowInsecureRequests(wrong)
   // RFC 6749 §5.2: a failed Basic authentication is a 401 with a Basic challenge, which
@@ -49,5 +49,5 @@ t.test('client_secret_basic, and the errors as openid-client reports them', asyn
   await t.rejects(client.clientCredentialsGrant(wrong), { name: 'WWWAuthenticateChallengeError', status: 401, cause: [{ scheme: 'basic', parameters: { realm: 'authd' } }] })
   const wrongPost = new client.Configuration({ issuer: base, token_endpoint: `${base}/oauth/token` }, svc.clientId, 'wrong-secret')
   client.allowInsecureRequests(wrongPost)
-  await t.rejects(client.clientCredentialsGrant(wrongPost), { error: 'invalid_client', status: 401 }, 'in the body: the §5.2 error itself')
+  t.match(await client.clientCredentialsGrant(wrongPost).then(() => null, (error: unknown) => error), { error: 'invalid_client', status: 401 }, 'in the body: the §5.2 error itself')
 })
