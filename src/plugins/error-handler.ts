@@ -1,4 +1,6 @@
-// The one error path: every error leaves as RFC 9457 problem JSON with a stable `code`.
+// The one error path: every error leaves as RFC 9457 problem JSON with a stable `code` — except
+// on the OAuth endpoints (route config `oauthErrors`), where the same codes leave as RFC 6749
+// §5.2 JSON (sendOAuthError), the format OAuth client libraries read.
 // 5xx are masked (no stack, SQL or token) and carry the request id; 401s carry
 // WWW-Authenticate as API.md requires.
 //
