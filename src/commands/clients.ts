@@ -104,7 +104,7 @@ export const clientsCommand: Command = {
     const config = context.loadConfig()
     const db = await openDatabase({ url: config.DATABASE_URL, directUrl: config.DIRECT_DATABASE_URL, dataDir: config.DATA_DIR, poolSize: 1, migrate: config.MIGRATE_ON_START })
     try {
-      return await action(createOauthClientService(createUnitOfWork(db)), context)
+      return await action(createOauthClientService({ db: createUnitOfWork(db) }), context)
     } catch (error) {
       if (error instanceof AppError && error.code === 'not_found') {
         context.err(`clients: ${error.message}`)

@@ -4,18 +4,6 @@
 // client changes nothing and says so.
 import type { Db } from './users.js'
 
-export interface OauthClient {
-  id: string
-  clientId: string
-  name: string
-  secretHash: string
-  scopes: string[]
-  audience: string[]
-  disabledAt: Date | null
-  createdAt: Date
-  secretRotatedAt: Date | null
-}
-
 export interface NewOauthClient {
   id: string
   clientId: string
@@ -23,6 +11,12 @@ export interface NewOauthClient {
   secretHash: string
   scopes: string[]
   audience: string[]
+}
+
+export interface OauthClient extends NewOauthClient {
+  disabledAt: Date | null
+  createdAt: Date
+  secretRotatedAt: Date | null
 }
 
 export function createOauthClientRepository (db: Db) {

@@ -18,12 +18,13 @@ const LIMITED = oauthErrorResponse('Over the per-IP limit (`RATE_LIMIT_OAUTH`): 
 
 /** RFC 6749 §3.1: a parameter sent twice is an invalid request, not one of its values. */
 export function parseForm (body: string): Record<string, string> {
-  const form: Record<string, string> = {}
+  const form = new Map<string, string>()
   for (const [name, value] of new URLSearchParams(body)) {
-    if (Object.hasOwn(form, name)) throw new AppError('invalid_request', `The parameter ${name} is repeated`)
-    form[name] = value
+    if (form.has(name)) throw new AppError('invalid_request', `The parameter ${name.slice(0, 100)} is repeated`)
+    form.set(name, value)
   }
-  return form
+  // fromEntries defines own properties: a parameter named __proto__ is just a parameter.
+  return Object.fromEntries(form)
 }
 
 const oauthRoutes: FastifyPluginAsyncTypebox = async (app) => {

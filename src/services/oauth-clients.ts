@@ -77,7 +77,13 @@ export function presentedCredentials (authorization: string | undefined, form: {
   return { clientId: form.client_id, secret: form.client_secret, method: 'post' }
 }
 
-export function createOauthClientService (db: UnitOfWork, sessions?: Pick<SessionService, 'requireRecentAuthentication'>) {
+export interface OauthClientServiceOptions {
+  db: UnitOfWork
+  /** The admin's step-up check; the CLI has no session and passes none. */
+  sessions?: Pick<SessionService, 'requireRecentAuthentication'>
+}
+
+export function createOauthClientService ({ db, sessions }: OauthClientServiceOptions) {
   const notFound = () => new AppError('not_found', 'There is no enabled client with this id')
   /** Handing out credentials is sensitive: an admin must have authenticated recently. */
   const stepUp = async (by: ClientManager): Promise<void> => {
@@ -155,8 +161,6 @@ declare module 'fastify' {
   }
 }
 
-async function oauthClientServicePlugin (app: FastifyInstance): Promise<void> {
-  app.decorate('oauthClients', createOauthClientService(app.db, app.sessions))
-}
-
-export default fp(oauthClientServicePlugin, { name: 'oauth-client-service', dependencies: ['database', 'session-service'] })
+export default fp(async (app: FastifyInstance): Promise<void> => {
+  app.decorate('oauthClients', createOauthClientService({ db: app.db, sessions: app.sessions }))
+}, { name: 'oauth-client-service', dependencies: ['database', 'session-service'] })

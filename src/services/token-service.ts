@@ -16,7 +16,7 @@
 // list for all keys, and caches a verifier per key string out of sight — a per-kid map is
 // shorter and says plainly what is checked.
 import { randomUUID } from 'node:crypto'
-import { createVerifier, TokenError } from 'fast-jwt'
+import { createVerifier, TokenError, type VerifierOptions } from 'fast-jwt'
 import type { FastifyJWTOptions } from '@fastify/jwt'
 import { AppError } from '../errors.js'
 import { isUuid } from '../schemas/common.js'
@@ -140,44 +140,42 @@ export function createTokenService (options: TokenServiceOptions) {
   const signRefresh = (record: RefreshRecord): string =>
     refreshJwt.sign({ sub: record.sub, sid: record.sid, jti: record.jti, iat: record.iat, exp: record.exp })
 
-  const verifiers = new WeakMap<AccessKey, (token: string) => unknown>()
-  function verifierFor (key: AccessKey): (token: string) => unknown {
-    let verifier = verifiers.get(key)
-    if (verifier === undefined) {
-      verifier = createVerifier({
-        key: key.verifyKey,
-        // Only this key's algorithm: an HS256 token "signed" with an RSA public key fails here.
-        algorithms: [key.alg],
-        allowedIss: issuer,
-        allowedAud: audience,
-        checkTyp: ACCESS_TYP,
-        requiredClaims: ['iss', 'aud', 'sub', 'sid', 'jti', 'iat', 'exp'],
-        // Verified tokens are remembered (until they expire), so /users/me skips the signature check.
-        cache: 10_000
-      })
-      verifiers.set(key, verifier)
+  type Verify = (token: string) => unknown
+  /** One fast-jwt verifier per key and kind, made on first use; keyed by the key object. */
+  function cachedVerifiers (options: (key: AccessKey) => Partial<VerifierOptions> & { key: string | Buffer }): (key: AccessKey) => Verify {
+    const made = new WeakMap<AccessKey, Verify>()
+    return (key) => {
+      let verifier = made.get(key)
+      if (verifier === undefined) {
+        verifier = createVerifier(options(key)) as Verify
+        made.set(key, verifier)
+      }
+      return verifier
     }
-    return verifier
   }
+
+  const verifierFor = cachedVerifiers((key) => ({
+    key: key.verifyKey,
+    // Only this key's algorithm: an HS256 token "signed" with an RSA public key fails here.
+    algorithms: [key.alg],
+    allowedIss: issuer,
+    allowedAud: audience,
+    checkTyp: ACCESS_TYP,
+    requiredClaims: ['iss', 'aud', 'sub', 'sid', 'jti', 'iat', 'exp'],
+    // Verified tokens are remembered (until they expire), so /users/me skips the signature check.
+    cache: 10_000
+  }))
 
   // Services' tokens carry the audience their client was given (any list), so their verifier
   // checks signature, algorithm, issuer, typ and expiry but not `aud`: only introspection uses it,
   // and it reports the `aud` for the caller to judge.
-  const clientVerifiers = new WeakMap<AccessKey, (token: string) => unknown>()
-  function clientVerifierFor (key: AccessKey): (token: string) => unknown {
-    let verifier = clientVerifiers.get(key)
-    if (verifier === undefined) {
-      verifier = createVerifier({
-        key: key.verifyKey,
-        algorithms: [key.alg],
-        allowedIss: issuer,
-        checkTyp: ACCESS_TYP,
-        requiredClaims: ['iss', 'aud', 'sub', 'client_id', 'scope', 'jti', 'iat', 'exp']
-      })
-      clientVerifiers.set(key, verifier)
-    }
-    return verifier
-  }
+  const clientVerifierFor = cachedVerifiers((key) => ({
+    key: key.verifyKey,
+    algorithms: [key.alg],
+    allowedIss: issuer,
+    checkTyp: ACCESS_TYP,
+    requiredClaims: ['iss', 'aud', 'sub', 'client_id', 'scope', 'jti', 'iat', 'exp']
+  }))
 
   /** Signs access-token claims with the active key of the set: users' and services' tokens alike. */
   async function signAccessClaims (claims: Record<string, unknown>): Promise<string> {
@@ -191,6 +189,16 @@ export function createTokenService (options: TokenServiceOptions) {
     const key = kid === undefined ? undefined : accessKeys.find(kid)
     if (key === undefined) throw new AppError('token_invalid')
     return key
+  }
+
+  /** The token's claims as the verifier of its key (found by kid) checks them, or the AppError. */
+  function verifiedBy (verifiers: (key: AccessKey) => Verify, token: string): unknown {
+    const key = keyOf(token)
+    try {
+      return verifiers(key)(token)
+    } catch (error) {
+      throw toAppError(error)
+    }
   }
 
   /** fast-jwt does not reject tokens issued in the future; a signed one means a broken clock or forgery. */
@@ -259,13 +267,7 @@ export function createTokenService (options: TokenServiceOptions) {
     },
 
     verifyAccess (token: string): AccessClaims {
-      const key = keyOf(token)
-      let claims: AccessClaims
-      try {
-        claims = verifierFor(key)(token) as AccessClaims
-      } catch (error) {
-        throw toAppError(error)
-      }
+      const claims = verifiedBy(verifierFor, token) as AccessClaims
       if (issuedInFuture(claims.iat)) throw new AppError('token_invalid')
       if (!isUuid(claims.sub) || !isUuid(claims.sid) || !Array.isArray(claims.roles)) throw new AppError('token_invalid')
       // A service's token is never a user's, even if one were signed with a session's claims:
@@ -276,13 +278,7 @@ export function createTokenService (options: TokenServiceOptions) {
 
     /** A service's access token, as introspection checks it (signature, issuer, typ, expiry). */
     verifyClientAccess (token: string): ClientAccessClaims {
-      const key = keyOf(token)
-      let claims: ClientAccessClaims
-      try {
-        claims = clientVerifierFor(key)(token) as ClientAccessClaims
-      } catch (error) {
-        throw toAppError(error)
-      }
+      const claims = verifiedBy(clientVerifierFor, token) as ClientAccessClaims
       if (issuedInFuture(claims.iat) || claims.client_id !== claims.sub || typeof claims.scope !== 'string') throw new AppError('token_invalid')
       return claims
     },

@@ -3,23 +3,20 @@
 // rotating hand out a credential and need the admin's recent authentication, disabling (which
 // only takes access away) does not. Errors are problem JSON, as on every /v1 route.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ADMIN_ROLE } from '../../services/admin-service.js'
+import { ADMIN_DENIED, ADMIN_STEP_UP, adminOnly } from './admin-only.js'
 import { actorOf } from '../../services/client-meta.js'
 import { ClientCreateBody, ClientList, ClientParams, ClientSchema, ClientWithSecret, toPublicClient } from '../../schemas/oauth.js'
-import { bearerProblems, bearerSecurity, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
+import { bearerSecurity, bodyProblems, problemResponse } from '../../schemas/responses.js'
 
 const config = { notFoundOnBadParams: 'There is no client with this id' }
 const withSecret = ({ client, secret }: { client: Parameters<typeof toPublicClient>[0], secret: string }) => ({ ...toPublicClient(client), clientSecret: secret })
 
 const adminClientRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { oauthClients } = app
-  app.addHook('onRequest', app.authenticate)
-  app.addHook('onRequest', app.requireLiveSession)
-  app.addHook('onRequest', app.requireRole(ADMIN_ROLE))
-
+  adminOnly(app)
   const security = bearerSecurity
-  const denied = { ...bearerProblems, 403: problemResponse(403, 'The caller\'s current roles do not include `admin`: `forbidden`.', 'forbidden'), ...problemResponses(503) }
-  const stepUp = { 403: problemResponse(403, 'The caller\'s current roles do not include `admin` (`forbidden`), or this needs a recent authentication: `reauthentication_required`.', 'reauthentication_required') }
+  const denied = ADMIN_DENIED
+  const stepUp = ADMIN_STEP_UP
   const notFound = { 404: problemResponse(404, 'No enabled client has this id: `not_found`.') }
 
   app.post('/clients', {
