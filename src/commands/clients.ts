@@ -74,7 +74,7 @@ function actionOf (positionals: string[], values: Record<string, unknown>, conte
       const id = clientId()
       if (typeof id === 'number') return id
       return async (service, context) => {
-        const { client, secret } = await service.rotateSecret(id, null)
+        const { client, secret } = await service.rotateSecret({ clientId: id }, null)
         context.out(`secret rotated: ${client.clientId}\nclient_secret: ${secret}\nThe secret is shown this once; the old one no longer works.`)
         return 0
       }
@@ -83,7 +83,7 @@ function actionOf (positionals: string[], values: Record<string, unknown>, conte
       const id = clientId()
       if (typeof id === 'number') return id
       return async (service, context) => {
-        const client = await service.disable(id, null)
+        const client = await service.disable({ clientId: id }, null)
         context.out(`client disabled: ${describe(client)}`)
         return 0
       }

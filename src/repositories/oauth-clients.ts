@@ -19,14 +19,17 @@ export interface OauthClient extends NewOauthClient {
   secretRotatedAt: Date | null
 }
 
+/** A client named by its id (admin API) or its client_id (CLI, /oauth). */
+export type ClientKey = { id: string } | { clientId: string }
+
 export function createOauthClientRepository (db: Db) {
   return {
     async create (client: NewOauthClient): Promise<OauthClient> {
       return await db.oauthClient.create({ data: client })
     },
 
-    async findByClientId (clientId: string): Promise<OauthClient | null> {
-      return await db.oauthClient.findUnique({ where: { clientId } })
+    async find (key: ClientKey): Promise<OauthClient | null> {
+      return await db.oauthClient.findUnique({ where: key })
     },
 
     /** Every client, oldest first (a deployment has a handful). */
@@ -35,14 +38,14 @@ export function createOauthClientRepository (db: Db) {
     },
 
     /** A new secret hash for an enabled client; null when there is no enabled client with this id. */
-    async rotateSecret (clientId: string, secretHash: string): Promise<OauthClient | null> {
-      const { count } = await db.oauthClient.updateMany({ where: { clientId, disabledAt: null }, data: { secretHash, secretRotatedAt: new Date() } })
-      return count === 0 ? null : await db.oauthClient.findUnique({ where: { clientId } })
+    async rotateSecret (key: ClientKey, secretHash: string): Promise<OauthClient | null> {
+      const { count } = await db.oauthClient.updateMany({ where: { ...key, disabledAt: null }, data: { secretHash, secretRotatedAt: new Date() } })
+      return count === 0 ? null : await db.oauthClient.findUnique({ where: key })
     },
 
     /** Disables an enabled client: true when this call disabled it. */
-    async disable (clientId: string): Promise<boolean> {
-      const { count } = await db.oauthClient.updateMany({ where: { clientId, disabledAt: null }, data: { disabledAt: new Date() } })
+    async disable (key: ClientKey): Promise<boolean> {
+      const { count } = await db.oauthClient.updateMany({ where: { ...key, disabledAt: null }, data: { disabledAt: new Date() } })
       return count > 0
     }
   }

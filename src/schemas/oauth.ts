@@ -2,7 +2,7 @@
 // (problem JSON errors like every admin route), and the form bodies and RFC 6749 / 7662 / 7009
 // replies of /oauth/token, /oauth/introspect and /oauth/revoke.
 import { Type, type Static } from 'typebox'
-import { IsoDateTime } from './common.js'
+import { IdParams, IsoDateTime } from './common.js'
 
 export const EXAMPLE_CLIENT_ID = 'svc_Q2xpZW50SWRFeGFtcGxlMQ'
 export const EXAMPLE_CLIENT_SECRET = 'fQ8V4jRk1tq9zJm2vX6c0bN3hL5dW7sY1pA4eG8kT2u'
@@ -23,7 +23,8 @@ export const ClientCreateBody = Type.Object({
 }, { additionalProperties: false, examples: [{ name: 'orders service', scopes: ['orders:read', 'orders:write'], audience: ['billing'] }] })
 export type ClientCreateInput = Static<typeof ClientCreateBody>
 
-export const ClientParams = Type.Object({ clientId: ClientId })
+/** The admin API names a client by its `id` (a UUID), like users. */
+export const ClientParams = IdParams('The client\'s id (not its client_id).')
 
 const clientFields = {
   id: Type.String({ format: 'uuid' }),

@@ -15,14 +15,14 @@ import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { AppError } from '../errors.js'
-import type { OauthClient } from '../repositories/oauth-clients.js'
+import type { ClientKey, OauthClient } from '../repositories/oauth-clients.js'
 import type { UnitOfWork } from '../repositories/unit-of-work.js'
 import type { ClientCreateInput } from '../schemas/oauth.js'
 import type { Actor, ClientMeta } from './client-meta.js'
 import { hashToken, newOpaqueToken } from './opaque-tokens.js'
 import type { SessionService } from './session-service.js'
 
-export type { OauthClient }
+export type { ClientKey, OauthClient }
 
 /** A client with its secret, the one time it is shown. */
 export interface ClientWithSecret { client: OauthClient, secret: string }
@@ -111,14 +111,14 @@ export function createOauthClientService ({ db, sessions }: OauthClientServiceOp
     },
 
     /** A new secret for an enabled client; the old one stops working at once. */
-    async rotateSecret (clientId: string, by: ClientManager): Promise<ClientWithSecret> {
+    async rotateSecret (key: ClientKey, by: ClientManager): Promise<ClientWithSecret> {
       await stepUp(by)
       const secret = newOpaqueToken()
       const { via, ...meta } = audited(by)
       const client = await db.transaction(async (repos) => {
-        const rotated = await repos.oauthClients.rotateSecret(clientId, hashToken(secret))
+        const rotated = await repos.oauthClients.rotateSecret(key, hashToken(secret))
         if (rotated === null) throw notFound()
-        await repos.audit.record({ type: 'client_secret_rotated', ...meta, detail: { clientId, via } })
+        await repos.audit.record({ type: 'client_secret_rotated', ...meta, detail: { clientId: rotated.clientId, via } })
         return rotated
       })
       return { client, secret }
@@ -128,20 +128,20 @@ export function createOauthClientService ({ db, sessions }: OauthClientServiceOp
      * Disables a client: it can no longer authenticate to any /oauth endpoint, and introspection
      * reports its tokens inactive. Disabling a disabled client changes nothing and records nothing.
      */
-    async disable (clientId: string, by: ClientManager): Promise<OauthClient> {
+    async disable (key: ClientKey, by: ClientManager): Promise<OauthClient> {
       const { via, ...meta } = audited(by)
       return await db.transaction(async (repos) => {
-        const disabled = await repos.oauthClients.disable(clientId)
-        if (disabled) await repos.audit.record({ type: 'client_disabled', ...meta, detail: { clientId, via } })
-        const client = await repos.oauthClients.findByClientId(clientId)
+        const disabled = await repos.oauthClients.disable(key)
+        const client = await repos.oauthClients.find(key)
         if (client === null) throw new AppError('not_found', 'There is no client with this id')
+        if (disabled) await repos.audit.record({ type: 'client_disabled', ...meta, detail: { clientId: client.clientId, via } })
         return client
       })
     },
 
     /** The enabled client these credentials belong to, or invalid_client (audited, without the secret). */
     async authenticate (credentials: PresentedCredentials, meta: ClientMeta, endpoint: OAuthEndpoint): Promise<OauthClient> {
-      const client = await db.repos.oauthClients.findByClientId(credentials.clientId)
+      const client = await db.repos.oauthClients.find({ clientId: credentials.clientId })
       const matches = timingSafeEqual(digest(hashToken(credentials.secret)), client === null ? DUMMY_DIGEST : digest(client.secretHash))
       if (client !== null && matches && client.disabledAt === null) return client
       // The presented id only when it names a client: anything else may be a secret pasted in the wrong field.

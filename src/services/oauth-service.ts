@@ -68,7 +68,7 @@ export function createOAuthService ({ db, clients, tokens, sessions, auth }: OAu
     // A service's token: alive while its client is enabled.
     const service = await unlessRefused(() => tokens.verifyClientAccess(token))
     if (service !== null) {
-      const client = await db.repos.oauthClients.findByClientId(service.client_id)
+      const client = await db.repos.oauthClients.find({ clientId: service.client_id })
       return client === null || client.disabledAt !== null ? INACTIVE : { active: true, token_type: 'access_token', ...service }
     }
     // A refresh token: alive while it is its session's one live token (not rotated, not

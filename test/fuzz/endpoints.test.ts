@@ -99,7 +99,7 @@ function violation (req: InjectOptions, res: LightMyRequestResponse): string | n
   if (res.statusCode < 400) return null
   const type = String(res.headers['content-type'] ?? '')
   // The OAuth endpoints answer RFC 6749 §5.2 JSON instead (an unknown /oauth path is a 404 problem).
-  if (/^\/oauth\/(token|introspect|revoke)(\?|$)/.test(String(req.url)) && req.method === 'POST') return oauthViolation(res, type)
+  if (String(req.url).startsWith('/oauth/') && type.startsWith('application/json')) return oauthViolation(res, type)
   if (!type.startsWith('application/problem+json')) return `${res.statusCode} with content-type "${type}"`
   if (req.method === 'HEAD') return null // no body to check
   let body: unknown

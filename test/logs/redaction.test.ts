@@ -123,7 +123,7 @@ t.test('every flow that carries a secret, at log level trace', async (t) => {
   await call({ method: 'POST', url: '/oauth/token', headers: form, payload: `${posted}&client_secret=${secret}` }, 400)
   await call({ method: 'POST', url: '/oauth/introspect', headers: form, payload: `token=${known.tokens.access}&${posted}` }, 200)
   await call({ method: 'POST', url: '/oauth/revoke', headers: form, payload: `token=${known.tokens.refresh}&${posted}` }, 200)
-  keep((await app.oauthClients.rotateSecret(client.clientId, null)).secret)
+  keep((await app.oauthClients.rotateSecret({ clientId: client.clientId }, null)).secret)
 
   // Failure paths.
   await call({ method: 'POST', url: '/v1/app/auth/login', headers: { 'content-type': 'application/json' }, payload: `{"login":"${account.email}","password":"${malformedPassword}"` }, 400)

@@ -17,7 +17,7 @@ const adminClientRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const security = bearerSecurity
   const denied = ADMIN_DENIED
   const stepUp = ADMIN_STEP_UP
-  const notFound = { 404: problemResponse(404, 'No enabled client has this id: `not_found`.') }
+  const notFound = { 404: problemResponse(404, 'No enabled client has this id (or it is not a UUID): `not_found`.') }
 
   app.post('/clients', {
     schema: {
@@ -38,7 +38,7 @@ const adminClientRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return { clients: (await oauthClients.list()).map(toPublicClient) }
   })
 
-  app.post('/clients/:clientId/rotate-secret', {
+  app.post('/clients/:id/rotate-secret', {
     config,
     schema: {
       tags: ['admin clients'],
@@ -49,10 +49,10 @@ const adminClientRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: ClientWithSecret, ...denied, ...stepUp, ...notFound }
     }
   }, async (request) => {
-    return withSecret(await oauthClients.rotateSecret(request.params.clientId, actorOf(request)))
+    return withSecret(await oauthClients.rotateSecret({ id: request.params.id }, actorOf(request)))
   })
 
-  app.post('/clients/:clientId/disable', {
+  app.post('/clients/:id/disable', {
     config,
     schema: {
       tags: ['admin clients'],
@@ -60,10 +60,10 @@ const adminClientRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'It can no longer use /oauth/token, /oauth/introspect or /oauth/revoke, and introspection reports its tokens inactive (services that verify tokens locally accept them until they expire). Disabling a disabled client changes nothing. Audited (`client_disabled`).',
       security,
       params: ClientParams,
-      response: { 200: ClientSchema, ...denied, 404: problemResponse(404, 'No client has this id: `not_found`.') }
+      response: { 200: ClientSchema, ...denied, 404: problemResponse(404, 'No client has this id (or it is not a UUID): `not_found`.') }
     }
   }, async (request) => {
-    return toPublicClient(await oauthClients.disable(request.params.clientId, actorOf(request)))
+    return toPublicClient(await oauthClients.disable({ id: request.params.id }, actorOf(request)))
   })
 }
 

@@ -41,7 +41,7 @@ t.test('list: every client, never a secret', async (t) => {
 })
 
 t.test('rotate-secret: a new secret, the old one refused at once', async (t) => {
-  const res = await call(admin, 'POST', `/v1/admin/clients/${created.clientId}/rotate-secret`)
+  const res = await call(admin, 'POST', `/v1/admin/clients/${created.id}/rotate-secret`)
   t.equal(res.statusCode, 200, res.body)
   t.match(res.json(), { clientId: created.clientId, secretRotatedAt: String, clientSecret: String })
   t.not(res.json().clientSecret, created.clientSecret)
@@ -52,18 +52,18 @@ t.test('rotate-secret: a new secret, the old one refused at once', async (t) => 
 })
 
 t.test('disable: the client is refused; disabling again changes nothing; rotating a disabled client is 404', async (t) => {
-  const res = await call(admin, 'POST', `/v1/admin/clients/${created.clientId}/disable`)
+  const res = await call(admin, 'POST', `/v1/admin/clients/${created.id}/disable`)
   t.equal(res.statusCode, 200, res.body)
   t.match(res.json(), { clientId: created.clientId, disabledAt: String })
-  const again = await call(admin, 'POST', `/v1/admin/clients/${created.clientId}/disable`)
+  const again = await call(admin, 'POST', `/v1/admin/clients/${created.id}/disable`)
   t.equal(again.statusCode, 200)
   t.equal(again.json().disabledAt, res.json().disabledAt, 'the first disabling stands')
   t.equal(await prisma.auditEvent.count({ where: { type: 'client_disabled' } }), 1, 'recorded once')
-  assertProblem(t, await call(admin, 'POST', `/v1/admin/clients/${created.clientId}/rotate-secret`), 404, 'not_found')
+  assertProblem(t, await call(admin, 'POST', `/v1/admin/clients/${created.id}/rotate-secret`), 404, 'not_found')
 })
 
 t.test('unknown and malformed client ids: 404', async (t) => {
-  for (const path of ['svc_AAAAAAAAAAAAAAAAAAAAAA', 'nope', '..%2F']) {
+  for (const path of ['00000000-0000-4000-8000-000000000000', created.clientId, 'nope', '..%2F']) {
     assertProblem(t, await call(admin, 'POST', `/v1/admin/clients/${path}/disable`), 404, 'not_found')
     assertProblem(t, await call(admin, 'POST', `/v1/admin/clients/${path}/rotate-secret`), 404, 'not_found')
   }
@@ -76,7 +76,7 @@ t.test('bad bodies: 400 validation_failed', async (t) => {
 })
 
 t.test('non-admins: 403; no token: 401', async (t) => {
-  for (const [method, url] of [['POST', '/v1/admin/clients'], ['GET', '/v1/admin/clients'], ['POST', `/v1/admin/clients/${created.clientId}/rotate-secret`], ['POST', `/v1/admin/clients/${created.clientId}/disable`]] as const) {
+  for (const [method, url] of [['POST', '/v1/admin/clients'], ['GET', '/v1/admin/clients'], ['POST', `/v1/admin/clients/${created.id}/rotate-secret`], ['POST', `/v1/admin/clients/${created.id}/disable`]] as const) {
     assertProblem(t, await call(user.tokens.access, method, url, method === 'POST' ? { name: 'x' } : undefined), 403, 'forbidden')
     assertProblem(t, await app.inject({ method, url }), 401, 'authentication_required')
   }
@@ -86,7 +86,7 @@ t.test('create and rotate need a recent authentication; disable does not', async
   const sid = JSON.parse(Buffer.from(admin.split('.')[1] as string, 'base64url').toString()).sid as string
   await prisma.session.update({ where: { id: sid }, data: { authTime: new Date(Date.now() - 24 * 3600_000) } })
   t.teardown(async () => { await prisma.session.update({ where: { id: sid }, data: { authTime: new Date() } }) })
-  const other = (await call(admin, 'GET', '/v1/admin/clients')).json().clients[1].clientId as string
+  const other = (await call(admin, 'GET', '/v1/admin/clients')).json().clients[1].id as string
   assertProblem(t, await call(admin, 'POST', '/v1/admin/clients', { name: 'late' }), 403, 'reauthentication_required')
   assertProblem(t, await call(admin, 'POST', `/v1/admin/clients/${other}/rotate-secret`), 403, 'reauthentication_required')
   t.equal((await call(admin, 'POST', `/v1/admin/clients/${other}/disable`)).statusCode, 200, 'taking access away needs no step-up')

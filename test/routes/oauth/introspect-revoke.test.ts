@@ -89,7 +89,7 @@ t.test('a service\'s token: active with client_id and scope while its client is 
   const svc = await newClient(app, { scopes: ['a', 'b'], audience: ['svc-x'] })
   const token = (await oauthPost(app, 'token', svc, { grant_type: 'client_credentials', scope: 'a' })).json().access_token as string
   t.match(await introspect(token), { active: true, token_type: 'access_token', sub: svc.clientId, client_id: svc.clientId, scope: 'a', aud: 'svc-x', iss: 'authd' })
-  await app.oauthClients.disable(svc.clientId, null)
+  await app.oauthClients.disable({ clientId: svc.clientId }, null)
   t.same(await introspect(token), { active: false }, 'disabled: its tokens are inactive')
   await database.prisma.oauthClient.delete({ where: { clientId: svc.clientId } })
   t.same(await introspect(token), { active: false }, 'deleted: the same')
