@@ -49,7 +49,7 @@ function actionOf (positionals: string[], values: Record<string, unknown>, conte
   const audience = (values.audience as string[] | undefined) ?? []
   if (extra.length > 0) return usageError(context, `Unexpected argument: ${JSON.stringify(extra[0])}`)
   if (verb !== 'create' && (scopes.length > 0 || audience.length > 0)) return usageError(context, '--scope and --audience are options of create')
-  const clientId = (): string | number => argument !== undefined && Value.Check(ClientId, argument) ? argument : usageError(context, `${verb ?? ''} needs a CLIENT_ID (svc_…)`)
+  const clientId = (): string | number => argument !== undefined && Value.Check(ClientId, argument) ? argument : usageError(context, 'rotate-secret and disable need a CLIENT_ID (svc_…)')
   switch (verb) {
     case 'create': {
       if (argument === undefined || !Value.Check(ClientName, argument)) return usageError(context, 'create needs a NAME (1-100 characters)')

@@ -89,3 +89,9 @@ t.test('an empty list', async (t) => {
   t.equal(await runCommand(['clients', 'list'], context), 0)
   t.equal(output.stdout, 'no clients\n')
 })
+
+t.test('a failure that is not a refusal is not turned into one', async (t) => {
+  const { context } = captureContext(env)
+  context.out = () => { throw new Error('stdout is gone') }
+  await t.rejects(runCommand(['clients', 'list'], context), { message: 'stdout is gone' })
+})

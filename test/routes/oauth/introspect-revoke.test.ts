@@ -2,9 +2,11 @@
 // while the token verifies AND its session is alive (logout, rotation, revocation, deactivation
 // all end that at once); revocation of a refresh token ends its session through logout's path.
 // Garbage is `{ active: false }` and a 200 revoke. Neither endpoint works without a client.
+import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import { buildWithDatabase, me, refresh, register } from '../../helper.js'
-import { flipSignatureChar, withPayload } from '../../jwt-helper.js'
+import { signJws } from '../../../src/keys/jws-sign.js'
+import { buildWithDatabase, me, refresh, register, testKeys } from '../../helper.js'
+import { flipSignatureChar, signRefresh, withPayload } from '../../jwt-helper.js'
 import { assertOAuthError, newClient, oauthPost } from './oauth-helper.js'
 
 const { app, database } = await buildWithDatabase(t)
@@ -103,4 +105,30 @@ t.test('both endpoints need client authentication and a token', async (t) => {
     assertOAuthError(t, await oauthPost(app, path, gateway, {}), 400, 'invalid_request')
   }
   t.equal((await refresh(app, user.tokens.refresh)).statusCode, 200, 'the refused revocations did nothing')
+})
+
+t.test('well-signed tokens authd never issued, or with claims that do not fit: active false', async (t) => {
+  const key = (await testKeys()).access
+  const now = Math.floor(Date.now() / 1000)
+  const svc = { iss: 'authd', aud: 'authd', sub: gateway.clientId, client_id: gateway.clientId, scope: '', jti: 'x', iat: now, exp: now + 60 }
+  const sign = async (claims: Record<string, unknown>) => await signJws(key, { alg: key.alg, kid: key.kid, typ: 'at+jwt' }, claims)
+  t.equal((await introspect(await sign(svc))).active, true, 'the well-formed service token is active (the control)')
+  for (const [what, claims] of [
+    ['issued in the future', { ...svc, iat: now + 3600 }],
+    ['client_id other than sub', { ...svc, sub: 'svc_someoneelse' }],
+    ['a scope that is not a string', { ...svc, scope: ['a'] }]
+  ] as const) {
+    t.same(await introspect(await sign(claims)), { active: false }, what)
+  }
+  // A refresh token signed with authd's secret whose session and jti were never recorded.
+  const unknown = await signRefresh({ sub: randomUUID(), sid: randomUUID(), jti: randomUUID(), iat: now, exp: now + 60 })
+  t.same(await introspect(unknown), { active: false }, 'a refresh token of no session')
+})
+
+t.test('a failure to check the session is a server_error, never "inactive"', async (t) => {
+  const user = await register(app)
+  const original = app.sessions.liveUser
+  app.sessions.liveUser = async () => { throw new Error('database gone') }
+  t.teardown(() => { app.sessions.liveUser = original })
+  assertOAuthError(t, await oauthPost(app, 'introspect', gateway, { token: user.tokens.access }), 500, 'server_error')
 })
