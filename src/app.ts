@@ -32,6 +32,8 @@ import authServicePlugin from './services/auth-service.js'
 import accountServicePlugin from './services/account-service.js'
 import adminServicePlugin from './services/admin-service.js'
 import auditServicePlugin from './services/audit-service.js'
+import oauthClientServicePlugin from './services/oauth-clients.js'
+import oauthServicePlugin from './services/oauth-service.js'
 import mfaServicePlugin from './services/mfa-service.js'
 import passkeyServicePlugin from './services/passkey-service.js'
 import emailCodeServicePlugin from './services/email-codes.js'
@@ -62,6 +64,8 @@ import passkeyRoutes from './routes/users/passkeys.js'
 import sessionRoutes from './routes/sessions.js'
 import adminUserRoutes from './routes/admin/users.js'
 import adminEventRoutes from './routes/admin/events.js'
+import adminClientRoutes from './routes/admin/clients.js'
+import oauthRoutes from './routes/oauth.js'
 
 export interface BuildOptions {
   /** Use this database instead of opening one from the config (tests, CLI). */
@@ -138,7 +142,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(mailerPlugin)
   await app.register(passwordsPlugin, { hasher: options.passwordHasher })
   // The services, each after the ones it depends on (fastify-plugin checks the declared order).
-  for (const service of [sessionServicePlugin, passkeyServicePlugin, mfaServicePlugin, emailFlowsPlugin, emailCodeServicePlugin, authServicePlugin, providerServicePlugin, accountServicePlugin, emailChangeServicePlugin, adminServicePlugin, auditServicePlugin]) {
+  for (const service of [sessionServicePlugin, passkeyServicePlugin, mfaServicePlugin, emailFlowsPlugin, emailCodeServicePlugin, authServicePlugin, providerServicePlugin, accountServicePlugin, emailChangeServicePlugin, adminServicePlugin, auditServicePlugin, oauthClientServicePlugin, oauthServicePlugin]) {
     await app.register(service)
   }
   await app.register(authenticatePlugin)
@@ -170,7 +174,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     [passkeyRoutes, '/v1/users'],
     [sessionRoutes, '/v1/sessions'],
     [adminUserRoutes, '/v1/admin'],
-    [adminEventRoutes, '/v1/admin']
+    [adminEventRoutes, '/v1/admin'],
+    [adminClientRoutes, '/v1/admin'],
+    [oauthRoutes, '/oauth']
   ]
   for (const [plugin, prefix] of routes) await app.register(plugin, { prefix })
 

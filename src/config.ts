@@ -71,6 +71,7 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_REGISTER: Int(5, 1, 100_000, 'Register requests per window per IP.'),
   RATE_LIMIT_REFRESH: Int(60, 1, 100_000, 'Refresh requests per window per IP.'),
   RATE_LIMIT_EMAIL: Int(10, 1, 100_000, 'Requests per window per IP to the mail routes together (`/v1/auth/email/verify`, `/resend`, `/v1/auth/password/forgot`, `/reset`, `/v1/{client}/auth/code/request`, `POST /v1/users/me/email`, `/v1/auth/email/change/confirm`).'),
+  RATE_LIMIT_OAUTH: Int(60, 1, 100_000, 'Requests per window per IP to the OAuth endpoints together (`/oauth/token`, `/oauth/introspect`, `/oauth/revoke`).'),
   RATE_LIMIT_WINDOW: Int(60, 1, 86_400, 'Rate-limit window in seconds.'),
   REDIS_URL: Type.String({ default: '', description: '`redis://…`: rate-limit counters live in Redis, shared by every instance. Empty: in process memory.' }),
   RATE_LIMIT_NAMESPACE: Type.String({ default: 'authd:rl:', minLength: 1, description: 'Prefix of the rate-limit keys in Redis; give each deployment that shares one Redis its own.' }),

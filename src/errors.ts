@@ -226,6 +226,33 @@ export const ErrorCodes = {
     title: 'The only way into the account',
     description: '`DELETE /v1/users/me/identities/{id}` of the account\'s last way in: it has no usable password, no passkey and no other identity. Set a password (password reset) or link another provider first.'
   },
+  // OAuth endpoints (/oauth/token, /oauth/introspect, /oauth/revoke) only: these leave as RFC
+  // 6749 §5.2 JSON ({ error, error_description }), not problem JSON (plugins/error-handler.ts).
+  invalid_request: {
+    status: 400,
+    title: 'Invalid OAuth request',
+    description: '`/oauth/*` only (RFC 6749 §5.2 JSON, not problem JSON): a missing or repeated parameter, a body that is not `application/x-www-form-urlencoded`, client credentials sent both in `Authorization: Basic` and in the body. Every other 4xx cause on these endpoints (a body too large, a bad character) is answered as `invalid_request` too.'
+  },
+  invalid_client: {
+    status: 401,
+    title: 'Client authentication failed',
+    description: '`/oauth/*` only: no client credentials, an unknown `client_id`, a wrong secret (a rotated-out one included), a malformed `Authorization: Basic` header, or a disabled client — one answer for all. With `WWW-Authenticate: Basic realm="authd"` unless the credentials came in the body.'
+  },
+  unauthorized_client: {
+    status: 400,
+    title: 'Grant not allowed for this client',
+    description: 'In the catalogue for OAuth clients that expect it; not raised today (every client may use `client_credentials`, the only grant of `/oauth/token`).'
+  },
+  unsupported_grant_type: {
+    status: 400,
+    title: 'Unsupported grant type',
+    description: '`POST /oauth/token` with a `grant_type` other than `client_credentials`.'
+  },
+  invalid_scope: {
+    status: 400,
+    title: 'Invalid scope',
+    description: '`POST /oauth/token` asking for a `scope` the client was not given (every requested scope must be one of the client\'s).'
+  },
   service_unavailable: {
     status: 503,
     title: 'Service unavailable',

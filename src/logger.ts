@@ -7,7 +7,7 @@ import type { FastifyRequest, FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
 
 /** Names of fields that hold passwords or tokens in authd's bodies. */
-const SECRET_FIELDS = ['password', 'currentPassword', 'newPassword', 'token', 'access', 'refresh', 'csrfToken', 'deviceToken', 'authorization', 'cookie']
+const SECRET_FIELDS = ['password', 'currentPassword', 'newPassword', 'token', 'access', 'refresh', 'csrfToken', 'deviceToken', 'authorization', 'cookie', 'client_secret', 'clientSecret']
 
 /** Paths pino replaces with "[redacted]": headers, and secret fields at the top or one level down. */
 export const REDACTED_PATHS = [

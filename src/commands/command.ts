@@ -39,12 +39,14 @@ export type OptionValues = Record<string, string | boolean | undefined>
 
 /**
  * Strict option parsing shared by the commands: `--help` prints `help` and exits 0; an unknown
- * option or a stray argument prints the problem and `help` on stderr and exits 2.
+ * option or a stray argument prints the problem and `help` on stderr and exits 2. Commands that
+ * take arguments (`authd clients create NAME`) pass `allowPositionals`.
  */
-export function parseOptions (args: string[], options: Options, help: string, context: CommandContext): { values: OptionValues } | { exit: number } {
+export function parseOptions (args: string[], options: Options, help: string, context: CommandContext, allowPositionals = false): { values: OptionValues, positionals: string[] } | { exit: number } {
   let values: OptionValues
+  let positionals: string[]
   try {
-    ({ values } = parseArgs({ args, options: { ...options, help: { type: 'boolean' } }, strict: true, allowPositionals: false }) as { values: OptionValues })
+    ({ values, positionals } = parseArgs({ args, options: { ...options, help: { type: 'boolean' } }, strict: true, allowPositionals }) as { values: OptionValues, positionals: string[] })
   } catch (error) {
     // Node's message quotes a stray argument; it could be a password typed in the wrong place.
     const message = (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL'
@@ -57,5 +59,5 @@ export function parseOptions (args: string[], options: Options, help: string, co
     context.out(help)
     return { exit: 0 }
   }
-  return { values }
+  return { values, positionals }
 }

@@ -1,4 +1,6 @@
-// The one error path: every error leaves as RFC 9457 problem JSON with a stable `code`.
+// The one error path: every error leaves as RFC 9457 problem JSON with a stable `code` — except
+// on the OAuth endpoints (route config `oauthErrors`), where the same codes leave as RFC 6749
+// §5.2 JSON (sendOAuthError), the format OAuth client libraries read.
 // 5xx are masked (no stack, SQL or token) and carry the request id; 401s carry
 // WWW-Authenticate as API.md requires.
 //
@@ -24,6 +26,11 @@ declare module 'fastify' {
      * malformed id): to the client it names nothing it can reach, like an unknown id.
      */
     notFoundOnBadParams?: string
+    /**
+     * The route is an OAuth endpoint (/oauth/*): its errors leave as RFC 6749 §5.2 JSON
+     * (`{ error, error_description }`), which OAuth client libraries read, not problem JSON.
+     */
+    oauthErrors?: boolean
   }
   interface FastifyReply {
     /** The `code` of the problem this reply sent, if it sent one (read by the metrics plugin). */
@@ -137,6 +144,31 @@ export function sendProblem (request: FastifyRequest, reply: FastifyReply, code:
   reply.problemCode = code
   // Errors must never be cached by a proxy or browser.
   return reply.code(status).header('cache-control', 'no-store').type(PROBLEM_CONTENT_TYPE).send(problem)
+}
+
+// --- OAuth endpoints: RFC 6749 §5.2 errors --------------------------------------------------------
+
+/** The codes OAuth clients know; anything else a /oauth/* route fails with is mapped onto them. */
+const OAUTH_CODES = new Set<ErrorCode>(['invalid_request', 'invalid_client', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope'])
+
+/**
+ * The RFC 6749 §5.2 error of an OAuth endpoint. A 4xx that is not an OAuth code (a schema
+ * failure, a body that is not a form, too large…) is `invalid_request` with its own status;
+ * 429 and 503 are `temporarily_unavailable` (with Retry-After when the rate limit set it);
+ * anything else 5xx is `server_error`, masked like every 5xx.
+ */
+export function sendOAuthError (request: FastifyRequest, reply: FastifyReply, code: ErrorCode, detail?: string, errors?: FieldError[]): FastifyReply {
+  const { status: catalogued, title } = ErrorCodes[code]
+  const error = OAUTH_CODES.has(code)
+    ? code
+    : catalogued === 429 || catalogued === 503 ? 'temporarily_unavailable' : catalogued >= 500 ? 'server_error' : 'invalid_request'
+  // RFC 6749 §5.2: invalid_request is a 400, whatever the cause (a 413 or 415 elsewhere).
+  const status = error === 'invalid_request' ? 400 : catalogued
+  if (code === 'unsupported_media_type') detail = 'Send the body as application/x-www-form-urlencoded'
+  reply.problemCode = code
+  return reply.code(status).header('cache-control', 'no-store').header('pragma', 'no-cache')
+    .type('application/json; charset=utf-8')
+    .send({ error, error_description: [detail ?? title, ...(errors ?? []).map((e) => `${e.field} ${e.message}`)].join('; ') })
 }
 
 /**
@@ -281,13 +313,16 @@ async function errorHandlerPlugin (app: FastifyInstance): Promise<void> {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const { code, detail, errors } = classify(error, request)
     const status = ErrorCodes[code].status
+    const send = request.routeOptions.config.oauthErrors === true
+      ? (code: ErrorCode, detail?: string, errors?: FieldError[]) => sendOAuthError(request, reply, code, detail, errors)
+      : (code: ErrorCode, detail?: string, errors?: FieldError[]) => sendProblem(request, reply, code, detail, errors)
     if (status >= 500) {
       // The error may quote what the request sent (a driver error echoing values): its secrets are masked.
       request.log.error({ err: maskSecrets(error, requestSecrets(request)) }, 'request failed')
-      return sendProblem(request, reply, code, code === 'internal_error' ? `Something went wrong; quote request id ${request.id}` : detail)
+      return send(code, code === 'internal_error' ? `Something went wrong; quote request id ${request.id}` : detail)
     }
     if (error instanceof AppError && error.headers !== undefined) reply.headers(error.headers)
-    return sendProblem(request, reply, code, detail, errors)
+    return send(code, detail, errors)
   })
 
   app.setNotFoundHandler((request, reply) => sendProblem(request, reply, 'not_found', 'There is no such route'))

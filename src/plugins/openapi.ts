@@ -24,6 +24,8 @@ export const TAGS = [
   { name: 'identities', description: 'The caller\'s identities at other providers (Google, GitHub, any OpenID provider): list, link, unlink (bearer access token). Signing in with one: `/v1/browser/auth/providers`, `POST /v1/app/auth/providers/{id}/token`.' },
   { name: 'sessions', description: 'The caller\'s sessions, one per login (bearer access token).' },
   { name: 'admin', description: 'User administration; needs the `admin` role.' },
+  { name: 'admin clients', description: 'Service credentials (OAuth 2 clients of the client-credentials grant); needs the `admin` role.' },
+  { name: 'oauth', description: 'OAuth 2 endpoints for services (form bodies, client authentication by HTTP Basic or in the body): client credentials, introspection, revocation. Errors here are RFC 6749 §5.2 JSON, not problem JSON.' },
   { name: 'tokens', description: 'For services that accept authd\'s access tokens: the public keys, and a verify call.' },
   { name: 'operations', description: 'Health, readiness, metrics and this document.' }
 ]
@@ -64,7 +66,8 @@ async function openapiPlugin (app: FastifyInstance): Promise<void> {
         title: pkg.name,
         version: pkg.version,
         description: 'JWT authentication service: registration, login, rotating refresh tokens, sessions. ' +
-          'Every error is RFC 9457 problem JSON (`application/problem+json`) with a stable `code`; ' +
+          'Every error is RFC 9457 problem JSON (`application/problem+json`) with a stable `code`, ' +
+          'except on the OAuth endpoints (`/oauth/*`), which answer RFC 6749 §5.2 JSON (`{ error, error_description }`); ' +
           'every reply carries `X-Request-Id`.',
         license: { name: 'MIT', identifier: 'MIT' }
       },
@@ -75,6 +78,7 @@ async function openapiPlugin (app: FastifyInstance): Promise<void> {
           bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'An access token from login, register or refresh.' },
           refreshCookie: { type: 'apiKey', in: 'cookie', name: config.COOKIE_REFRESH_NAME, description: 'The browser session\'s refresh token (HttpOnly cookie set by browser login/register/refresh).' },
           csrfHeader: { type: 'apiKey', in: 'header', name: 'X-CSRF-Token', description: 'The session\'s `csrfToken` (from the login/refresh body or the readable CSRF cookie).' },
+          clientBasic: { type: 'http', scheme: 'basic', description: 'client_secret_basic: the client id and secret (each form-urlencoded) as HTTP Basic user and password. Or client_secret_post: `client_id` and `client_secret` as form fields of the body; never both.' },
           metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, when one is configured.' }
         }
       },

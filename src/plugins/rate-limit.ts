@@ -7,8 +7,11 @@ import rateLimit, { normalizeIP } from '@fastify/rate-limit'
 import { Redis } from 'ioredis'
 import { AppError } from '../errors.js'
 
-/** 'email': the mail-sending and mail-token routes (verify, resend, forgot, reset). */
-export type LimitedAction = 'login' | 'register' | 'refresh' | 'email'
+/**
+ * 'email': the mail-sending and mail-token routes (verify, resend, forgot, reset); 'oauth': the
+ * client-authenticated OAuth endpoints (token, introspect, revoke).
+ */
+export type LimitedAction = 'login' | 'register' | 'refresh' | 'email' | 'oauth'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -59,7 +62,8 @@ async function rateLimitPlugin (app: FastifyInstance): Promise<void> {
     login: config.RATE_LIMIT_LOGIN,
     register: config.RATE_LIMIT_REGISTER,
     refresh: config.RATE_LIMIT_REFRESH,
-    email: config.RATE_LIMIT_EMAIL
+    email: config.RATE_LIMIT_EMAIL,
+    oauth: config.RATE_LIMIT_OAUTH
   }
   // One counter per action and IP, shared by every route of that action (the app and
   // browser variants of login draw on one budget), hence the plugin's shared store rather

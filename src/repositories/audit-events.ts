@@ -42,7 +42,12 @@ export const AUDIT_EVENT_TYPES = [
   'provider_login',
   'provider_login_failed',
   'identity_linked',
-  'identity_unlinked'
+  'identity_unlinked',
+  'client_created',
+  'client_secret_rotated',
+  'client_disabled',
+  'client_token_issued',
+  'client_auth_failed'
 ] as const
 
 export type AuditEventType = typeof AUDIT_EVENT_TYPES[number]

@@ -11,6 +11,7 @@ import { createIdentityRepository } from './identities.js'
 import { createLoginFailureRepository } from './login-failures.js'
 import { createMfaRepository } from './mfa.js'
 import { createOneTimeTokenRepository } from './one-time-tokens.js'
+import { createOauthClientRepository } from './oauth-clients.js'
 import { createPasskeyRepository } from './passkeys.js'
 import { createSessionRepository } from './sessions.js'
 import { createTokenRotationRepository } from './token-rotation.js'
@@ -30,7 +31,8 @@ export function createRepositories (db: Db, sql: SqlClient) {
     mfa: createMfaRepository(db),
     passkeys: createPasskeyRepository(db),
     emailCodes: createEmailCodeRepository(db),
-    identities: createIdentityRepository(db)
+    identities: createIdentityRepository(db),
+    oauthClients: createOauthClientRepository(db)
   }
 }
 

@@ -16,7 +16,7 @@
 // list for all keys, and caches a verifier per key string out of sight — a per-kid map is
 // shorter and says plainly what is checked.
 import { randomUUID } from 'node:crypto'
-import { createVerifier, TokenError } from 'fast-jwt'
+import { createVerifier, TokenError, type VerifierOptions } from 'fast-jwt'
 import type { FastifyJWTOptions } from '@fastify/jwt'
 import { AppError } from '../errors.js'
 import { isUuid } from '../schemas/common.js'
@@ -30,6 +30,22 @@ import type { AuthdClaims } from '../verifier/index.js'
  * (src/verifier: what other services read), with the one audience authd itself issues.
  */
 export type AccessClaims = AuthdClaims & { aud: string }
+
+/**
+ * The claims of a service's access token (client credentials grant): `sub` and `client_id` are
+ * the client id; no `sid` (no session) and no `roles`. The `client_id` claim is what tells it
+ * apart from a user's token: verifyAccess refuses any token that carries one.
+ */
+export interface ClientAccessClaims {
+  iss: string
+  aud: string | string[]
+  sub: string
+  client_id: string
+  scope: string
+  jti: string
+  iat: number
+  exp: number
+}
 
 export interface RefreshClaims {
   sub: string
@@ -124,25 +140,69 @@ export function createTokenService (options: TokenServiceOptions) {
   const signRefresh = (record: RefreshRecord): string =>
     refreshJwt.sign({ sub: record.sub, sid: record.sid, jti: record.jti, iat: record.iat, exp: record.exp })
 
-  const verifiers = new WeakMap<AccessKey, (token: string) => unknown>()
-  function verifierFor (key: AccessKey): (token: string) => unknown {
-    let verifier = verifiers.get(key)
-    if (verifier === undefined) {
-      verifier = createVerifier({
-        key: key.verifyKey,
-        // Only this key's algorithm: an HS256 token "signed" with an RSA public key fails here.
-        algorithms: [key.alg],
-        allowedIss: issuer,
-        allowedAud: audience,
-        checkTyp: ACCESS_TYP,
-        requiredClaims: ['iss', 'aud', 'sub', 'sid', 'jti', 'iat', 'exp'],
-        // Verified tokens are remembered (until they expire), so /users/me skips the signature check.
-        cache: 10_000
-      })
-      verifiers.set(key, verifier)
+  type Verify = (token: string) => unknown
+  /** One fast-jwt verifier per key and kind, made on first use; keyed by the key object. */
+  function cachedVerifiers (options: (key: AccessKey) => Partial<VerifierOptions> & { key: string | Buffer }): (key: AccessKey) => Verify {
+    const made = new WeakMap<AccessKey, Verify>()
+    return (key) => {
+      let verifier = made.get(key)
+      if (verifier === undefined) {
+        verifier = createVerifier(options(key)) as Verify
+        made.set(key, verifier)
+      }
+      return verifier
     }
-    return verifier
   }
+
+  const verifierFor = cachedVerifiers((key) => ({
+    key: key.verifyKey,
+    // Only this key's algorithm: an HS256 token "signed" with an RSA public key fails here.
+    algorithms: [key.alg],
+    allowedIss: issuer,
+    allowedAud: audience,
+    checkTyp: ACCESS_TYP,
+    requiredClaims: ['iss', 'aud', 'sub', 'sid', 'jti', 'iat', 'exp'],
+    // Verified tokens are remembered (until they expire), so /users/me skips the signature check.
+    cache: 10_000
+  }))
+
+  // Services' tokens carry the audience their client was given (any list), so their verifier
+  // checks signature, algorithm, issuer, typ and expiry but not `aud`: only introspection uses it,
+  // and it reports the `aud` for the caller to judge.
+  const clientVerifierFor = cachedVerifiers((key) => ({
+    key: key.verifyKey,
+    algorithms: [key.alg],
+    allowedIss: issuer,
+    checkTyp: ACCESS_TYP,
+    requiredClaims: ['iss', 'aud', 'sub', 'client_id', 'scope', 'jti', 'iat', 'exp']
+  }))
+
+  /** Signs access-token claims with the active key of the set: users' and services' tokens alike. */
+  async function signAccessClaims (claims: Record<string, unknown>): Promise<string> {
+    const key = accessKeys.signingKey()
+    return await signJws(key, { alg: key.alg, kid: key.kid, typ: ACCESS_TYP }, claims)
+  }
+
+  /** The key a token's kid names among authd's own, or token_invalid. */
+  function keyOf (token: string): AccessKey {
+    const kid = headerKid(token)
+    const key = kid === undefined ? undefined : accessKeys.find(kid)
+    if (key === undefined) throw new AppError('token_invalid')
+    return key
+  }
+
+  /** The token's claims as the verifier of its key (found by kid) checks them, or the AppError. */
+  function verifiedBy (verifiers: (key: AccessKey) => Verify, token: string): unknown {
+    const key = keyOf(token)
+    try {
+      return verifiers(key)(token)
+    } catch (error) {
+      throw toAppError(error)
+    }
+  }
+
+  /** fast-jwt does not reject tokens issued in the future; a signed one means a broken clock or forgery. */
+  const issuedInFuture = (iat: unknown): boolean => typeof iat !== 'number' || iat > Math.floor(Date.now() / 1000) + 60
 
   return {
     accessTtl,
@@ -156,9 +216,8 @@ export function createTokenService (options: TokenServiceOptions) {
      * `auth_time` (OIDC); without it (a caller that has no session row at hand) `pwd` now.
      */
     async signAccess (user: { id: string, roles: string[] }, sessionId: string, auth?: { amr: string[], authTime: Date }): Promise<string> {
-      const key = accessKeys.signingKey()
       const iat = Math.floor(Date.now() / 1000)
-      return await signJws(key, { alg: key.alg, kid: key.kid, typ: ACCESS_TYP }, {
+      return await signAccessClaims({
         sid: sessionId,
         roles: user.roles,
         amr: auth?.amr ?? ['pwd'],
@@ -189,19 +248,38 @@ export function createTokenService (options: TokenServiceOptions) {
      */
     signRefresh,
 
+    /**
+     * A service's access token (POST /oauth/token): same key, algorithm, typ and issuer as a
+     * user's; `aud` the client's audience (empty: JWT_AUDIENCE); no refresh token, no session.
+     */
+    async signClientAccess (client: { clientId: string, audience: string[] }, scope: string[]): Promise<string> {
+      const iat = Math.floor(Date.now() / 1000)
+      return await signAccessClaims({
+        client_id: client.clientId,
+        scope: scope.join(' '),
+        iss: issuer,
+        aud: client.audience.length === 0 ? audience : client.audience.length === 1 ? client.audience[0] : client.audience,
+        sub: client.clientId,
+        jti: randomUUID(),
+        iat,
+        exp: iat + accessTtl
+      })
+    },
+
     verifyAccess (token: string): AccessClaims {
-      const kid = headerKid(token)
-      const key = kid === undefined ? undefined : accessKeys.find(kid)
-      if (key === undefined) throw new AppError('token_invalid')
-      let claims: AccessClaims
-      try {
-        claims = verifierFor(key)(token) as AccessClaims
-      } catch (error) {
-        throw toAppError(error)
-      }
-      // fast-jwt does not reject tokens issued in the future; a signed one means a broken clock or forgery.
-      if (typeof claims.iat !== 'number' || claims.iat > Math.floor(Date.now() / 1000) + 60) throw new AppError('token_invalid')
+      const claims = verifiedBy(verifierFor, token) as AccessClaims
+      if (issuedInFuture(claims.iat)) throw new AppError('token_invalid')
       if (!isUuid(claims.sub) || !isUuid(claims.sid) || !Array.isArray(claims.roles)) throw new AppError('token_invalid')
+      // A service's token is never a user's, even if one were signed with a session's claims:
+      // authd's user routes refuse anything that names a client.
+      if (claims.client_id !== undefined) throw new AppError('token_invalid')
+      return claims
+    },
+
+    /** A service's access token, as introspection checks it (signature, issuer, typ, expiry). */
+    verifyClientAccess (token: string): ClientAccessClaims {
+      const claims = verifiedBy(clientVerifierFor, token) as ClientAccessClaims
+      if (issuedInFuture(claims.iat) || claims.client_id !== claims.sub || typeof claims.scope !== 'string') throw new AppError('token_invalid')
       return claims
     },
 

@@ -98,6 +98,8 @@ function violation (req: InjectOptions, res: LightMyRequestResponse): string | n
   if (res.statusCode >= 500) return `status ${res.statusCode}: ${res.body.slice(0, 500)}`
   if (res.statusCode < 400) return null
   const type = String(res.headers['content-type'] ?? '')
+  // The OAuth endpoints answer RFC 6749 §5.2 JSON instead (an unknown /oauth path is a 404 problem).
+  if (String(req.url).startsWith('/oauth/') && type.startsWith('application/json')) return oauthViolation(res, type)
   if (!type.startsWith('application/problem+json')) return `${res.statusCode} with content-type "${type}"`
   if (req.method === 'HEAD') return null // no body to check
   let body: unknown
@@ -109,6 +111,14 @@ function violation (req: InjectOptions, res: LightMyRequestResponse): string | n
   const problem = body as { code?: unknown, status?: unknown }
   if (typeof problem.code !== 'string') return `${res.statusCode} problem without a string code: ${res.body.slice(0, 200)}`
   if (problem.status !== res.statusCode) return `problem status ${String(problem.status)} ≠ ${res.statusCode}`
+  return null
+}
+
+/** What is wrong with an error reply of an OAuth endpoint: it must be `{ error, error_description }` JSON. */
+function oauthViolation (res: LightMyRequestResponse, type: string): string | null {
+  if (!type.startsWith('application/json')) return `OAuth ${res.statusCode} with content-type "${type}"`
+  const body = JSON.parse(res.body) as { error?: unknown, error_description?: unknown }
+  if (typeof body.error !== 'string' || typeof body.error_description !== 'string') return `OAuth ${res.statusCode} without error/error_description: ${res.body.slice(0, 200)}`
   return null
 }
 

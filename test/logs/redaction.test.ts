@@ -1,4 +1,4 @@
-// No password, token, CSRF token or cookie value ever reaches a log line, even at level
+// No password, token, CSRF token, cookie value or client secret ever reaches a log line, even at level
 // `trace`, through every flow that carries one (app and browser clients, password change,
 // verify, metrics) and through the failure paths (malformed JSON, a token in a query string,
 // an unexpected error that carries request data). Every line of a request carries its id.
@@ -109,6 +109,21 @@ t.test('every flow that carries a secret, at log level trace', async (t) => {
   await call({ method: 'POST', url: '/v1/browser/auth/logout', headers: { origin: ORIGIN, cookie: cookieHeader(browserRefresh), 'x-csrf-token': 'a-wrong-csrf-token-value-91b2' } }, 403)
   keep('a-wrong-csrf-token-value-91b2')
   await call({ method: 'POST', url: '/v1/browser/auth/logout', headers: { origin: ORIGIN, cookie: cookieHeader(browserRefresh), 'x-csrf-token': browserRefresh.json().tokens.csrfToken } }, 204)
+
+  // Service credentials: a client secret in HTTP Basic and in a form body, tokens in forms.
+  const { client, secret } = await app.oauthClients.create({ name: 'logged', scopes: ['a'] }, null)
+  const basicAuth = Buffer.from(`${client.clientId}:${secret}`).toString('base64')
+  keep(secret, basicAuth)
+  const form = { 'content-type': 'application/x-www-form-urlencoded' }
+  const serviceToken = (await call({ method: 'POST', url: '/oauth/token', headers: { ...form, authorization: `Basic ${basicAuth}` }, payload: 'grant_type=client_credentials' }, 200)).json().access_token as string
+  keep(serviceToken)
+  const posted = `client_id=${client.clientId}&client_secret=${secret}`
+  await call({ method: 'POST', url: '/oauth/token', headers: form, payload: `grant_type=client_credentials&${posted}` }, 200)
+  await call({ method: 'POST', url: '/oauth/token', headers: form, payload: `grant_type=client_credentials&client_id=${client.clientId}&client_secret=${secret}x` }, 401)
+  await call({ method: 'POST', url: '/oauth/token', headers: form, payload: `${posted}&client_secret=${secret}` }, 400)
+  await call({ method: 'POST', url: '/oauth/introspect', headers: form, payload: `token=${known.tokens.access}&${posted}` }, 200)
+  await call({ method: 'POST', url: '/oauth/revoke', headers: form, payload: `token=${known.tokens.refresh}&${posted}` }, 200)
+  keep((await app.oauthClients.rotateSecret({ clientId: client.clientId }, null)).secret)
 
   // Failure paths.
   await call({ method: 'POST', url: '/v1/app/auth/login', headers: { 'content-type': 'application/json' }, payload: `{"login":"${account.email}","password":"${malformedPassword}"` }, 400)

@@ -4,25 +4,23 @@
 // so a revoked admin is refused at once rather than when their access token expires.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { ADMIN_ROLE } from '../../services/admin-service.js'
+import { ADMIN_DENIED, ADMIN_STEP_UP, adminOnly } from './admin-only.js'
 import { actorOf } from '../../services/client-meta.js'
 import { AdminUserList, AdminUserListQuery, AdminUserParams, AdminUserPatchBody, DEFAULT_PAGE_LIMIT } from '../../schemas/admin.js'
-import { bearerProblems, bearerSecurity, bodyProblems, problemResponse, problemResponses } from '../../schemas/responses.js'
+import { bearerSecurity, bodyProblems, problemResponse } from '../../schemas/responses.js'
 import { UserSchema, toPublicUser } from '../../schemas/user.js'
 
 // A malformed id is answered 404, like an unknown one (it names no user either way), while a
 // bad body is still a 400.
 const config = { notFoundOnBadParams: 'There is no user with this id' }
-const STEP_UP = { 403: problemResponse(403, 'The caller\'s current roles do not include `admin` (`forbidden`), or the change needs a recent authentication: `reauthentication_required`.', 'reauthentication_required') }
+const STEP_UP = ADMIN_STEP_UP
 
 const adminUserRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { admin } = app
-  app.addHook('onRequest', app.authenticate)
-  app.addHook('onRequest', app.requireLiveSession)
-  app.addHook('onRequest', app.requireRole(ADMIN_ROLE))
+  adminOnly(app)
 
   const security = bearerSecurity
-  const denied = { ...bearerProblems, 403: problemResponse(403, 'The caller\'s current roles do not include `admin`: `forbidden`.', 'forbidden'), ...problemResponses(503) }
+  const denied = ADMIN_DENIED
   const notFound = { 404: problemResponse(404, 'No user has this id (or it is not a UUID): `not_found`.') }
   const queryProblems = { 400: problemResponse(400, 'A query parameter is unknown or out of range, or the cursor is not one authd handed out: `validation_failed`.') }
 
