@@ -113,7 +113,18 @@ export function fastifyOptions (config: Config): FastifyHttpOptions<Server> {
 
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({ ...fastifyOptions(config), ...options.fastify }).withTypeProvider<TypeBoxTypeProvider>()
+  try {
+    await assemble(app, config, options)
+  } catch (err) {
+    // A start that fails half-way (a setting a service checks, a database that refuses) must not
+    // leave the connections opened so far (Redis, the pool) holding the process open.
+    await app.close().catch(() => {})
+    throw err
+  }
+  return app
+}
 
+async function assemble (app: FastifyInstance, config: Config, options: BuildOptions): Promise<void> {
   app.addHook('onSend', async (request, reply) => { reply.header('x-request-id', request.id) })
   // Graceful shutdown: a reply sent after close() began tells the client to drop its
   // keep-alive connection. Otherwise the connection outlives the request, close() waits for
@@ -179,6 +190,4 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     [oauthRoutes, '/oauth']
   ]
   for (const [plugin, prefix] of routes) await app.register(plugin, { prefix })
-
-  return app
 }
