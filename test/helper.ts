@@ -10,7 +10,7 @@ import { buildApp, type BuildOptions } from '../src/app.js'
 import { ConfigError, parseConfig, type Config } from '../src/config.js'
 import { openDatabase, type Database } from '../src/db/database.js'
 import { signingKeyFromPem, type KeyMaterial } from '../src/services/keys.js'
-import { pgliteTemplate } from './pglite-template.js'
+import { giveBackPGlite, takePGlite } from './pglite-template.js'
 
 export interface Test {
   teardown (fn: () => unknown): void
@@ -101,18 +101,24 @@ export async function build (t: Test, env: Record<string, string> = {}, options:
 export async function buildWithDatabase (t: Test, env: Record<string, string> = {}, options: BuildOptions = {}): Promise<Built> {
   const config = testConfig(t, env)
   const url = onPostgres ? await freshPostgresUrl(t) : 'memory://'
+  const pglite = options.database === undefined && !onPostgres ? await takePGlite() : undefined
   const database = options.database ?? await openDatabase({
     ...(TEST_POOLER_URL === '' ? { url } : { url: throughPooler(url), directUrl: url }),
     dataDir: config.DATA_DIR,
     poolSize: 30,
     migrate: true,
-    ...(onPostgres ? {} : { pgliteTemplate: await pgliteTemplate() })
+    ...(pglite === undefined ? {} : { pglite })
   })
+  // A kept PGlite outlives its Database; a test that closes the database (an outage) closes the
+  // PGlite too, as a real close would, and the teardown then does not keep it.
+  const releaseDatabase = database.close
+  if (pglite !== undefined) database.close = async () => { await releaseDatabase(); await pglite.close() }
   const app = await buildApp(config, { keys: await testKeys(), ...options, database })
   // A database passed in belongs to the caller, who closes it; one opened here is closed here.
   t.teardown(async () => {
     await app.close()
-    if (options.database === undefined) await database.close()
+    if (options.database === undefined) await releaseDatabase()
+    if (pglite !== undefined) await giveBackPGlite(pglite)
   })
   await app.ready()
   return { app, config, database }

@@ -45,6 +45,12 @@ export interface DatabaseOptions {
   migrate: boolean
   /** PGlite only: start from this data-directory dump (see PGlite's dumpDataDir) instead of initdb. */
   pgliteTemplate?: Blob
+  /**
+   * PGlite only: an instance the caller opened and keeps (`url` and the template are then
+   * ignored); close() leaves it open. The tests reuse one per process: starting a PGlite costs
+   * about a second of CPU, emptying its tables a few milliseconds.
+   */
+  pglite?: PGlite
 }
 
 /**
@@ -78,13 +84,7 @@ export async function openDatabase (options: DatabaseOptions): Promise<Database>
 }
 
 async function openPGlite (options: DatabaseOptions): Promise<Database> {
-  const location = pgliteLocation(options.url, options.dataDir)
-  if (location !== 'memory://') await mkdir(location, { recursive: true })
-  const pglite = new PGlite({
-    ...(location === 'memory://' ? {} : { dataDir: location }),
-    ...(options.pgliteTemplate === undefined ? {} : { loadDataDir: options.pgliteTemplate })
-  })
-  await pglite.waitReady
+  const pglite = options.pglite ?? await startPGlite(options)
   if (options.migrate) {
     await applyMigrations({
       query: async (sql, params) => (await pglite.query(sql, params)).rows as Array<Record<string, unknown>>,
@@ -102,9 +102,20 @@ async function openPGlite (options: DatabaseOptions): Promise<Database> {
     ping: async () => { await pglite.query('SELECT 1') },
     close: async () => {
       await prisma.$disconnect()
-      await pglite.close()
+      if (options.pglite === undefined) await pglite.close()
     }
   }
+}
+
+async function startPGlite (options: DatabaseOptions): Promise<PGlite> {
+  const location = pgliteLocation(options.url, options.dataDir)
+  if (location !== 'memory://') await mkdir(location, { recursive: true })
+  const pglite = new PGlite({
+    ...(location === 'memory://' ? {} : { dataDir: location }),
+    ...(options.pgliteTemplate === undefined ? {} : { loadDataDir: options.pgliteTemplate })
+  })
+  await pglite.waitReady
+  return pglite
 }
 
 /** Client-side limit on one PostgreSQL query (see openPostgres). */
