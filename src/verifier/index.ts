@@ -1,7 +1,7 @@
 // Verifies authd access tokens inside another service, from authd's JWKS and without calling
 // authd for each request. Built on `jose` alone so that it can be copied or imported anywhere.
 //
-//   const verifier = createVerifier({ jwksUrl: 'http://authd:3000/.well-known/jwks.json', issuer: 'authd', audience: 'authd' })
+//   const verifier = createVerifier({ jwksUrl: 'https://auth.example.com/.well-known/jwks.json', issuer: 'https://auth.example.com', audience: 'orders' })
 //   const claims = await verifier.verify(token)   // AuthdTokenError { code: 'token_expired' | 'token_invalid' }
 //   await verifier.verify(token, { requireAmr: ['mfa'], maxAuthAge: 300 })   // … | 'insufficient_user_authentication'
 //
@@ -86,9 +86,15 @@ export class AuthdJwksUnavailableError extends Error {
 export interface VerifierOptions extends AuthRequirements {
   /** authd's `/.well-known/jwks.json`, e.g. `http://127.0.0.1:3000/.well-known/jwks.json`. */
   jwksUrl: string | URL
-  /** authd's JWT_ISSUER (default there: 'authd'). */
-  issuer: string
-  /** authd's JWT_AUDIENCE (default there: 'authd'); a token for another audience is refused. */
+  /**
+   * authd's issuer: its PUBLIC_URL (the `issuer` of its discovery document), or its JWT_ISSUER when
+   * that is set. A list accepts each (during a migration: the new URL and the old `'authd'`).
+   */
+  issuer: string | string[]
+  /**
+   * The audience this service answers to: one of authd's JWT_AUDIENCE (default there: 'authd'), or a
+   * service client's audience. A token is accepted only if its `aud` (a string or a list) holds it.
+   */
   audience: string
   /** Accepted signature algorithms; never include HS* (that would let the public key act as a secret). */
   algorithms?: string[]
@@ -141,7 +147,9 @@ export function checkRequirements (requirements: AuthRequirements, where: string
 
 export function createVerifier (options: VerifierOptions): Verifier {
   const { issuer, audience } = options
-  if (!isNonEmptyString(issuer)) throw new TypeError('createVerifier: "issuer" is required')
+  if (!(isNonEmptyString(issuer) || (Array.isArray(issuer) && issuer.length > 0 && issuer.every(isNonEmptyString)))) {
+    throw new TypeError('createVerifier: "issuer" is required (a string, or a non-empty list of strings)')
+  }
   if (!isNonEmptyString(audience)) throw new TypeError('createVerifier: "audience" is required')
   const algorithms = options.algorithms ?? DEFAULT_ALGORITHMS
   if (algorithms.length === 0 || algorithms.some((alg) => alg === 'none' || alg.startsWith('HS'))) {

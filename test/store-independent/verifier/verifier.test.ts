@@ -94,6 +94,30 @@ t.test('wrong issuer or audience, or a verifier for another audience: token_inva
   await rejects(t, verifierFor({ audience: 'billing' }), await sign(), 'token_invalid', 'a token for authd at a billing verifier')
 })
 
+t.test('audiences (RFC 8725 §3.9): the verifier\'s audience must be among the token\'s aud', async (t) => {
+  const orders = verifierFor({ audience: 'orders' })
+  t.ok(await orders.verify(await sign(goodClaims({ aud: ['authd', 'orders', 'billing'] }))), 'named in the list: accepted')
+  t.ok(await orders.verify(await sign(goodClaims({ aud: 'orders' }))), 'the only audience: accepted')
+  await rejects(t, orders, await sign(goodClaims({ aud: ['authd', 'billing'] })), 'token_invalid', 'not named: refused')
+  await rejects(t, orders, await sign(goodClaims({ aud: [] })), 'token_invalid', 'no audience at all')
+  // A service's token (client credentials) for billing: no sid, and not for orders either way.
+  const client = { iss: 'authd', aud: 'billing', sub: 'svc_billing', client_id: 'svc_billing', scope: 'invoices:read', jti: randomUUID(), iat: now(), exp: now() + 300 }
+  await rejects(t, orders, await sign(client), 'token_invalid', 'a service token for billing at the orders verifier')
+  await rejects(t, verifierFor({ audience: 'billing' }), await sign(client), 'token_invalid', 'and not at billing\'s either: it is not a user\'s token (no sid)')
+})
+
+t.test('issuer: the URL, or a list during a migration', async (t) => {
+  const url = 'https://auth.example.com'
+  t.ok(await verifierFor({ issuer: url }).verify(await sign(goodClaims({ iss: url }))))
+  await rejects(t, verifierFor({ issuer: url }), await sign(goodClaims()), 'token_invalid', 'the old iss "authd" at a URL-only verifier')
+  const both = verifierFor({ issuer: [url, 'authd'] })
+  t.ok(await both.verify(await sign(goodClaims())), 'old iss, listed')
+  t.ok(await both.verify(await sign(goodClaims({ iss: url }))), 'new iss, listed')
+  await rejects(t, both, await sign(goodClaims({ iss: 'https://evil.example.com' })), 'token_invalid', 'any other')
+  t.throws(() => verifierFor({ issuer: [] }), TypeError, 'an empty list is no issuer')
+  t.throws(() => verifierFor({ issuer: [url, ''] }), TypeError, 'nor one with an empty entry')
+})
+
 t.test('typ must be at+jwt', async (t) => {
   const verifier = verifierFor()
   await rejects(t, verifier, await sign(goodClaims(), rsa, { typ: 'JWT' }), 'token_invalid', 'typ JWT')
