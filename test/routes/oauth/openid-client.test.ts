@@ -7,6 +7,7 @@ import * as client from 'openid-client'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { build, register } from '../../helper.js'
 import { decodePayload } from '../../jwt-helper.js'
+import { createVerifier } from '../../../src/verifier/index.js'
 import { freePort } from '../../support/processes.js'
 import { newClient } from './oauth-helper.js'
 
@@ -33,6 +34,11 @@ t.test('discovery from the issuer URL: the endpoints it found; the token verifie
   await t.rejects(jwtVerify(tokens.access_token, jwks, { issuer: metadata.issuer, audience: 'billing' }), 'a verifier for another audience refuses it')
   const user = await register(app)
   t.ok(await jwtVerify(user.tokens.access, jwks, { issuer: metadata.issuer, audience: 'authd' }), 'a user\'s token verifies the same way')
+  // authd's verifier, configured from the same two discovered values: users' tokens for its audience only.
+  const verifierFor = (audience: string) => createVerifier({ jwksUrl: metadata.jwks_uri as string, issuer: metadata.issuer, audience })
+  t.match(await verifierFor('authd').verify(user.tokens.access), { sub: user.user.id })
+  await t.rejects(verifierFor('billing').verify(user.tokens.access), { code: 'token_invalid' }, 'a billing verifier refuses a token for authd')
+  await t.rejects(verifierFor('orders').verify(tokens.access_token), { code: 'token_invalid' }, 'a service token (no session) is not a user\'s, even for its audience')
   // The RFC 8414 name, as openid-client fetches it with algorithm 'oauth2'.
   const oauth2 = await client.discovery(new URL(base), svc.clientId, svc.secret, undefined, { algorithm: 'oauth2', execute: [client.allowInsecureRequests] })
   t.same(oauth2.serverMetadata(), metadata)
