@@ -39,6 +39,7 @@ t.test('discovery from the issuer URL: the endpoints it found; the token verifie
   t.match(await verifierFor('authd').verify(user.tokens.access), { sub: user.user.id })
   await t.rejects(verifierFor('billing').verify(user.tokens.access), { code: 'token_invalid' }, 'a billing verifier refuses a token for authd')
   await t.rejects(verifierFor('orders').verify(tokens.access_token), { code: 'token_invalid' }, 'a service token (no session) is not a user\'s, even for its audience')
+  t.match(await createVerifier({ issuer: base, audience: 'authd' }).verify(user.tokens.access), { sub: user.user.id }, 'configured with the issuer URL alone')
   // The RFC 8414 name, as openid-client fetches it with algorithm 'oauth2'.
   const oauth2 = await client.discovery(new URL(base), svc.clientId, svc.secret, undefined, { algorithm: 'oauth2', execute: [client.allowInsecureRequests] })
   t.same(oauth2.serverMetadata(), metadata)

@@ -31,6 +31,13 @@ jwksServer.get('/.well-known/jwks.json', async (_request, reply) => {
   if (jwksStatus !== 200) return await reply.code(jwksStatus).send({ error: 'down' })
   return { keys: published.map((k) => k.jwk) }
 })
+// Its discovery document: `discovery` is what it answers (null: 500), `discoveries` how often it was asked.
+let discovery: Record<string, unknown> | null = null
+let discoveries = 0
+jwksServer.get('/.well-known/openid-configuration', async (_request, reply) => {
+  discoveries += 1
+  return discovery === null ? await reply.code(500).send({ error: 'down' }) : discovery
+})
 const base = await jwksServer.listen({ host: '127.0.0.1', port: 0 })
 t.teardown(() => jwksServer.close())
 const jwksUrl = `${base}/.well-known/jwks.json`
@@ -209,6 +216,27 @@ t.test('an unreachable or broken JWKS is AuthdJwksUnavailableError, not a token 
   t.ok(error instanceof AuthdJwksUnavailableError, 'JWKS answers 500')
   t.notOk(error instanceof AuthdTokenError)
   t.equal((error as AuthdJwksUnavailableError).code, 'jwks_unavailable')
+})
+
+t.test('issuer only: the JWKS from the issuer\'s discovery document, fetched once, checked, retried after a failure', async (t) => {
+  const token = await sign(goodClaims({ iss: base }))
+  discovery = null
+  discoveries = 0
+  const verifier = createVerifier({ issuer: base, audience: 'authd' })
+  await rejects(t, verifier, 'not-a-jwt', 'token_invalid', 'garbage: refused before any fetch')
+  t.equal(discoveries, 0)
+  await t.rejects(verifier.verify(token), AuthdJwksUnavailableError, 'discovery answers 500: unavailable, not a token error')
+  discovery = { issuer: 'https://someone-else.example', jwks_uri: jwksUrl }
+  await t.rejects(verifier.verify(token), { name: 'AuthdJwksUnavailableError', message: /another issuer/ }, 'a document for another issuer is not trusted')
+  discovery = { issuer: base, jwks_uri: 'file:///etc/passwd' }
+  await t.rejects(verifier.verify(token), { name: 'AuthdJwksUnavailableError', message: /jwks_uri/ }, 'nor a jwks_uri that is not http(s)')
+  discovery = { issuer: base, jwks_uri: jwksUrl }
+  const before = discoveries
+  t.match(await verifier.verify(token), { iss: base }, 'then found: verified')
+  t.match(await verifier.verify(token), { iss: base })
+  t.equal(discoveries - before, 1, 'discovered once, then kept')
+  await rejects(t, createVerifier({ issuer: [base, 'authd'], audience: 'authd' }), await sign(goodClaims({ iss: 'evil' })), 'token_invalid', 'a list: discovered from the first, any listed iss accepted')
+  t.ok(await createVerifier({ issuer: [base, 'authd'], audience: 'authd' }).verify(await sign(goodClaims())), 'the old iss, listed')
 })
 
 t.test('Fastify plugin: request.authd, and problem JSON for every refusal', async (t) => {
