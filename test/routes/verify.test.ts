@@ -110,7 +110,7 @@ t.test('another service verifies the access token with jose and the JWKS alone',
   const forged = await signAccess(decode(s.tokens.access, 1), {}, foreign)
   await t.rejects(jwtVerify(forged, JWKS, { issuer: TEST_ISSUER, audience: 'authd' }), 'a foreign signature fails with jose too')
   // And the refresh token is not an access token for other services either.
-  await t.rejects(jwtVerify(s.tokens.refresh, JWKS, { issuer: 'authd', audience: 'authd' }), 'the refresh token does not verify against the JWKS')
+  await t.rejects(jwtVerify(s.tokens.refresh, JWKS, { issuer: TEST_ISSUER, audience: 'authd' }), 'the refresh token does not verify against the JWKS')
 })
 
 t.test('the body must be { token: string }', async (t) => {
