@@ -2,11 +2,13 @@
 # authd container image: build with dev dependencies, run with production dependencies only.
 #   docker build -t authd .
 #   docker run --init -p 3000:3000 -v authd-data:/data -v "$PWD/secrets:/run/secrets:ro" --env-file authd.env \
-#     -e SIGNING_KEYS_FILE=/run/secrets/signing-keys.json -e SMTP_URL=smtp://user:pass@mail.example.com:587 authd
+#     -e SIGNING_KEYS_FILE=/run/secrets/signing-keys.json -e SMTP_URL=smtp://user:pass@mail.example.com:587 \
+#     -e PUBLIC_URL=https://auth.example.com authd
 #   (authd.env holding REFRESH_TOKEN_SECRET=…; the key file mode 0600, owned by uid 1000)
 #   (NODE_ENV=production: signing keys and REFRESH_TOKEN_SECRET from configuration, or
 #   -e ALLOW_GENERATED_KEYS=true to generate them into /data/keys for a try-out; SMTP_URL for
-#   verification/reset mail, or -e EMAIL_VERIFICATION=none: no mail at all. docs/operations.md "Docker".)
+#   verification/reset mail, or -e EMAIL_VERIFICATION=none: no mail at all; PUBLIC_URL, the tokens'
+#   issuer. docs/operations.md "Docker".)
 # Migrate only, then exit (e.g. with MIGRATE_ON_START=false), with the service's settings:
 #   docker run --rm --env-file authd.env authd node dist/cli.js migrate
 # With PostgreSQL and Redis: compose.yaml (docker compose up).

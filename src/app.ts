@@ -46,6 +46,7 @@ import openapiPlugin from './plugins/openapi.js'
 import healthRoutes from './routes/health.js'
 import metricsRoutes, { metricsOnMainPort } from './routes/metrics.js'
 import jwksRoutes from './routes/jwks.js'
+import discoveryRoutes from './routes/discovery.js'
 import appAuthRoutes from './routes/auth/app-client.js'
 import browserAuthRoutes from './routes/auth/browser-client.js'
 import providerRoutes from './routes/auth/providers.js'
@@ -166,6 +167,7 @@ async function assemble (app: FastifyInstance, config: Config, options: BuildOpt
   // Not a route of PORT when METRICS_PORT serves it, or in production without METRICS_TOKEN.
   if (metricsOnMainPort(config)) await app.register(metricsRoutes)
   await app.register(jwksRoutes)
+  await app.register(discoveryRoutes)
   // Every API route, under its prefix (API.md's paths).
   const routes: Array<[FastifyPluginAsync<any>, string]> = [
     [appAuthRoutes, '/v1/app/auth'],

@@ -31,8 +31,9 @@ export const ConfigSchema = Type.Object({
   DIRECT_DATABASE_URL: Type.String({ default: '', description: '`postgresql://…` reaching the same database without a transaction-mode pooler (Prisma\'s `directUrl`): migrations run there — at start, `authd migrate`, and `npx prisma migrate …`. Empty: migrations use `DATABASE_URL`. Only with a PostgreSQL `DATABASE_URL`.' }),
   DATABASE_POOL_SIZE: Int(10, 1, 200, 'PostgreSQL connections per process. Unused with PGlite.'),
   MIGRATE_ON_START: Type.Boolean({ default: true, description: 'Apply pending migrations from `prisma/migrations` at start. With `false`, run `npm run migrate` yourself.' }),
-  JWT_ISSUER: Type.String({ default: 'authd', minLength: 1, description: '`iss` of every token issued, and the only issuer accepted.' }),
-  JWT_AUDIENCE: Type.String({ default: 'authd', minLength: 1, description: '`aud` of access tokens, and the only audience accepted; refresh tokens carry `<JWT_AUDIENCE>:refresh`.' }),
+  JWT_ISSUER: Type.String({ default: '', description: 'Override of the tokens\' `iss` and of the discovery documents\' `issuer`. Empty (the default): `PUBLIC_URL` (or its development default) is the issuer, as OpenID discovery expects ([Verifying tokens](verifying-tokens.md#issuer-and-discovery)). Set it only to keep another issuer; with `NODE_ENV=production` `PUBLIC_URL` or `JWT_ISSUER` is required.' }),
+  JWT_PREVIOUS_ISSUERS: Type.String({ default: 'authd', description: 'Comma-separated `iss` values authd still accepts on tokens it signed itself (its routes, refresh, `/v1/auth/verify`, introspection), so that sessions survive an issuer change; a refresh gives the session tokens with the new issuer. `none`: no other. The default `authd` is the issuer before `PUBLIC_URL` became it: set `none` once `SESSION_MAX_LIFETIME` has passed since the upgrade ([Migration](verifying-tokens.md#migrating-from-the-issuer-authd)).' }),
+  JWT_AUDIENCE: Type.String({ default: 'authd', minLength: 1, description: 'Comma-separated audiences of user access tokens (RFC 8725 §3.9): the first is authd\'s own — authd accepts a token only if its `aud` holds it, and refresh tokens carry `<first>:refresh`; the others name the services that may accept the tokens too. One value: `aud` is a string; several: an array ([Audiences](verifying-tokens.md#audiences)).' }),
   ACCESS_TOKEN_TTL: Int(300, 30, 86_400, 'Access-token lifetime in seconds.'),
   REFRESH_TOKEN_TTL: Int(86_400, 60, 31_536_000, 'Refresh-token lifetime in seconds. Every refresh issues a token with the full lifetime.'),
   REFRESH_GRACE_SECONDS: Int(10, 0, 300, 'Seconds during which a refresh token that was just rotated may be presented again; it is answered with the same new refresh token its rotation issued and a fresh access token (see [Token rules](tokens.md#token-rules)).'),
@@ -101,7 +102,7 @@ export const ConfigSchema = Type.Object({
   EMAIL_CHANGE_TTL: Int(3600, 60, 86_400, 'Seconds the link that confirms a new email address works (1 hour).'),
   EMAIL_CHANGE_URL_PATH: Type.String({ default: '/confirm-email-change', pattern: URL_PATH, description: 'Path under `FRONTEND_URL` of the page that confirms a new address ([Email change](accounts.md#email-change)); the link is `FRONTEND_URL + path + #token=…`.' }),
   // Sign in with other identity providers (docs/accounts.md "Sign in with other providers").
-  PUBLIC_URL: Type.String({ default: '', description: 'authd\'s own base URL as browsers and providers reach it (http/https, a path allowed for a proxy prefix, no query or fragment), e.g. `https://auth.example.com`. The providers\' callback is `PUBLIC_URL/v1/browser/auth/providers/{id}/callback` (register it at each provider). Empty: `http://localhost:PORT` (or `http://HOST:PORT` for a specific `HOST`) — outside production only; with `NODE_ENV=production` and providers configured it is required. Does not change the tokens\' `iss` (`JWT_ISSUER`).' }),
+  PUBLIC_URL: Type.String({ default: '', description: 'authd\'s own base URL as browsers and providers reach it (http/https, a path allowed for a proxy prefix, no query or fragment), e.g. `https://auth.example.com`. The providers\' callback is `PUBLIC_URL/v1/browser/auth/providers/{id}/callback` (register it at each provider). Empty: `http://localhost:PORT` (or `http://HOST:PORT` for a specific `HOST`) — outside production only; with `NODE_ENV=production` and providers configured it is required. It is also the tokens\' `iss` and the discovery `issuer` unless `JWT_ISSUER` is set; with `NODE_ENV=production` one of the two is required.' }),
   AUTH_PROVIDERS: Type.String({ default: '', description: 'JSON array of the identity providers users may sign in with ([Sign in with other providers](accounts.md#sign-in-with-other-providers)): `[{ "id", "name"?, "type": "oidc" | "google" | "github", "issuer"?, "clientId", "clientSecret", "scopes"?, "appClientIds"?, "appRedirectUris"? }]`. A bad entry stops the start, naming the entry and field (never the secret). Empty: no providers.' }),
   AUTH_PROVIDERS_FILE: Type.String({ default: '', description: 'Path of a JSON file holding the same array as `AUTH_PROVIDERS` (keeps client secrets out of the environment). At most one of the two may be set.' }),
   PROVIDER_ERROR_URL_PATH: Type.String({ default: '/login', pattern: URL_PATH, description: 'Path under `FRONTEND_URL` that a failed provider sign-in returns to, with `?error=<code>` (`provider_state_invalid`, `provider_denied`, `provider_failed`, `provider_email_unverified`, `account_inactive`, `identity_in_use`, …).' })
@@ -156,6 +157,7 @@ export function parseConfig (env: Record<string, string | undefined>): Config {
   problems.push(...browserProblems(config))
   problems.push(...mailProblems(config))
   problems.push(...providerConfigProblems(config))
+  problems.push(...tokenClaimProblems(config))
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`)
   return config
 }
@@ -339,12 +341,42 @@ function mailProblems (config: Config): string[] {
 
 /**
  * authd's public base URL (PUBLIC_URL, without a trailing slash), or the development default
- * derived from HOST and PORT. Not the tokens' issuer: JWT_ISSUER stays that.
+ * derived from HOST and PORT. The tokens' issuer too, unless JWT_ISSUER overrides it (tokenIssuer).
  */
 export function publicBaseUrl (config: Pick<Config, 'PUBLIC_URL' | 'HOST' | 'PORT'>): string {
   if (config.PUBLIC_URL !== '') return config.PUBLIC_URL.replace(/\/+$/, '')
   const host = ['0.0.0.0', '::', ''].includes(config.HOST) ? 'localhost' : config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST
   return `http://${host}:${config.PORT}`
+}
+
+type IssuerSettings = Pick<Config, 'PUBLIC_URL' | 'HOST' | 'PORT' | 'JWT_ISSUER' | 'JWT_PREVIOUS_ISSUERS'>
+
+const commaList = (value: string): string[] => [...new Set(value.split(',').map((s) => s.trim()).filter((s) => s !== ''))]
+
+/** The `iss` of new tokens and the discovery `issuer`: JWT_ISSUER, else the public URL. */
+export const tokenIssuer = (config: IssuerSettings): string => config.JWT_ISSUER !== '' ? config.JWT_ISSUER : publicBaseUrl(config)
+
+/** Every `iss` authd accepts on its own tokens: the issuer first, then JWT_PREVIOUS_ISSUERS (the transition). */
+export const acceptedIssuers = (config: IssuerSettings): string[] =>
+  // An empty variable means its default here, so `none` is how the transition is ended.
+  [...new Set([tokenIssuer(config), ...(config.JWT_PREVIOUS_ISSUERS.trim() === 'none' ? [] : commaList(config.JWT_PREVIOUS_ISSUERS))])]
+
+/** JWT_AUDIENCE as a list; the first is authd's own audience. */
+export const tokenAudiences = (config: Pick<Config, 'JWT_AUDIENCE'>): string[] => commaList(config.JWT_AUDIENCE)
+
+/** The issuer and audience settings (docs/verifying-tokens.md). */
+function tokenClaimProblems (config: Config): string[] {
+  const problems: string[] = []
+  if (typeof config.JWT_AUDIENCE === 'string') {
+    const audiences = config.JWT_AUDIENCE.split(',').map((s) => s.trim())
+    if (audiences.some((a) => a === '' || /\s/.test(a))) problems.push(`  JWT_AUDIENCE=${JSON.stringify(config.JWT_AUDIENCE)}: must be a comma-separated list of audiences, none empty, without spaces`)
+  }
+  if (typeof config.JWT_ISSUER === 'string' && config.JWT_ISSUER !== config.JWT_ISSUER.trim()) problems.push('  JWT_ISSUER: must not start or end with spaces')
+  // The issuer is what every verifier is configured with: a production one must not be a guess from HOST and PORT.
+  if (config.NODE_ENV === 'production' && config.PUBLIC_URL === '' && config.JWT_ISSUER === '') {
+    problems.push('  PUBLIC_URL: required with NODE_ENV=production (authd\'s public base URL, e.g. https://auth.example.com: the tokens\' `iss` and the discovery `issuer`); or set JWT_ISSUER')
+  }
+  return problems
 }
 
 /** PUBLIC_URL and the providers (AUTH_PROVIDERS / AUTH_PROVIDERS_FILE, checked in services/provider-config.ts). */

@@ -87,6 +87,12 @@ export function testConfig (t: Test, env: Record<string, string> = {}): Config {
   })
 }
 
+/**
+ * The issuer (`iss`) of build(t)'s tokens: the development default of PUBLIC_URL for HOST 0.0.0.0
+ * and PORT 3000 (config.ts publicBaseUrl). An app given PUBLIC_URL or JWT_ISSUER has its own.
+ */
+export const TEST_ISSUER = 'http://localhost:3000'
+
 export interface Built {
   app: FastifyInstance
   config: Config

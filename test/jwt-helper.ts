@@ -1,7 +1,7 @@
 // Small JWT utilities for the token tests: reading a token's parts without verifying it, and
 // minting refresh tokens with the test secret (to make expired or odd-but-signed tokens).
 import { createSigner } from 'fast-jwt'
-import { testKeys } from './helper.js'
+import { TEST_ISSUER, testKeys } from './helper.js'
 
 export interface RefreshPayload { sub: string, sid: string, jti: string, iat: number, exp: number, iss: string, aud: string }
 
@@ -23,7 +23,7 @@ export async function signRefresh (claims: Record<string, unknown>, options: { a
     key: options.key ?? keys.refreshSecret,
     header: { alg: 'HS256', typ: options.typ ?? 'refresh+jwt' }
   })
-  return signer({ ...claims, iss: options.issuer ?? 'authd', aud: options.audience ?? 'authd:refresh' })
+  return signer({ ...claims, iss: options.issuer ?? TEST_ISSUER, aud: options.audience ?? 'authd:refresh' })
 }
 
 /** Replaces one character of the signature (not the last, whose low bits may be padding). */

@@ -7,6 +7,14 @@ import fp from 'fastify-plugin'
 import fastifyCors from '@fastify/cors'
 import { sendProblem } from './error-handler.js'
 
+/**
+ * Route config of the public documents (JWKS, discovery): any page may read them —
+ * `Access-Control-Allow-Origin: *`, never with credentials — whatever CORS_ORIGINS says, since
+ * they hold nothing a session could reveal. A simple GET needs no preflight; the preflight route
+ * (`OPTIONS *`) keeps the CORS_ORIGINS rules of every other route.
+ */
+export const PUBLIC_CORS = { cors: { origin: '*', credentials: false } }
+
 /** Seconds a browser may cache a preflight answer. */
 export const PREFLIGHT_MAX_AGE = 600
 

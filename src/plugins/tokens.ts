@@ -11,6 +11,7 @@ import { createCsrf, type Csrf } from '../services/csrf.js'
 import { createProviderStateBox, providerStateKey, type ProviderStateBox } from '../services/provider-state.js'
 import { createDeviceTokens, type DeviceTokens } from '../services/device-tokens.js'
 import { mfaKey } from '../services/secret-box.js'
+import { acceptedIssuers, tokenAudiences, tokenIssuer } from '../config.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -55,17 +56,20 @@ async function tokensPlugin (app: FastifyInstance, options: TokensPluginOptions)
 
   // @fastify/jwt handles refresh tokens (one internal HS256 secret); access tokens, signed by a
   // rotating key set, are handled by the token service itself (see token-service.ts).
-  await app.register(fastifyJwt, refreshJwtOptions({
-    secret: refreshSecret,
-    issuer: config.JWT_ISSUER,
-    audience: config.JWT_AUDIENCE
-  }))
+  // The issuer is PUBLIC_URL (or JWT_ISSUER); tokens of the previous issuers (JWT_PREVIOUS_ISSUERS)
+  // are still accepted, and a refresh gives the session tokens with the new one.
+  const issuer = tokenIssuer(config)
+  const issuers = acceptedIssuers(config)
+  const audiences = tokenAudiences(config)
+  const ownAudience = audiences[0] as string
+  await app.register(fastifyJwt, refreshJwtOptions({ secret: refreshSecret, issuer, acceptedIssuers: issuers, audience: ownAudience }))
 
   app.decorate('tokens', createTokenService({
     accessKeys,
     refreshJwt: app.jwt,
-    issuer: config.JWT_ISSUER,
-    audience: config.JWT_AUDIENCE,
+    issuer,
+    acceptedIssuers: issuers,
+    audiences,
     accessTtl: config.ACCESS_TOKEN_TTL,
     refreshTtl: config.REFRESH_TOKEN_TTL
   }))
@@ -75,7 +79,7 @@ async function tokensPlugin (app: FastifyInstance, options: TokensPluginOptions)
     app.log.warn('MFA_ENCRYPTION_KEY is not set: TOTP secrets are encrypted with a key derived from the refresh secret, so rotating that secret would void every enrolled authenticator (docs/accounts.md "Second factor")')
   }
   app.decorate('providerState', createProviderStateBox(providerStateKey(refreshSecret)))
-  app.decorate('devices', createDeviceTokens({ refreshSecret, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttlSeconds: config.DEVICE_TOKEN_TTL }))
+  app.decorate('devices', createDeviceTokens({ refreshSecret, issuer, acceptedIssuers: issuers, audience: ownAudience, ttlSeconds: config.DEVICE_TOKEN_TTL }))
 }
 
 export default fp(tokensPlugin, { name: 'tokens', dependencies: ['config'] })

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { JWKS_MAX_AGE } from '../keys/key-set.js'
+import { PUBLIC_CORS } from '../plugins/cors.js'
 
 const JwksSchema = Type.Object({
   keys: Type.Array(Type.Object({
@@ -20,11 +21,13 @@ const JwksSchema = Type.Object({
 // Empty with ACCESS_TOKEN_ALG=HS256, whose key is a secret.
 const jwksRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/.well-known/jwks.json', {
+    // Any page may read it (`Access-Control-Allow-Origin: *`), whatever CORS_ORIGINS says.
+    config: PUBLIC_CORS,
     schema: {
       tags: ['tokens'],
       summary: 'Public keys that verify access tokens (JWKS)',
       description: 'Every key that may have signed a live access token, and the next one before it signs; match a token\'s `kid`. ' +
-        `Cacheable for ${JWKS_MAX_AGE} s. Empty with ACCESS_TOKEN_ALG=HS256.`,
+        `Public (\`Access-Control-Allow-Origin: *\`), cacheable for ${JWKS_MAX_AGE} s. Empty with ACCESS_TOKEN_ALG=HS256.`,
       response: { 200: JwksSchema }
     }
   }, async (_request, reply) => {

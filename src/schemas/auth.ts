@@ -69,7 +69,7 @@ export const VerifyResult = Type.Object({
 }, {
   examples: [{
     valid: true,
-    claims: { iss: 'authd', aud: 'authd', sub: EXAMPLE_USER.id, sid: '0b6f5d1c-27f4-4d0e-9a0e-3c2f1b9d8e7a', jti: '7d1e3a52-1f0b-4c55-9d0e-5a8c2b7e4f61', iat: 1795613245, exp: 1795613545, roles: [], amr: ['pwd'], auth_time: 1795613245 }
+    claims: { iss: 'https://auth.example.com', aud: 'authd', sub: EXAMPLE_USER.id, sid: '0b6f5d1c-27f4-4d0e-9a0e-3c2f1b9d8e7a', jti: '7d1e3a52-1f0b-4c55-9d0e-5a8c2b7e4f61', iat: 1795613245, exp: 1795613545, roles: [], amr: ['pwd'], auth_time: 1795613245 }
   }]
 })
 

@@ -117,7 +117,7 @@ export const IntrospectionReply = Type.Object({
 }, {
   additionalProperties: false,
   examples: [
-    { active: true, token_type: 'access_token', sub: 'bca7ec7f-5c7a-4de9-b0a0-68f952b9bec1', sid: '0b6f0a8e-8a55-4f5e-9d55-2f0a6a1b9c3d', roles: [], amr: ['pwd'], auth_time: 1795856400, iss: 'authd', aud: 'authd', jti: '5f0c…', iat: 1795856400, exp: 1795856700 },
+    { active: true, token_type: 'access_token', sub: 'bca7ec7f-5c7a-4de9-b0a0-68f952b9bec1', sid: '0b6f0a8e-8a55-4f5e-9d55-2f0a6a1b9c3d', roles: [], amr: ['pwd'], auth_time: 1795856400, iss: 'https://auth.example.com', aud: 'authd', jti: '5f0c…', iat: 1795856400, exp: 1795856700 },
     { active: false }
   ]
 })

@@ -42,12 +42,12 @@ const MAX_LENGTH = 1024
 /** The lockout key of a device: the jti hashed, as login_failures keys always are. */
 export const deviceLockoutKey = (jti: string): string => createHash('sha256').update(`device:${jti}`).digest('hex')
 
-export function createDeviceTokens (options: { refreshSecret: Buffer, issuer: string, audience: string, ttlSeconds: number }): DeviceTokens {
+export function createDeviceTokens (options: { refreshSecret: Buffer, issuer: string, acceptedIssuers: string[], audience: string, ttlSeconds: number }): DeviceTokens {
   const key = Buffer.from(hkdfSync('sha256', options.refreshSecret, Buffer.alloc(0), 'authd device token v1', 32))
   const aud = `${options.audience}:device`
   const enabled = options.ttlSeconds > 0
   const sign = createSigner({ algorithm: 'HS256', key, iss: options.issuer, aud, expiresIn: Math.max(1, options.ttlSeconds) * 1000, header: { alg: 'HS256', typ: TYP } })
-  const verify = createVerifier({ algorithms: ['HS256'], key, allowedIss: options.issuer, allowedAud: aud, checkTyp: TYP, requiredClaims: ['sub', 'jti', 'exp'] })
+  const verify = createVerifier({ algorithms: ['HS256'], key, allowedIss: options.acceptedIssuers, allowedAud: aud, checkTyp: TYP, requiredClaims: ['sub', 'jti', 'exp'] })
 
   return {
     enabled,

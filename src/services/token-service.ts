@@ -29,7 +29,7 @@ import type { AuthdClaims } from '../verifier/index.js'
  * The claims of an access token as authd signs them: the published contract of the verifier
  * (src/verifier: what other services read), with the one audience authd itself issues.
  */
-export type AccessClaims = AuthdClaims & { aud: string }
+export type AccessClaims = AuthdClaims
 
 /**
  * The claims of a service's access token (client credentials grant): `sub` and `client_id` are
@@ -79,8 +79,12 @@ export interface RefreshJwt {
 export interface TokenServiceOptions {
   accessKeys: AccessKeyStore
   refreshJwt: RefreshJwt
+  /** The `iss` of new tokens. */
   issuer: string
-  audience: string
+  /** Every `iss` accepted on authd's own tokens: `issuer` and the previous ones (JWT_PREVIOUS_ISSUERS). */
+  acceptedIssuers: string[]
+  /** JWT_AUDIENCE: the first is authd's own (required on its routes), all go into users' tokens. */
+  audiences: string[]
   accessTtl: number
   refreshTtl: number
 }
@@ -94,7 +98,7 @@ const REFRESH_TYP = 'refresh+jwt'
  * and audience, every claim the rotation needs required. Refresh tokens have one key and one
  * algorithm, which is exactly the case @fastify/jwt's synchronous app.jwt.sign/verify serve.
  */
-export function refreshJwtOptions (options: { secret: Buffer, issuer: string, audience: string }): FastifyJWTOptions {
+export function refreshJwtOptions (options: { secret: Buffer, issuer: string, acceptedIssuers: string[], audience: string }): FastifyJWTOptions {
   const aud = `${options.audience}:refresh`
   return {
     secret: options.secret,
@@ -103,7 +107,7 @@ export function refreshJwtOptions (options: { secret: Buffer, issuer: string, au
     sign: { algorithm: 'HS256', iss: options.issuer, aud, header: { typ: REFRESH_TYP } } as FastifyJWTOptions['sign'],
     verify: {
       algorithms: ['HS256'],
-      allowedIss: options.issuer,
+      allowedIss: options.acceptedIssuers,
       allowedAud: aud,
       checkTyp: REFRESH_TYP,
       requiredClaims: ['sub', 'sid', 'jti', 'exp', 'iat']
@@ -134,7 +138,11 @@ function headerKid (token: string): string | undefined {
 }
 
 export function createTokenService (options: TokenServiceOptions) {
-  const { accessKeys, refreshJwt, issuer, audience, accessTtl, refreshTtl } = options
+  const { accessKeys, refreshJwt, issuer, acceptedIssuers, audiences, accessTtl, refreshTtl } = options
+  const ownAudience = audiences[0]
+  if (ownAudience === undefined || !acceptedIssuers.includes(issuer)) throw new TypeError('createTokenService: an audience and the issuer among the accepted ones are required')
+  // RFC 7519 §4.1.3: a single audience is a string; several, an array (RFC 8725 §3.9).
+  const userAudience: string | string[] = audiences.length === 1 ? ownAudience : audiences
 
   // Keyed by the key object: a key dropped from the set takes its verifier and cache with it.
   const signRefresh = (record: RefreshRecord): string =>
@@ -158,8 +166,9 @@ export function createTokenService (options: TokenServiceOptions) {
     key: key.verifyKey,
     // Only this key's algorithm: an HS256 token "signed" with an RSA public key fails here.
     algorithms: [key.alg],
-    allowedIss: issuer,
-    allowedAud: audience,
+    allowedIss: acceptedIssuers,
+    // Any token whose aud holds authd's own audience; one for other services only is refused.
+    allowedAud: ownAudience,
     checkTyp: ACCESS_TYP,
     requiredClaims: ['iss', 'aud', 'sub', 'sid', 'jti', 'iat', 'exp'],
     // Verified tokens are remembered (until they expire), so /users/me skips the signature check.
@@ -172,7 +181,7 @@ export function createTokenService (options: TokenServiceOptions) {
   const clientVerifierFor = cachedVerifiers((key) => ({
     key: key.verifyKey,
     algorithms: [key.alg],
-    allowedIss: issuer,
+    allowedIss: acceptedIssuers,
     checkTyp: ACCESS_TYP,
     requiredClaims: ['iss', 'aud', 'sub', 'client_id', 'scope', 'jti', 'iat', 'exp']
   }))
@@ -210,6 +219,10 @@ export function createTokenService (options: TokenServiceOptions) {
     /** The access-key set: the JWKS, `authd keys`, and reload() for tests. */
     accessKeys,
     publicJwks: () => accessKeys.publicJwks(),
+    /** The `iss` of new tokens (the discovery `issuer`). */
+    issuer,
+    /** The algorithms that sign access tokens now or may have signed live ones: every key of the set. */
+    signingAlgorithms: (): string[] => [...new Set([accessKeys.signingKey().alg, ...accessKeys.publicJwks().keys.map((k) => k.alg)])],
 
     /**
      * `auth`: how and when the session's user last authenticated, as `amr` (RFC 8176) and
@@ -223,7 +236,7 @@ export function createTokenService (options: TokenServiceOptions) {
         amr: auth?.amr ?? ['pwd'],
         auth_time: auth === undefined ? iat : Math.floor(auth.authTime.getTime() / 1000),
         iss: issuer,
-        aud: audience,
+        aud: userAudience,
         sub: user.id,
         jti: randomUUID(),
         iat,
@@ -250,7 +263,7 @@ export function createTokenService (options: TokenServiceOptions) {
 
     /**
      * A service's access token (POST /oauth/token): same key, algorithm, typ and issuer as a
-     * user's; `aud` the client's audience (empty: JWT_AUDIENCE); no refresh token, no session.
+     * user's; `aud` the client's audience (empty: JWT_AUDIENCE, as users' tokens); no refresh token, no session.
      */
     async signClientAccess (client: { clientId: string, audience: string[] }, scope: string[]): Promise<string> {
       const iat = Math.floor(Date.now() / 1000)
@@ -258,7 +271,7 @@ export function createTokenService (options: TokenServiceOptions) {
         client_id: client.clientId,
         scope: scope.join(' '),
         iss: issuer,
-        aud: client.audience.length === 0 ? audience : client.audience.length === 1 ? client.audience[0] : client.audience,
+        aud: client.audience.length === 0 ? userAudience : client.audience.length === 1 ? client.audience[0] : client.audience,
         sub: client.clientId,
         jti: randomUUID(),
         iat,

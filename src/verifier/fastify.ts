@@ -1,6 +1,6 @@
 // A Fastify plugin for services that accept authd access tokens:
 //
-//   await app.register(authdVerifier, { jwksUrl, issuer: 'authd', audience: 'authd' })
+//   await app.register(authdVerifier, { jwksUrl, issuer: 'https://auth.example.com', audience: 'orders' })
 //   app.get('/orders', { onRequest: app.requireAuthd }, async (request) => request.authd.sub)
 //   app.post('/payouts', { onRequest: app.requireAuthdWith({ requireAmr: ['mfa'], maxAuthAge: 300 }) }, …)
 //

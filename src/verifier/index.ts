@@ -1,7 +1,8 @@
 // Verifies authd access tokens inside another service, from authd's JWKS and without calling
 // authd for each request. Built on `jose` alone so that it can be copied or imported anywhere.
 //
-//   const verifier = createVerifier({ jwksUrl: 'http://authd:3000/.well-known/jwks.json', issuer: 'authd', audience: 'authd' })
+//   const verifier = createVerifier({ issuer: 'https://auth.example.com', audience: 'orders' })   // jwks_uri from discovery
+//   const verifier = createVerifier({ jwksUrl: 'http://authd:3000/.well-known/jwks.json', issuer: 'https://auth.example.com', audience: 'orders' })
 //   const claims = await verifier.verify(token)   // AuthdTokenError { code: 'token_expired' | 'token_invalid' }
 //   await verifier.verify(token, { requireAmr: ['mfa'], maxAuthAge: 300 })   // … | 'insufficient_user_authentication'
 //
@@ -84,11 +85,21 @@ export class AuthdJwksUnavailableError extends Error {
 }
 
 export interface VerifierOptions extends AuthRequirements {
-  /** authd's `/.well-known/jwks.json`, e.g. `http://127.0.0.1:3000/.well-known/jwks.json`. */
-  jwksUrl: string | URL
-  /** authd's JWT_ISSUER (default there: 'authd'). */
-  issuer: string
-  /** authd's JWT_AUDIENCE (default there: 'authd'); a token for another audience is refused. */
+  /**
+   * authd's `/.well-known/jwks.json`, e.g. `https://auth.example.com/.well-known/jwks.json`. Absent: the
+   * `jwks_uri` of `<issuer>/.well-known/openid-configuration` (the first issuer of a list), fetched at the
+   * first verification; its `issuer` must be exactly that issuer.
+   */
+  jwksUrl?: string | URL
+  /**
+   * authd's issuer: its PUBLIC_URL (the `issuer` of its discovery document), or its JWT_ISSUER when
+   * that is set. A list accepts each (during a migration: the new URL and the old `'authd'`).
+   */
+  issuer: string | string[]
+  /**
+   * The audience this service answers to: one of authd's JWT_AUDIENCE (default there: 'authd'), or a
+   * service client's audience. A token is accepted only if its `aud` (a string or a list) holds it.
+   */
   audience: string
   /** Accepted signature algorithms; never include HS* (that would let the public key act as a secret). */
   algorithms?: string[]
@@ -139,9 +150,34 @@ export function checkRequirements (requirements: AuthRequirements, where: string
   }
 }
 
+/**
+ * The `jwks_uri` of the issuer's OpenID discovery document (`<issuer>/.well-known/openid-configuration`),
+ * whose `issuer` must be exactly `issuer` (OpenID Connect Discovery §4.3), or AuthdJwksUnavailableError.
+ */
+export async function discoverJwksUrl (issuer: string, timeoutMs: number): Promise<URL> {
+  const where = `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`
+  let document: { issuer?: unknown, jwks_uri?: unknown }
+  try {
+    const response = await fetch(where, { headers: { accept: 'application/json' }, redirect: 'error', signal: AbortSignal.timeout(timeoutMs) })
+    if (response.status !== 200) throw new Error(`HTTP ${response.status}`)
+    document = await response.json() as typeof document
+  } catch (error) {
+    throw new AuthdJwksUnavailableError(`Cannot fetch authd's discovery document from ${where}`, { cause: error })
+  }
+  if (document?.issuer !== issuer) throw new AuthdJwksUnavailableError(`The discovery document at ${where} is for another issuer`)
+  let jwksUrl: URL | undefined
+  try { jwksUrl = new URL(String(document.jwks_uri)) } catch {}
+  if (typeof document.jwks_uri !== 'string' || jwksUrl === undefined || !['http:', 'https:'].includes(jwksUrl.protocol)) {
+    throw new AuthdJwksUnavailableError(`The discovery document at ${where} has no usable jwks_uri`)
+  }
+  return jwksUrl
+}
+
 export function createVerifier (options: VerifierOptions): Verifier {
   const { issuer, audience } = options
-  if (!isNonEmptyString(issuer)) throw new TypeError('createVerifier: "issuer" is required')
+  if (!(isNonEmptyString(issuer) || (Array.isArray(issuer) && issuer.length > 0 && issuer.every(isNonEmptyString)))) {
+    throw new TypeError('createVerifier: "issuer" is required (a string, or a non-empty list of strings)')
+  }
   if (!isNonEmptyString(audience)) throw new TypeError('createVerifier: "audience" is required')
   const algorithms = options.algorithms ?? DEFAULT_ALGORITHMS
   if (algorithms.length === 0 || algorithms.some((alg) => alg === 'none' || alg.startsWith('HS'))) {
@@ -151,18 +187,29 @@ export function createVerifier (options: VerifierOptions): Verifier {
   checkRequirements(options, 'createVerifier')
   const defaults: AuthRequirements = { requireAmr: options.requireAmr, maxAuthAge: options.maxAuthAge }
 
-  const remote = createRemoteJWKSet(new URL(options.jwksUrl), {
+  const remoteSet = (url: URL): JWTVerifyGetKey => createRemoteJWKSet(url, {
     ...(options.cacheMaxAge !== undefined ? { cacheMaxAge: options.cacheMaxAge } : {}),
     ...(options.cooldownDuration !== undefined ? { cooldownDuration: options.cooldownDuration } : {}),
     ...(options.timeoutDuration !== undefined ? { timeoutDuration: options.timeoutDuration } : {})
   })
+  // With jwksUrl the set is known now; without, discovery finds it once (a failure is retried at the next verification).
+  let remote: Promise<JWTVerifyGetKey> | undefined = options.jwksUrl === undefined ? undefined : Promise.resolve(remoteSet(new URL(options.jwksUrl)))
+  const discoverFrom = Array.isArray(issuer) ? issuer[0] as string : issuer
+  const keySet = async (): Promise<JWTVerifyGetKey> => {
+    remote ??= discoverJwksUrl(discoverFrom, options.timeoutDuration ?? 5000).then(remoteSet, (error: unknown) => {
+      remote = undefined
+      throw error
+    })
+    return await remote
+  }
   // Tells "the JWKS could not be fetched" apart from "no key in it fits this token".
   const getKey: JWTVerifyGetKey = async (header, token) => {
+    const keys = await keySet()
     try {
-      return await remote(header, token)
+      return await keys(header, token)
     } catch (error) {
       if (error instanceof errors.JOSEError && TOKEN_KEY_ERRORS.has(error.code)) throw error
-      throw new AuthdJwksUnavailableError(`Cannot fetch authd's JWKS from ${String(options.jwksUrl)}`, { cause: error })
+      throw new AuthdJwksUnavailableError(`Cannot fetch authd's JWKS${options.jwksUrl === undefined ? '' : ` from ${String(options.jwksUrl)}`}`, { cause: error })
     }
   }
 

@@ -513,7 +513,9 @@ const paramSegments = fc.array(segmentArb, { minLength: 1, maxLength: 3 })
 
 t.test('the route list is read from the app', async (t) => {
   t.ok(routes.length >= 20, `${routes.length} method+path pairs`)
-  for (const known of [['POST', '/v1/app/auth/login'], ['POST', '/v1/browser/auth/refresh'], ['DELETE', '/v1/sessions/:id'], ['GET', '/readyz']]) {
+  for (const known of [['POST', '/v1/app/auth/login'], ['POST', '/v1/browser/auth/refresh'], ['DELETE', '/v1/sessions/:id'], ['GET', '/readyz'],
+    // The public documents: discovery (both names) and the JWKS get the same runs as every route.
+    ['GET', '/.well-known/openid-configuration'], ['GET', '/.well-known/oauth-authorization-server'], ['GET', '/.well-known/jwks.json']]) {
     t.ok(routes.some((r) => r.method === known[0] && r.url === known[1]), `${known.join(' ')} is listed`)
   }
   // hasRoute() knows no wildcard patterns (the CORS `OPTIONS *`, static files under /docs/*).

@@ -87,7 +87,8 @@ async function interop (t: Test, versions: string): Promise<void> {
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
   const authd = await startAuthd(t, {
     DATA_DIR: dataDir,
-    JWT_ISSUER: ISSUER,
+    // The issuer as deployments set it: the public URL (discovery's `issuer`, every token's `iss`).
+    PUBLIC_URL: ISSUER,
     JWT_AUDIENCE: AUDIENCE,
     ACCESS_TOKEN_ALG: ALGORITHM,
     ACCESS_TOKEN_TTL: String(ACCESS_TOKEN_TTL)

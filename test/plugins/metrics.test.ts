@@ -142,7 +142,7 @@ t.test('without METRICS_TOKEN /metrics is open in development and test', async (
 })
 
 // Production settings that are not the subject here: no mail, keys accepted as given.
-const PRODUCTION = { NODE_ENV: 'production', EMAIL_VERIFICATION: 'none', ALLOW_GENERATED_KEYS: 'true' }
+const PRODUCTION = { NODE_ENV: 'production', EMAIL_VERIFICATION: 'none', ALLOW_GENERATED_KEYS: 'true', PUBLIC_URL: 'https://auth.example.com' }
 
 t.test('production without METRICS_TOKEN: /metrics does not exist (404, like any unknown path)', async (t) => {
   const app = await build(t, PRODUCTION)

@@ -11,7 +11,10 @@ const BASE_ENV: Record<string, string> = {
   RATE_LIMIT_ENABLED: 'false',
   REDIS_URL: '',
   HOUSEKEEPING_INTERVAL: '0',
-  SIGNING_KEYS_RELOAD_INTERVAL: '0'
+  SIGNING_KEYS_RELOAD_INTERVAL: '0',
+  // One issuer for every process of a test, as a deployment's instances share one PUBLIC_URL: the
+  // derived default would differ with each instance's port, and each would refuse the others' tokens.
+  PUBLIC_URL: 'http://authd.test'
 }
 
 /**

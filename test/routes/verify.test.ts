@@ -5,7 +5,7 @@ import { createHmac, generateKeyPairSync, randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { SignJWT, createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose'
-import { assertProblem, build, login, register, testKeys } from '../helper.js'
+import { assertProblem, build, login, register, TEST_ISSUER, testKeys } from '../helper.js'
 
 const app = await build(t)
 const keys = await testKeys()
@@ -51,7 +51,7 @@ t.test('a valid access token: 200 { valid: true, claims } with every documented 
   t.same(Object.keys(body.claims).sort(), ['amr', 'aud', 'auth_time', 'exp', 'iat', 'iss', 'jti', 'roles', 'sid', 'sub'])
   t.same(body.claims.amr, ['pwd'], 'a password login')
   t.ok(body.claims.auth_time >= before && body.claims.auth_time <= body.claims.iat, 'authenticated when the session began (the registration)')
-  t.equal(body.claims.iss, 'authd')
+  t.equal(body.claims.iss, TEST_ISSUER)
   t.equal(body.claims.aud, 'authd')
   t.equal(body.claims.sub, s.user.id)
   t.match(body.claims.sid, UUID)
@@ -94,7 +94,7 @@ t.test('another service verifies the access token with jose and the JWKS alone',
   // From here on nothing of authd is used but the JSON of its JWKS.
   const JWKS = createLocalJWKSet(JSON.parse(jwksReply.body) as JSONWebKeySet)
   const { payload, protectedHeader } = await jwtVerify(s.tokens.access, JWKS, {
-    issuer: 'authd',
+    issuer: TEST_ISSUER,
     audience: 'authd',
     algorithms: ['RS256'],
     typ: 'at+jwt',
@@ -108,9 +108,9 @@ t.test('another service verifies the access token with jose and the JWKS alone',
   // The same verifier refuses a token authd did not sign.
   const foreign = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
   const forged = await signAccess(decode(s.tokens.access, 1), {}, foreign)
-  await t.rejects(jwtVerify(forged, JWKS, { issuer: 'authd', audience: 'authd' }), 'a foreign signature fails with jose too')
+  await t.rejects(jwtVerify(forged, JWKS, { issuer: TEST_ISSUER, audience: 'authd' }), 'a foreign signature fails with jose too')
   // And the refresh token is not an access token for other services either.
-  await t.rejects(jwtVerify(s.tokens.refresh, JWKS, { issuer: 'authd', audience: 'authd' }), 'the refresh token does not verify against the JWKS')
+  await t.rejects(jwtVerify(s.tokens.refresh, JWKS, { issuer: TEST_ISSUER, audience: 'authd' }), 'the refresh token does not verify against the JWKS')
 })
 
 t.test('the body must be { token: string }', async (t) => {

@@ -13,7 +13,8 @@ t.test('defaults', async (t) => {
     LOG_LEVEL: 'info',
     DATABASE_URL: '',
     MIGRATE_ON_START: true,
-    JWT_ISSUER: 'authd',
+    JWT_ISSUER: '',
+    JWT_PREVIOUS_ISSUERS: 'authd',
     JWT_AUDIENCE: 'authd',
     ACCESS_TOKEN_TTL: 300,
     REFRESH_TOKEN_TTL: 86_400,
@@ -216,7 +217,7 @@ t.test('prefixedCookieName: __Host- only with Secure, Path=/ and no Domain', asy
 })
 
 // A production environment that passes every production rule but the ones under test (mail off).
-const PRODUCTION = { NODE_ENV: 'production', EMAIL_VERIFICATION: 'none' }
+const PRODUCTION = { NODE_ENV: 'production', EMAIL_VERIFICATION: 'none', PUBLIC_URL: 'https://auth.example.com' }
 
 t.test('production: signing keys and the refresh secret come from configuration', async (t) => {
   const error = configError(PRODUCTION)

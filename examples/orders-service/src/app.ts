@@ -9,8 +9,12 @@ import { authdVerifier } from '../../../src/verifier/fastify.js'
 export interface OrdersServiceOptions {
   /** Where authd listens, e.g. http://127.0.0.1:3000; its JWKS is fetched from there. */
   authdUrl: string
-  /** authd's JWT_ISSUER and JWT_AUDIENCE (both 'authd' unless authd was configured otherwise). */
+  /**
+   * authd's issuer: its PUBLIC_URL (the `issuer` of its /.well-known/openid-configuration), or its
+   * JWT_ISSUER when set. Default: `authdUrl`, right when the service reaches authd at its public URL.
+   */
   issuer?: string
+  /** This service's audience: one of authd's JWT_AUDIENCE (default 'authd'). */
   audience?: string
   logLevel?: string
 }
@@ -18,9 +22,10 @@ export interface OrdersServiceOptions {
 export async function buildOrdersService (options: OrdersServiceOptions): Promise<FastifyInstance> {
   const app = Fastify({ logger: { level: options.logLevel ?? 'silent' } })
 
+  const authdUrl = options.authdUrl.replace(/\/+$/, '')
   await app.register(authdVerifier, {
-    jwksUrl: `${options.authdUrl.replace(/\/+$/, '')}/.well-known/jwks.json`,
-    issuer: options.issuer ?? 'authd',
+    jwksUrl: `${authdUrl}/.well-known/jwks.json`,
+    issuer: options.issuer ?? authdUrl,
     audience: options.audience ?? 'authd',
     realm: 'orders'
   })

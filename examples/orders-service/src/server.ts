@@ -1,5 +1,5 @@
 // Runs the orders service: AUTHD_URL (default http://127.0.0.1:3000), HOST (127.0.0.1),
-// PORT (3001; 0 picks a free one), AUTHD_ISSUER / AUTHD_AUDIENCE (authd), LOG_LEVEL (info).
+// PORT (3001; 0 picks a free one), AUTHD_ISSUER (AUTHD_URL), AUTHD_AUDIENCE (authd), LOG_LEVEL (info).
 import { buildOrdersService } from './app.js'
 
 const env = process.env
@@ -11,7 +11,7 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 
 const app = await buildOrdersService({
   authdUrl: env.AUTHD_URL ?? 'http://127.0.0.1:3000',
-  issuer: env.AUTHD_ISSUER ?? 'authd',
+  ...(env.AUTHD_ISSUER !== undefined ? { issuer: env.AUTHD_ISSUER } : {}),
   audience: env.AUTHD_AUDIENCE ?? 'authd',
   logLevel: env.LOG_LEVEL ?? 'info'
 })

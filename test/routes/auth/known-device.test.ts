@@ -6,7 +6,7 @@ import { hkdfSync } from 'node:crypto'
 import t from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { createSigner } from 'fast-jwt'
-import { assertProblem, buildWithDatabase, register, testKeys, type Session } from '../../helper.js'
+import { assertProblem, buildWithDatabase, register, TEST_ISSUER, testKeys, type Session } from '../../helper.js'
 
 const THRESHOLD = 3
 const { app, database } = await buildWithDatabase(t, { LOCKOUT_THRESHOLD: String(THRESHOLD) })
@@ -111,7 +111,7 @@ t.test('DEVICE_TOKEN_TTL=0: no device tokens are issued or honoured', async (t) 
   t.notOk('deviceToken' in res.json(), 'no deviceToken in the reply')
   // A token that an authd issuing them would accept for this account.
   const now = Math.floor(Date.now() / 1000)
-  const valid = signWith(deviceKey, { sub: s.user.id, jti: '4d2c7a1e-8f3b-4c6d-9e0a-1b2c3d4e5f60', iat: now, exp: now + 3600, iss: 'authd', aud: 'authd:device' })
+  const valid = signWith(deviceKey, { sub: s.user.id, jti: '4d2c7a1e-8f3b-4c6d-9e0a-1b2c3d4e5f60', iat: now, exp: now + 3600, iss: TEST_ISSUER, aud: 'authd:device' })
   for (let i = 0; i < THRESHOLD; i++) await login(noDevices.app, s.email, `guess ${i}`)
   assertProblem(t, await login(noDevices.app, s.email, s.password, valid), 429, 'account_locked')
 })

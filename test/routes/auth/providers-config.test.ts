@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { parseConfig, publicBaseUrl } from '../../../src/config.js'
+import { parseConfig, publicBaseUrl, tokenIssuer } from '../../../src/config.js'
 import { buildApp } from '../../../src/app.js'
 import { readProviders } from '../../../src/services/provider-config.js'
 import { createProviderStateBox, PROVIDER_STATE_TTL, safeNext } from '../../../src/services/provider-state.js'
@@ -74,7 +74,8 @@ t.test('PUBLIC_URL: as given (no trailing slash), else derived from HOST and POR
   t.equal(publicBaseUrl({ PUBLIC_URL: '', HOST: '0.0.0.0', PORT: 3000 }), 'http://localhost:3000')
   t.equal(publicBaseUrl({ PUBLIC_URL: '', HOST: '127.0.0.1', PORT: 4000 }), 'http://127.0.0.1:4000')
   t.equal(publicBaseUrl({ PUBLIC_URL: '', HOST: '::1', PORT: 4000 }), 'http://[::1]:4000')
-  t.equal(parseConfig({ PUBLIC_URL: 'https://auth.example.com' }).JWT_ISSUER, 'authd', 'the tokens\' issuer does not change')
+  t.equal(tokenIssuer(parseConfig({ PUBLIC_URL: 'https://auth.example.com/' })), 'https://auth.example.com', 'it is the tokens\' issuer too')
+  t.equal(tokenIssuer(parseConfig({ PUBLIC_URL: 'https://auth.example.com', JWT_ISSUER: 'authd' })), 'authd', 'unless JWT_ISSUER overrides it')
 })
 
 t.test('a config built without parseConfig is still checked when the app starts', async (t) => {

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { signJws } from '../../../src/keys/jws-sign.js'
-import { buildWithDatabase, me, refresh, register, testKeys } from '../../helper.js'
+import { buildWithDatabase, me, refresh, register, TEST_ISSUER, testKeys } from '../../helper.js'
 import { flipSignatureChar, signRefresh, withPayload } from '../../jwt-helper.js'
 import { assertOAuthError, newClient, oauthPost } from './oauth-helper.js'
 
@@ -23,7 +23,7 @@ const logout = async (refreshToken: string) => await app.inject({ method: 'POST'
 t.test('a live user access token: active, with its claims', async (t) => {
   const user = await register(app)
   const res = await introspect(user.tokens.access, { token_type_hint: 'access_token' })
-  t.match(res, { active: true, token_type: 'access_token', sub: user.user.id, sid: String, iss: 'authd', aud: 'authd', roles: [], amr: ['pwd'], exp: Number, iat: Number, jti: String, auth_time: Number })
+  t.match(res, { active: true, token_type: 'access_token', sub: user.user.id, sid: String, iss: TEST_ISSUER, aud: 'authd', roles: [], amr: ['pwd'], exp: Number, iat: Number, jti: String, auth_time: Number })
   t.notOk('client_id' in res, 'no client_id on a user\'s token')
   // client_secret_post works the same.
   t.equal((await oauthPost(app, 'introspect', gateway, { token: user.tokens.access }, 'post')).json().active, true)
@@ -90,7 +90,7 @@ t.test('garbage and forgeries: active false', async (t) => {
 t.test('a service\'s token: active with client_id and scope while its client is enabled', async (t) => {
   const svc = await newClient(app, { scopes: ['a', 'b'], audience: ['svc-x'] })
   const token = (await oauthPost(app, 'token', svc, { grant_type: 'client_credentials', scope: 'a' })).json().access_token as string
-  t.match(await introspect(token), { active: true, token_type: 'access_token', sub: svc.clientId, client_id: svc.clientId, scope: 'a', aud: 'svc-x', iss: 'authd' })
+  t.match(await introspect(token), { active: true, token_type: 'access_token', sub: svc.clientId, client_id: svc.clientId, scope: 'a', aud: 'svc-x', iss: TEST_ISSUER })
   await app.oauthClients.disable({ clientId: svc.clientId }, null)
   t.same(await introspect(token), { active: false }, 'disabled: its tokens are inactive')
   await database.prisma.oauthClient.delete({ where: { clientId: svc.clientId } })
@@ -110,7 +110,7 @@ t.test('both endpoints need client authentication and a token', async (t) => {
 t.test('well-signed tokens authd never issued, or with claims that do not fit: active false', async (t) => {
   const key = (await testKeys()).access
   const now = Math.floor(Date.now() / 1000)
-  const svc = { iss: 'authd', aud: 'authd', sub: gateway.clientId, client_id: gateway.clientId, scope: '', jti: 'x', iat: now, exp: now + 60 }
+  const svc = { iss: TEST_ISSUER, aud: 'authd', sub: gateway.clientId, client_id: gateway.clientId, scope: '', jti: 'x', iat: now, exp: now + 60 }
   const sign = async (claims: Record<string, unknown>) => await signJws(key, { alg: key.alg, kid: key.kid, typ: 'at+jwt' }, claims)
   t.equal((await introspect(await sign(svc))).active, true, 'the well-formed service token is active (the control)')
   for (const [what, claims] of [

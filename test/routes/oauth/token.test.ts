@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto'
 import t from 'tap'
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
 import { signJws } from '../../../src/keys/jws-sign.js'
-import { buildWithDatabase, me, register, testKeys } from '../../helper.js'
+import { buildWithDatabase, me, register, TEST_ISSUER, testKeys } from '../../helper.js'
 import { decodeHeader } from '../../jwt-helper.js'
 import { FORM, assertOAuthError, basic, form, newClient, oauthPost } from './oauth-helper.js'
 
@@ -24,11 +24,11 @@ t.test('client_secret_basic: a Bearer access token for the service, signed like 
   const body = res.json()
   t.same(Object.keys(body).sort(), ['access_token', 'expires_in', 'scope', 'token_type'], 'no refresh token')
   t.match(body, { token_type: 'Bearer', expires_in: app.config.ACCESS_TOKEN_TTL, scope: 'orders:read orders:write users:read' }, 'no scope asked: all of the client\'s')
-  const { payload, protectedHeader } = await jwtVerify(body.access_token, jwks, { issuer: app.config.JWT_ISSUER, audience: app.config.JWT_AUDIENCE, typ: 'at+jwt' })
+  const { payload, protectedHeader } = await jwtVerify(body.access_token, jwks, { issuer: TEST_ISSUER, audience: 'authd', typ: 'at+jwt' })
   const user = await register(app)
   t.same(protectedHeader.alg, decodeHeader(user.tokens.access).alg, 'the same algorithm as a user\'s token')
   t.equal(decodeProtectedHeader(body.access_token).kid, decodeHeader(user.tokens.access).kid, 'and the same key')
-  t.match(payload, { sub: orders.clientId, client_id: orders.clientId, scope: 'orders:read orders:write users:read', aud: 'authd', iss: 'authd', jti: String })
+  t.match(payload, { sub: orders.clientId, client_id: orders.clientId, scope: 'orders:read orders:write users:read', aud: 'authd', iss: TEST_ISSUER, jti: String })
   t.equal((payload.exp as number) - (payload.iat as number), app.config.ACCESS_TOKEN_TTL)
   t.notOk('sid' in payload || 'roles' in payload, 'no session, no roles')
   t.match(await database.prisma.auditEvent.findFirst({ where: { type: 'client_token_issued' } }), { userId: null, detail: { clientId: orders.clientId, scope: ['orders:read', 'orders:write', 'users:read'] } }, 'audited')

@@ -12,11 +12,15 @@ import { SignJWT, exportJWK, type JWTPayload } from 'jose'
 import { build, newAccount, testKeys } from '../../helper.js'
 import { flipSignatureChar, withPayload } from '../../jwt-helper.js'
 import { buildOrdersService } from '../../../examples/orders-service/src/app.js'
+import { freePort } from '../../support/processes.js'
 
 const exampleDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../examples/orders-service')
 
-const authd = await build(t)
-const authdUrl = await authd.listen({ host: '127.0.0.1', port: 0 })
+// authd's issuer is its public URL: here, the address it listens on.
+const port = await freePort()
+const authdUrl = `http://127.0.0.1:${port}`
+const authd = await build(t, { PUBLIC_URL: authdUrl })
+await authd.listen({ host: '127.0.0.1', port })
 
 const orders = await buildOrdersService({ authdUrl })
 t.teardown(() => orders.close())

@@ -12,7 +12,7 @@ import { SignJWT, createLocalJWKSet, exportJWK, jwtVerify, type JSONWebKeySet } 
 import { ConfigError } from '../../../src/config.js'
 import configPlugin from '../../../src/plugins/config.js'
 import tokensPlugin from '../../../src/plugins/tokens.js'
-import { assertProblem, build, me, register, testConfig } from '../../helper.js'
+import { assertProblem, build, me, register, TEST_ISSUER, testConfig } from '../../helper.js'
 import { decodeHeader, decodePayload } from '../../jwt-helper.js'
 import { runKeysCommand } from '../../../src/keys/keys-command.js'
 
@@ -36,7 +36,7 @@ async function jwks (app: FastifyInstance): Promise<JSONWebKeySet> {
 }
 
 async function verifyWithJwks (app: FastifyInstance, token: string) {
-  return await jwtVerify(token, createLocalJWKSet(await jwks(app)), { issuer: 'authd', audience: 'authd', typ: 'at+jwt' })
+  return await jwtVerify(token, createLocalJWKSet(await jwks(app)), { issuer: TEST_ISSUER, audience: 'authd', typ: 'at+jwt' })
 }
 
 async function verifyEndpoint (app: FastifyInstance, token: string) {
@@ -103,7 +103,7 @@ t.test('ACCESS_TOKEN_ALG=HS256: single-service mode, a kid on every token and an
   const s = await register(app)
   const header = decodeHeader(s.tokens.access)
   t.match(header, { alg: 'HS256', typ: 'at+jwt', kid: /^[A-Za-z0-9_-]{43}$/ })
-  const { payload } = await jwtVerify(s.tokens.access, Buffer.from(HS_SECRET), { issuer: 'authd', audience: 'authd', typ: 'at+jwt', algorithms: ['HS256'] })
+  const { payload } = await jwtVerify(s.tokens.access, Buffer.from(HS_SECRET), { issuer: TEST_ISSUER, audience: 'authd', typ: 'at+jwt', algorithms: ['HS256'] })
   t.equal(payload.sub, s.user.id, 'verifiable by whoever holds ACCESS_TOKEN_SECRET')
   t.equal((await me(app, s.tokens.access)).statusCode, 200)
   t.equal((await verifyEndpoint(app, s.tokens.access)).statusCode, 200)

@@ -14,7 +14,7 @@ import t from 'tap'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import type { AddressInfo } from 'node:net'
 import { runKeysCommand } from '../../../src/keys/keys-command.js'
-import { build, newAccount } from '../../helper.js'
+import { build, newAccount, TEST_ISSUER } from '../../helper.js'
 import { decodeHeader } from '../../jwt-helper.js'
 
 const app = await build(t, { SIGNING_KEYS_RELOAD_INTERVAL: '0' }, { keys: undefined })
@@ -60,7 +60,7 @@ t.test('rotating the signing key during a load of verifications fails none of th
       const kid = String(decodeHeader(access).kid)
       seenKids.set(kid, (seenKids.get(kid) ?? 0) + 1)
       try {
-        await jwtVerify(access, verifierJwks, { issuer: 'authd', audience: 'authd', typ: 'at+jwt' })
+        await jwtVerify(access, verifierJwks, { issuer: TEST_ISSUER, audience: 'authd', typ: 'at+jwt' })
         counts.verified += 1
       } catch (error) {
         counts.verifyFailures += 1

@@ -386,7 +386,7 @@ t.test('HS256: a token signed under another kid with the same secret verifies (r
   t.not(before.signingKey().kid, after.signingKey().kid, 'each load has its own kid')
 
   const service = (accessKeys: AccessKeyStore) => createTokenService({
-    accessKeys, refreshJwt: { sign: () => '', verify: () => ({}) }, issuer: 'authd', audience: 'authd', accessTtl: 300, refreshTtl: 3600
+    accessKeys, refreshJwt: { sign: () => '', verify: () => ({}) }, issuer: 'authd', acceptedIssuers: ['authd'], audiences: ['authd'], accessTtl: 300, refreshTtl: 3600
   })
   const user = { id: randomUUID(), roles: ['user'] }
   const token = await service(before).signAccess(user, randomUUID())
@@ -407,7 +407,7 @@ t.test('HS256: a token signed under another kid with the same secret verifies (r
 
 /** authd as `authd serve` builds it (keys from the configuration, not the tests' fixed ones), its warnings in `lines`. */
 async function startProduction (t: Test, dataDir: string, env: Record<string, string>, lines: string[] = []) {
-  const config = parseConfig({ NODE_ENV: 'production', EMAIL_VERIFICATION: 'none', BCRYPT_COST: '4', DATA_DIR: dataDir, ...env })
+  const config = parseConfig({ NODE_ENV: 'production', EMAIL_VERIFICATION: 'none', PUBLIC_URL: 'https://auth.example.com', BCRYPT_COST: '4', DATA_DIR: dataDir, ...env })
   const database = await openDatabase({ url: 'memory://', dataDir: config.DATA_DIR, poolSize: 1, migrate: true, pgliteTemplate: await pgliteTemplate() })
   t.teardown(async () => await database.close())
   const stream = new Writable({ write (chunk: Buffer, _encoding, done) { lines.push(chunk.toString('utf8')); done() } })

@@ -33,7 +33,7 @@ t.test('which transport: SMTP when set, else console (development), dropped (tes
 })
 
 // Production also wants its signing keys from configuration (test/store-independent/config.test.ts); not the subject here.
-const KEYS = { ALLOW_GENERATED_KEYS: 'true' }
+const KEYS = { ALLOW_GENERATED_KEYS: 'true', PUBLIC_URL: 'https://auth.example.com' }
 
 t.test('production needs SMTP_URL unless EMAIL_VERIFICATION=none', async (t) => {
   for (const mode of ['optional', 'mandatory']) {

@@ -31,6 +31,13 @@ jwksServer.get('/.well-known/jwks.json', async (_request, reply) => {
   if (jwksStatus !== 200) return await reply.code(jwksStatus).send({ error: 'down' })
   return { keys: published.map((k) => k.jwk) }
 })
+// Its discovery document: `discovery` is what it answers (null: 500), `discoveries` how often it was asked.
+let discovery: Record<string, unknown> | null = null
+let discoveries = 0
+jwksServer.get('/.well-known/openid-configuration', async (_request, reply) => {
+  discoveries += 1
+  return discovery === null ? await reply.code(500).send({ error: 'down' }) : discovery
+})
 const base = await jwksServer.listen({ host: '127.0.0.1', port: 0 })
 t.teardown(() => jwksServer.close())
 const jwksUrl = `${base}/.well-known/jwks.json`
@@ -92,6 +99,30 @@ t.test('wrong issuer or audience, or a verifier for another audience: token_inva
   await rejects(t, verifier, await sign(goodClaims({ aud: 'authd:refresh' })), 'token_invalid', 'the refresh audience')
   await rejects(t, verifier, await sign(goodClaims({ iss: 'evil' })), 'token_invalid', 'iss evil')
   await rejects(t, verifierFor({ audience: 'billing' }), await sign(), 'token_invalid', 'a token for authd at a billing verifier')
+})
+
+t.test('audiences (RFC 8725 §3.9): the verifier\'s audience must be among the token\'s aud', async (t) => {
+  const orders = verifierFor({ audience: 'orders' })
+  t.ok(await orders.verify(await sign(goodClaims({ aud: ['authd', 'orders', 'billing'] }))), 'named in the list: accepted')
+  t.ok(await orders.verify(await sign(goodClaims({ aud: 'orders' }))), 'the only audience: accepted')
+  await rejects(t, orders, await sign(goodClaims({ aud: ['authd', 'billing'] })), 'token_invalid', 'not named: refused')
+  await rejects(t, orders, await sign(goodClaims({ aud: [] })), 'token_invalid', 'no audience at all')
+  // A service's token (client credentials) for billing: no sid, and not for orders either way.
+  const client = { iss: 'authd', aud: 'billing', sub: 'svc_billing', client_id: 'svc_billing', scope: 'invoices:read', jti: randomUUID(), iat: now(), exp: now() + 300 }
+  await rejects(t, orders, await sign(client), 'token_invalid', 'a service token for billing at the orders verifier')
+  await rejects(t, verifierFor({ audience: 'billing' }), await sign(client), 'token_invalid', 'and not at billing\'s either: it is not a user\'s token (no sid)')
+})
+
+t.test('issuer: the URL, or a list during a migration', async (t) => {
+  const url = 'https://auth.example.com'
+  t.ok(await verifierFor({ issuer: url }).verify(await sign(goodClaims({ iss: url }))))
+  await rejects(t, verifierFor({ issuer: url }), await sign(goodClaims()), 'token_invalid', 'the old iss "authd" at a URL-only verifier')
+  const both = verifierFor({ issuer: [url, 'authd'] })
+  t.ok(await both.verify(await sign(goodClaims())), 'old iss, listed')
+  t.ok(await both.verify(await sign(goodClaims({ iss: url }))), 'new iss, listed')
+  await rejects(t, both, await sign(goodClaims({ iss: 'https://evil.example.com' })), 'token_invalid', 'any other')
+  t.throws(() => verifierFor({ issuer: [] }), TypeError, 'an empty list is no issuer')
+  t.throws(() => verifierFor({ issuer: [url, ''] }), TypeError, 'nor one with an empty entry')
 })
 
 t.test('typ must be at+jwt', async (t) => {
@@ -185,6 +216,27 @@ t.test('an unreachable or broken JWKS is AuthdJwksUnavailableError, not a token 
   t.ok(error instanceof AuthdJwksUnavailableError, 'JWKS answers 500')
   t.notOk(error instanceof AuthdTokenError)
   t.equal((error as AuthdJwksUnavailableError).code, 'jwks_unavailable')
+})
+
+t.test('issuer only: the JWKS from the issuer\'s discovery document, fetched once, checked, retried after a failure', async (t) => {
+  const token = await sign(goodClaims({ iss: base }))
+  discovery = null
+  discoveries = 0
+  const verifier = createVerifier({ issuer: base, audience: 'authd' })
+  await rejects(t, verifier, 'not-a-jwt', 'token_invalid', 'garbage: refused before any fetch')
+  t.equal(discoveries, 0)
+  await t.rejects(verifier.verify(token), AuthdJwksUnavailableError, 'discovery answers 500: unavailable, not a token error')
+  discovery = { issuer: 'https://someone-else.example', jwks_uri: jwksUrl }
+  await t.rejects(verifier.verify(token), { name: 'AuthdJwksUnavailableError', message: /another issuer/ }, 'a document for another issuer is not trusted')
+  discovery = { issuer: base, jwks_uri: 'file:///etc/passwd' }
+  await t.rejects(verifier.verify(token), { name: 'AuthdJwksUnavailableError', message: /jwks_uri/ }, 'nor a jwks_uri that is not http(s)')
+  discovery = { issuer: base, jwks_uri: jwksUrl }
+  const before = discoveries
+  t.match(await verifier.verify(token), { iss: base }, 'then found: verified')
+  t.match(await verifier.verify(token), { iss: base })
+  t.equal(discoveries - before, 1, 'discovered once, then kept')
+  await rejects(t, createVerifier({ issuer: [base, 'authd'], audience: 'authd' }), await sign(goodClaims({ iss: 'evil' })), 'token_invalid', 'a list: discovered from the first, any listed iss accepted')
+  t.ok(await createVerifier({ issuer: [base, 'authd'], audience: 'authd' }).verify(await sign(goodClaims())), 'the old iss, listed')
 })
 
 t.test('Fastify plugin: request.authd, and problem JSON for every refusal', async (t) => {
