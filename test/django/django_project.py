@@ -2,6 +2,8 @@
 
     python3 django_project.py users DB            # users made by Django itself, one per hasher; JSON on stdout
     python3 django_project.py bulk DB COUNT       # COUNT users via bulk_create with precomputed hashes
+    python3 django_project.py verify JWKS_URL ALG # the access token on stdin, checked by DRF + simplejwt set
+                                                  # up as docs/moving-from-django.md says; JSON on stdout
 
 DB is a SQLite file path or a postgresql:// URL (psycopg2). Runs Django's own migrations, so the
 tables are exactly the ones a Django project has. Debian's Django (python3-django) is enough:
@@ -51,8 +53,48 @@ def available_hashers():
     return found
 
 
+def verify(jwks_url, algorithm):
+    """simplejwt verifying an authd access token from authd's JWKS, configured as the docs say."""
+    settings.configure(
+        INSTALLED_APPS=['django.contrib.auth', 'django.contrib.contenttypes', 'rest_framework'],
+        DATABASES={'default': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': ':memory:'}},
+        SECRET_KEY='not used: the tokens are verified with the JWKS keys',
+        SIMPLE_JWT={
+            'ALGORITHM': algorithm,
+            'JWK_URL': jwks_url,
+            'ISSUER': 'authd',
+            'AUDIENCE': 'authd',
+            'USER_ID_CLAIM': 'sub',
+            'AUTH_TOKEN_CLASSES': ('__main__.AuthdAccessToken',),
+        },
+        REST_FRAMEWORK={'DEFAULT_AUTHENTICATION_CLASSES': ['rest_framework_simplejwt.authentication.JWTStatelessUserAuthentication']},
+    )
+    django.setup()
+    # The docs' myproject/auth.py: authd's tokens carry no token_type claim (their header says at+jwt).
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    class AuthdAccessToken(AccessToken):
+        def verify_token_type(self):
+            pass
+    sys.modules['__main__'].AuthdAccessToken = AuthdAccessToken
+    from rest_framework.test import APIRequestFactory
+    from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
+    from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
+    token = sys.stdin.read().strip()
+    request = APIRequestFactory().get('/', HTTP_AUTHORIZATION='Bearer ' + token)
+    try:
+        user, validated = JWTStatelessUserAuthentication().authenticate(request)
+    except (InvalidToken, AuthenticationFailed) as error:
+        json.dump({'error': type(error).__name__}, sys.stdout)
+        return
+    json.dump({'id': str(user.id), 'roles': validated['roles']}, sys.stdout)
+
+
 def main():
     command, target = sys.argv[1], sys.argv[2]
+    if command == 'verify':
+        verify(target, sys.argv[3])
+        return
     hashers = available_hashers()
     settings.configure(
         INSTALLED_APPS=['django.contrib.auth', 'django.contrib.contenttypes'],
