@@ -5,9 +5,10 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import pg from 'pg'
 import t from 'tap'
 import { runCommand } from '../../src/commands/index.js'
-import { login, refresh, register } from '../helper.js'
+import { freshPostgresUrl, login, onPostgres, refresh, register } from '../helper.js'
 import { decodePayload } from '../jwt-helper.js'
 import { createDjangoSqlite, vector } from './django-db.js'
 import { captureContext, runCli } from './run-cli.js'
@@ -178,5 +179,40 @@ t.test('as a process: --help, and an import of a custom user table with its own 
   await withApp(t, async (app, db) => {
     t.match(await db.prisma.user.findUniqueOrThrow({ where: { email: 'member@example.com' } }), { fullName: 'Mia', roles: ['members'], externalId: 'members:1' })
     t.equal((await login(app, 'member@example.com', PASSWORD)).statusCode, 200)
+  })
+})
+
+// The PostgreSQL reader, against a Django-shaped PostgreSQL database (on the PostgreSQL pass; the
+// real Django project on PostgreSQL: test/django).
+t.test('a Django database on PostgreSQL: booleans, timestamps, groups and allauth read the same way', { skip: onPostgres ? false : 'needs TEST_DATABASE_URL (the PostgreSQL pass)' }, async (t) => {
+  const url = await freshPostgresUrl(t)
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  t.teardown(async () => { await client.end() })
+  await client.query(`
+    CREATE TABLE auth_user (id serial PRIMARY KEY, password varchar(128) NOT NULL, last_login timestamptz NULL, is_superuser boolean NOT NULL,
+      username varchar(150) NOT NULL UNIQUE, first_name varchar(150) NOT NULL, last_name varchar(150) NOT NULL, email varchar(254) NOT NULL,
+      is_staff boolean NOT NULL, is_active boolean NOT NULL, date_joined timestamptz NOT NULL DEFAULT now());
+    CREATE TABLE auth_group (id serial PRIMARY KEY, name varchar(150) NOT NULL UNIQUE);
+    CREATE TABLE auth_user_groups (id serial PRIMARY KEY, user_id integer NOT NULL, group_id integer NOT NULL);
+    CREATE TABLE account_emailaddress (id serial PRIMARY KEY, email varchar(254) NOT NULL, verified boolean NOT NULL, "primary" boolean NOT NULL, user_id integer NOT NULL);
+    INSERT INTO auth_user (id, password, last_login, is_superuser, username, first_name, last_name, email, is_staff, is_active) VALUES
+      (1, '${pbkdf2.encoded}', '2025-01-01T00:00:00Z', true, 'pgadmin', 'Pat', 'Gres', 'PgAdmin@Example.com', true, true),
+      (2, '${argon2.encoded}', NULL, false, 'pguser', '', '', 'pguser@example.com', false, true),
+      (3, '${pbkdf2.encoded}', NULL, false, 'pggone', '', '', 'pggone@example.com', false, false);
+    INSERT INTO auth_group (id, name) VALUES (1, 'Support');
+    INSERT INTO auth_user_groups (user_id, group_id) VALUES (2, 1);
+    INSERT INTO account_emailaddress (email, verified, "primary", user_id) VALUES ('pguser@example.com', true, true, 2);
+  `)
+  const { context, output } = captureContext(env)
+  t.equal(await runCommand(['import', 'django', '--from', url, '--id-prefix', 'pg'], context), 0, output.stderr)
+  t.match(output.stdout, /^3 users in postgresql table auth_user; groups: yes; allauth addresses: yes$/m)
+  t.match(output.stdout, /imported: 2\n[^]*skipped: {2}1 \(inactive 1\)/)
+  t.notOk(output.stdout.includes(url), 'the source URL is not printed')
+  await withApp(t, async (app, db) => {
+    t.match(await db.prisma.user.findUniqueOrThrow({ where: { email: 'pgadmin@example.com' } }), { roles: ['admin'], fullName: 'Pat Gres', externalId: 'pg:1', emailVerified: false })
+    t.match(await db.prisma.user.findUniqueOrThrow({ where: { email: 'pguser@example.com' } }), { roles: ['support'], externalId: 'pg:2', emailVerified: true })
+    t.equal((await login(app, 'pgadmin', PASSWORD)).statusCode, 200)
+    t.equal((await login(app, 'pguser', PASSWORD)).statusCode, 200)
   })
 })
