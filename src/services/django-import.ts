@@ -23,7 +23,7 @@ import { RoleName } from '../schemas/admin.js'
 import { Email, Username } from '../schemas/common.js'
 import { ADMIN_ROLE } from './admin-service.js'
 import type { DjangoUser } from './django-source.js'
-import { hasUsablePassword, unusablePasswordHash } from './password-hasher.js'
+import { hasAuthdFormat, hasUsablePassword, unusablePasswordHash } from './password-hasher.js'
 
 export const SKIP_REASONS = ['no_email', 'invalid_email', 'duplicate_email', 'inactive', 'email_in_authd'] as const
 export type SkipReason = typeof SKIP_REASONS[number]
@@ -75,7 +75,6 @@ interface Candidate {
   roles: string[]
 }
 
-const AUTHD_FORMAT = 'bcrypt_sha256$'
 const MAX_ROLES = 32
 
 /** A Django group name as an authd role name (lower case, other characters as `-`), or null. */
@@ -242,7 +241,7 @@ async function importBatch (repos: Repositories, batch: Candidate[], options: Dj
     if (c.fullName !== found.fullName) patch.fullName = c.fullName
     if (!sameRoles(c.roles, found.roles)) patch.roles = c.roles
     if (c.user.isActive !== found.isActive) patch.isActive = c.user.isActive
-    const importOwnsPassword = !found.passwordHash.startsWith(AUTHD_FORMAT)
+    const importOwnsPassword = !hasAuthdFormat(found.passwordHash)
     const bothUnusable = !hasUsablePassword(found.passwordHash) && !hasUsablePassword(c.passwordHash)
     if (importOwnsPassword && !bothUnusable && found.passwordHash !== c.passwordHash) patch.passwordHash = c.passwordHash
     const changed = Object.keys(patch)

@@ -114,11 +114,14 @@ function prehash (password: string): string {
  */
 export const unusablePasswordHash = (): string => `!${randomBytes(30).toString('base64url')}`
 
+/** Whether a stored hash is in the format authd writes (anything else is imported, or no password). */
+export const hasAuthdFormat = (stored: string): boolean => stored.startsWith(PREFIX)
+
 /**
  * Whether a stored hash can ever match a password: authd's format or one of Django's
  * (false for `unusablePasswordHash()`'s, Django's `!…` and anything unknown).
  */
-export const hasUsablePassword = (stored: string): boolean => stored.startsWith(PREFIX) || Object.hasOwn(djangoVerifiers, algorithmOf(stored))
+export const hasUsablePassword = (stored: string): boolean => hasAuthdFormat(stored) || Object.hasOwn(djangoVerifiers, algorithmOf(stored))
 
 export interface PasswordCheck {
   ok: boolean
@@ -162,7 +165,7 @@ export function createPasswordHasher (options: { cost: number, concurrency?: num
       return PREFIX + await hashGated(prehash(password))
     },
     async verify (password, stored) {
-      if (stored !== null && !stored.startsWith(PREFIX) && hasUsablePassword(stored)) {
+      if (stored !== null && !hasAuthdFormat(stored) && hasUsablePassword(stored)) {
         const ok = await djangoGated(password, stored, djangoVerifiers[algorithmOf(stored)]!)
         return { ok, needsRehash: ok }
       }
