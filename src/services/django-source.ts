@@ -1,7 +1,7 @@
 // Reads a Django project's users from its database, for `authd import django`: PostgreSQL
 // through `pg` (already authd's driver under Prisma's adapter, so no new dependency) or a
-// SQLite file through better-sqlite3 (synchronous, so the file is read in one go; loaded only
-// when a SQLite source is named). Only SELECTs, and a SQLite file is opened read-only.
+// SQLite file through better-sqlite3 (synchronous, so the file is read in one go; an optional
+// dependency, loaded only when a SQLite source is named). Only SELECTs, and a SQLite file is opened read-only.
 //
 // This is the other system's database, not authd's: it is not a repository (src/repositories
 // holds authd's own statements). Table and column names come from the operator's options, so
@@ -76,8 +76,17 @@ async function postgresDriver (url: string): Promise<Driver> {
   }
 }
 
+/** better-sqlite3 is an optional dependency (a native module built at install; not in the Docker image). */
+async function loadSqlite (): Promise<typeof import('better-sqlite3')> {
+  try {
+    return (await import('better-sqlite3')).default
+  } catch {
+    throw new DjangoSourceError('reading a SQLite file needs the optional package better-sqlite3, which is not installed here (e.g. the Docker image): run the import from a checkout where `npm ci` installed it, or move the data to PostgreSQL')
+  }
+}
+
 async function sqliteDriver (file: string): Promise<Driver> {
-  const { default: Sqlite } = await import('better-sqlite3')
+  const Sqlite = await loadSqlite()
   let db: InstanceType<typeof Sqlite>
   try {
     db = new Sqlite(file, { readonly: true, fileMustExist: true })
