@@ -23,7 +23,7 @@ resets it, or signs in with a provider.
 Re-running is safe: accounts are found again by their Django id and updated, never duplicated.
 Skipped, with the reason counted: no email, an invalid email, a duplicate email (any case: the
 active, verified, most recently seen user keeps it), inactive (not imported; an already imported
-account is deactivated), email_in_authd (an authd account not made by this import has it).
+account is deactivated, and only an admin re-activates it), email_in_authd (an authd account not made by this import has it).
 
 Options:
   --from SOURCE              the Django database (required)

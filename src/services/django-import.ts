@@ -240,7 +240,10 @@ async function importBatch (repos: Repositories, batch: Candidate[], options: Dj
     if (username !== null && username !== found.username) patch.username = username
     if (c.fullName !== found.fullName) patch.fullName = c.fullName
     if (!sameRoles(c.roles, found.roles)) patch.roles = c.roles
-    if (c.user.isActive !== found.isActive) patch.isActive = c.user.isActive
+    // Deactivation follows the source; re-activation never does: an account deactivated in authd
+    // (by an admin, or by an earlier run) comes back only through an admin, so a re-run cannot undo
+    // an admin's decision.
+    if (!c.user.isActive && found.isActive) patch.isActive = false
     const importOwnsPassword = !hasAuthdFormat(found.passwordHash)
     const bothUnusable = !hasUsablePassword(found.passwordHash) && !hasUsablePassword(c.passwordHash)
     if (importOwnsPassword && !bothUnusable && found.passwordHash !== c.passwordHash) patch.passwordHash = c.passwordHash

@@ -138,6 +138,12 @@ t.test('a re-run updates what changed at the source and never duplicates', async
     t.equal((await login(app, 'hank@example.com', PASSWORD)).statusCode, 200, 'hank\'s new Django password works')
     t.equal((await login(app, 'kim@new.example', PASSWORD)).statusCode, 200, 'kim found by her Django id under her new address')
   })
+
+  django.update(2, { is_active: true })
+  t.match((await run([])).stdout, /updated: {2}0\n/, 'an active Django user does not re-activate an authd account')
+  await withApp(t, async (app) => {
+    t.equal((await login(app, 'bob', PASSWORD)).statusCode, 401, 'bob stays inactive until an admin says otherwise')
+  })
 })
 
 t.test('bad usage exits 2, an unreadable source exits 1, without touching authd', async (t) => {
