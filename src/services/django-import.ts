@@ -206,7 +206,7 @@ async function importBatch (repos: Repositories, batch: Candidate[], options: Dj
     if (c.username === null) return null
     const key = normalizeUsername(c.username)
     const holder = byUsername.get(key)
-    if ((holder !== undefined && holder.id !== ownerId) || (usernamesTaken.has(key) && ownerId === null)) return null
+    if (holder !== undefined ? holder.id !== ownerId : usernamesTaken.has(key)) return null
     usernamesTaken.add(key)
     return c.username
   }

@@ -45,6 +45,9 @@ django.addUser({ id: 9, email: 'hank@example.com', username: 'hank@home', passwo
 django.addUser({ id: 10, email: 'ivan@example.com', username: 'ivan', password: pbkdf2.encoded })
 django.addUser({ id: 11, email: 'not an address', username: 'judy', password: pbkdf2.encoded })
 django.addUser({ id: 12, email: 'kim@example.com', username: 'kim', password: scrypt.encoded })
+// Django's usernames are case-sensitive, authd's are not: the second of these gets none.
+django.addUser({ id: 13, email: 'sam1@example.com', username: 'Sam', password: pbkdf2.encoded })
+django.addUser({ id: 14, email: 'sam2@example.com', username: 'sam', password: pbkdf2.encoded })
 
 const run = async (args: string[], progress?: string[]) => {
   const { context, output } = captureContext(env)
@@ -62,13 +65,13 @@ t.test('setup: ivan registered in authd himself, before the import', async (t) =
 t.test('--dry-run lists what would change and writes nothing', async (t) => {
   const res = await run(['--dry-run'])
   t.equal(res.code, 0, res.stderr)
-  t.match(res.stdout, /^12 users in sqlite table auth_user; groups: yes; allauth addresses: yes$/m)
+  t.match(res.stdout, /^14 users in sqlite table auth_user; groups: yes; allauth addresses: yes$/m)
   t.match(res.stdout, /^create alice@example\.com roles: admin billing-team editors$/m)
   t.match(res.stdout, /^create carol@new\.example$/m)
   t.match(res.stdout, /^create gina@example\.com \(no password\)$/m)
   t.match(res.stdout, /^skip {3}django:6 frank@example\.com: duplicate_email$/m)
   t.match(res.stdout, /^skip {3}django:10 ivan@example\.com: email_in_authd$/m)
-  t.match(res.stdout, /dry run \(nothing written\): 12 Django users read/)
+  t.match(res.stdout, /dry run \(nothing written\): 14 Django users read/)
   t.notOk(res.stdout.includes(pbkdf2.encoded), 'no hash is printed')
   await withApp(t, async (_app, db) => {
     t.equal(await db.prisma.user.count(), 1, 'only ivan')
@@ -80,13 +83,13 @@ t.test('imports: summary with each skip reason, a progress bar, then logins with
   const progress: string[] = []
   const res = await run(['--batch-size', '3'], progress)
   t.equal(res.code, 0, res.stderr)
-  t.match(res.stdout, /imported: 7\n/)
+  t.match(res.stdout, /imported: 9\n/)
   t.match(res.stdout, /skipped: {2}5 \(no_email 1, invalid_email 1, duplicate_email 1, inactive 1, email_in_authd 1\)/)
   t.match(res.stdout, /without a password: 2 \(hashers authd cannot check: md5 1\)/)
-  t.match(res.stdout, /usernames not kept .*: 1/)
+  t.match(res.stdout, /usernames not kept .*: 2/)
   t.match(res.stdout, /groups that make no role name: "!!!"/)
-  t.match(progress.at(-1), /^\[#{30}\] 12\/12\n$/, 'the bar ends full')
-  t.ok(progress.length >= 3, 'redrawn once per batch')
+  t.match(progress.at(-1), /^\[#{30}\] 14\/14\n$/, 'the bar ends full')
+  t.equal(progress.length, 4, 'redrawn once per batch of 3 (skipped users first)')
 
   await withApp(t, async (app, db) => {
     for (const [loginName, hasher] of [['alice@example.com', 'pbkdf2_sha256'], ['bob', 'argon2'], ['carol@new.example', 'bcrypt_sha256'], ['frank', 'pbkdf2_sha1'], ['kim@example.com', 'scrypt']] as const) {
@@ -105,6 +108,8 @@ t.test('imports: summary with each skip reason, a progress bar, then logins with
     t.equal((await db.prisma.user.findUniqueOrThrow({ where: { email: 'carol@new.example' } })).emailVerified, true, 'allauth\'s verified primary address')
     t.equal((await db.prisma.user.findUniqueOrThrow({ where: { email: 'frank@example.com' } })).externalId, 'django:7', 'the most recently seen of the duplicates')
     t.equal((await db.prisma.user.findUniqueOrThrow({ where: { email: 'hank@example.com' } })).username, null, 'a username authd cannot take is dropped')
+    t.equal((await db.prisma.user.findUniqueOrThrow({ where: { email: 'sam1@example.com' } })).username, 'Sam')
+    t.equal((await db.prisma.user.findUniqueOrThrow({ where: { email: 'sam2@example.com' } })).username, null, 'so is one another user of this run holds in another case')
     for (const name of ['gina@example.com', 'hank@example.com']) {
       t.equal((await login(app, name, PASSWORD)).statusCode, 401, `${name}: no password matches`)
     }
@@ -112,14 +117,14 @@ t.test('imports: summary with each skip reason, a progress bar, then logins with
     const me = await db.prisma.user.findUniqueOrThrow({ where: { email: 'ivan@example.com' } })
     t.equal(me.externalId, null, 'ivan\'s own account untouched')
     t.equal((await login(app, 'ivan@example.com', ivan.password)).statusCode, 200, 'with his own password')
-    t.match(await db.prisma.auditEvent.findMany({ where: { type: 'users_imported' } }), [{ userId: null, detail: { source: 'django', read: 12, created: 7, skipped_inactive: 1, unsupportedHashers: ['md5'] } }], 'audited once per run')
+    t.match(await db.prisma.auditEvent.findMany({ where: { type: 'users_imported' } }), [{ userId: null, detail: { source: 'django', read: 14, created: 9, skipped_inactive: 1, unsupportedHashers: ['md5'] } }], 'audited once per run')
   })
 })
 
 t.test('a re-run updates what changed at the source and never duplicates', async (t) => {
   let bobSession = ''
   await withApp(t, async (app) => { bobSession = (await login(app, 'bob', PASSWORD)).json().tokens.refresh })
-  t.same(await run([]).then((r) => [r.code, /imported: 0\n {2}updated: {2}0\n {2}unchanged: 7/.test(r.stdout)]), [0, true], 'nothing to do twice')
+  t.same(await run([]).then((r) => [r.code, /imported: 0\n {2}updated: {2}0\n {2}unchanged: 9/.test(r.stdout)]), [0, true], 'nothing to do twice')
 
   django.update(1, { is_superuser: false, is_staff: false, password: vector('pbkdf2_sha1').encoded }) // alice already logged in to authd
   django.update(2, { is_active: false })
@@ -127,9 +132,9 @@ t.test('a re-run updates what changed at the source and never duplicates', async
   django.update(12, { email: 'kim@new.example' })
   const res = await run([])
   t.equal(res.code, 0, res.stderr)
-  t.match(res.stdout, /imported: 0\n {2}updated: {2}4\n {2}unchanged: 3/)
+  t.match(res.stdout, /imported: 0\n {2}updated: {2}4\n {2}unchanged: 5/)
   await withApp(t, async (app, db) => {
-    t.equal(await db.prisma.user.count(), 8, 'no duplicates')
+    t.equal(await db.prisma.user.count(), 10, 'no duplicates')
     const alice = await db.prisma.user.findUniqueOrThrow({ where: { email: 'alice@example.com' } })
     t.same(alice.roles, ['billing-team', 'editors'], 'admin taken away with is_superuser/is_staff')
     t.match(alice.passwordHash, /^bcrypt_sha256\$/, 'authd\'s password kept once the user logged in here')
