@@ -45,6 +45,10 @@ RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund \
  && npm rebuild bcrypt \
  && npm cache clean --force
 COPY --from=build /app/dist ./dist
+# @node-rs/argon2 (to verify the argon2 hashes of users imported from Django) loads its native
+# binding from a platform package (@node-rs/argon2-linux-x64-gnu, …), an optional dependency that
+# --omit=optional leaves out: take the build stage's copy (same base image, same lockfile).
+COPY --from=build /app/node_modules/@node-rs ./node_modules/@node-rs
 # src/db/migrate.ts (dist/db/migrate.js) reads ../../prisma/migrations, i.e. /app/prisma/migrations:
 # the server applies them at start (MIGRATE_ON_START=true), or `node dist/cli.js migrate` does.
 COPY prisma/migrations ./prisma/migrations

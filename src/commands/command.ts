@@ -13,6 +13,8 @@ export interface CommandContext {
   loadConfig: () => Config
   /** Where a password is read from (createsuperuser). */
   stdin: NodeJS.ReadableStream & { isTTY?: boolean }
+  /** Redraws a one-line progress bar in place; absent when stderr is not a terminal (logs, pipes). */
+  progress?: (text: string) => void
 }
 
 export function processContext (): CommandContext {
@@ -20,7 +22,8 @@ export function processContext (): CommandContext {
     out: (text) => { process.stdout.write(`${text}\n`) },
     err: (text) => { process.stderr.write(`${text}\n`) },
     loadConfig,
-    stdin: process.stdin
+    stdin: process.stdin,
+    ...(process.stderr.isTTY ? { progress: (text: string) => { process.stderr.write(`\r\x1b[2K${text}`) } } : {})
   }
 }
 

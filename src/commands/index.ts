@@ -5,11 +5,12 @@ import { processContext, type Command, type CommandContext } from './command.js'
 import { createsuperuserCommand } from './createsuperuser.js'
 import { clientsCommand } from './clients.js'
 import { flushExpiredCommand } from './flush-expired.js'
+import { importCommand } from './import.js'
 import { keysCommand } from './keys.js'
 import { migrateCommand } from './migrate.js'
 import { serveCommand } from './serve.js'
 
-export const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, createsuperuserCommand, keysCommand, flushExpiredCommand, clientsCommand]
+export const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, createsuperuserCommand, keysCommand, flushExpiredCommand, clientsCommand, importCommand]
 
 export const HELP = `Usage: authd <command> [options]
 

@@ -47,7 +47,8 @@ export const AUDIT_EVENT_TYPES = [
   'client_secret_rotated',
   'client_disabled',
   'client_token_issued',
-  'client_auth_failed'
+  'client_auth_failed',
+  'users_imported'
 ] as const
 
 export type AuditEventType = typeof AUDIT_EVENT_TYPES[number]

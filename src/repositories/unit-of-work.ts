@@ -8,6 +8,7 @@ import { createAuditRepository } from './audit-events.js'
 import { createEmailCodeRepository } from './email-codes.js'
 import { createHousekeepingRepository } from './housekeeping.js'
 import { createIdentityRepository } from './identities.js'
+import { createImportedUserRepository } from './imported-users.js'
 import { createLoginFailureRepository } from './login-failures.js'
 import { createMfaRepository } from './mfa.js'
 import { createOneTimeTokenRepository } from './one-time-tokens.js'
@@ -32,7 +33,8 @@ export function createRepositories (db: Db, sql: SqlClient) {
     passkeys: createPasskeyRepository(db),
     emailCodes: createEmailCodeRepository(db),
     identities: createIdentityRepository(db),
-    oauthClients: createOauthClientRepository(db)
+    oauthClients: createOauthClientRepository(db),
+    importedUsers: createImportedUserRepository(db)
   }
 }
 

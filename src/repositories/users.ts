@@ -31,7 +31,8 @@ const USER_COLUMNS = [
   'u.is_active AS "isActive"',
   'u.created_at AS "createdAt"',
   'u.updated_at AS "updatedAt"',
-  'u.last_login_at AS "lastLoginAt"'
+  'u.last_login_at AS "lastLoginAt"',
+  'u.external_id AS "externalId"'
 ].join(', ')
 
 /**

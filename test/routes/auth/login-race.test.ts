@@ -2,6 +2,7 @@
 // login is held between its bcrypt check and its write while the other change commits, then
 // let go. Its session insert and any rehash are conditional on the hash it verified, so it
 // fails as a wrong password would: no session, and never an old password written back.
+import { pbkdf2Sync } from 'node:crypto'
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { createPasswordHasher, type PasswordHasher } from '../../../src/services/password-hasher.js'
@@ -87,6 +88,19 @@ t.test('a rehash held past a password reset never writes the old password back',
   assertProblem(t, res, 401, 'invalid_credentials')
   t.equal((await login(app, s.email, s.password)).statusCode, 401, 'the old password does not work again')
   t.equal((await login(app, s.email, NEW_PASSWORD)).statusCode, 200, 'the reset\'s password does')
+})
+
+t.test('an imported Django hash: the rehash to authd\'s format held past a password reset never writes the old password back', async (t) => {
+  const s = await register(app)
+  // Django's pbkdf2_sha256 format (accounts made by `authd import django` keep it until their first login).
+  const django = `pbkdf2_sha256$1000$somesalt$${pbkdf2Sync(s.password, 'somesalt', 1000, 32, 'sha256').toString('base64')}`
+  await prisma.user.update({ where: { id: s.user.id }, data: { passwordHash: django } })
+  const res = await heldLogin(s, async () => { await resetPassword(app, s, 1) })
+  assertProblem(t, res, 401, 'invalid_credentials')
+  const stored = await prisma.user.findUniqueOrThrow({ where: { id: s.user.id } })
+  t.not(stored.passwordHash, django, 'the reset\'s hash stays')
+  t.equal((await login(app, s.email, s.password)).statusCode, 401, 'the Django password does not come back')
+  t.equal((await login(app, s.email, NEW_PASSWORD)).statusCode, 200, 'the reset\'s password works')
 })
 
 t.test('a login held past a password change from another session fails', async (t) => {
