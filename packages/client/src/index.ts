@@ -220,7 +220,7 @@ export class AuthdClient {
   }
 
   /** `signedIn` is false when authd requires email verification first. */
-  async register (input: { email: string, password: string, username?: string, [field: string]: unknown }): Promise<{ user: AuthdUser, signedIn: boolean }> {
+  async register (input: { email: string, password: string, username?: string }): Promise<{ user: AuthdUser, signedIn: boolean }> {
     const body = await this.#post('/v1/browser/auth/register', input) as { user: AuthdUser, tokens?: BrowserTokens }
     if (body.tokens !== undefined) this.#signedIn(body.tokens)
     return { user: body.user, signedIn: body.tokens !== undefined }
