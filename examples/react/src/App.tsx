@@ -125,7 +125,7 @@ function WhoAmI () {
   return (
     <p>
       <button data-testid="whoami" onClick={() => { void call() }}>Call GET /v1/users/me</button>{' '}
-      <span data-testid="whoami-result">{calls.length} calls{calls.length > 0 ? `, last ${calls.at(-1)}` : ''}</span>
+      <span data-testid="whoami-result">{calls.length} calls, {calls.filter((status) => status === 200).length} answered 200</span>
     </p>
   )
 }
