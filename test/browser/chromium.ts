@@ -1,9 +1,11 @@
 // What both browser tests need around the page itself: Chromium (Debian's, driven by
 // playwright-core), the attacker's page, and scenario steps that leave screenshots behind when
 // they fail. One copy, so both examples are tested under the same rules.
+import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { promisify } from 'node:util'
 import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core'
 import { repoRoot } from '../support/processes.js'
 import { close, listen } from './local-servers.js'
@@ -35,6 +37,15 @@ export function prerequisites (t: TestLike, example: 'react' | 'sveltekit'): boo
     return false
   }
   return true
+}
+
+/** Builds examples/react into `outDir` against the authd at `authdOrigin` (its own Vite, from its own node_modules). */
+export async function buildReactExample (outDir: string, authdOrigin: string): Promise<void> {
+  const exampleDir = path.join(repoRoot, 'examples/react')
+  await promisify(execFile)(process.execPath, [path.join(exampleDir, 'node_modules/vite/bin/vite.js'), 'build', '--outDir', outDir, '--emptyOutDir', '--logLevel', 'warn'], {
+    cwd: exampleDir,
+    env: { ...process.env, VITE_AUTHD_URL: authdOrigin }
+  })
 }
 
 /** The attacker: a harmless-looking page on http://localhost:<port>, stopped at teardown. */

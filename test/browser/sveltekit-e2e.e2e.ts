@@ -38,7 +38,10 @@ t.test('SvelteKit example + authd in Chromium', async (t) => {
   // --- authd, recording every exchange -----------------------------------------------------
   // TRUST_PROXY: the SvelteKit server (127.0.0.1) forwards the visitor's address. Grace 0: a
   // rotated refresh token presented again is at once a reuse (the last step relies on it).
-  const app = await build(t, { TRUST_PROXY: '127.0.0.1', REFRESH_GRACE_SECONDS: '0', LOG_LEVEL: 'silent' })
+  // CORS_ORIGINS: only the /browser page calls authd from the browser (@authd/client).
+  const kitPort = await freePort()
+  const kitOrigin = `http://localhost:${kitPort}`
+  const app = await build(t, { TRUST_PROXY: '127.0.0.1', REFRESH_GRACE_SECONDS: '0', LOG_LEVEL: 'silent', CORS_ORIGINS: kitOrigin })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const authdOrigin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
   const exchanges: Exchange[] = []
@@ -62,9 +65,14 @@ t.test('SvelteKit example + authd in Chromium', async (t) => {
 
   // --- build and start the example as in production -----------------------------------------
   const started = Date.now()
-  await promisify(execFile)(process.execPath, [viteBin, 'build', '--logLevel', 'warn'], { cwd: exampleDir, maxBuffer: 16 * 1024 * 1024 })
-  const kitPort = await freePort()
-  const kitOrigin = `http://localhost:${kitPort}`
+  // The /browser page reaches authd as localhost (same site as the app, so authd's SameSite
+  // cookies travel); the SvelteKit server keeps 127.0.0.1.
+  const browserAuthdOrigin = authdOrigin.replace('127.0.0.1', 'localhost')
+  await promisify(execFile)(process.execPath, [viteBin, 'build', '--logLevel', 'warn'], {
+    cwd: exampleDir,
+    maxBuffer: 16 * 1024 * 1024,
+    env: { ...process.env, VITE_AUTHD_URL: browserAuthdOrigin }
+  })
   const kit = spawn(process.execPath, ['build'], {
     cwd: exampleDir,
     // ORIGIN: adapter-node cannot know the public URL otherwise (it would assume https and its
@@ -298,6 +306,33 @@ t.test('SvelteKit example + authd in Chromium', async (t) => {
     t.same(calls(from, 'POST', '/v1/app/auth/mfa').map((e) => e.status), [200], 'through authd\'s POST /v1/app/auth/mfa')
     t.notOk(await cookie('mfa_token'), 'the pending-login cookie is gone')
     t.same(decodeJwt((await cookie('access_token'))?.value ?? '').amr, ['pwd', 'otp', 'mfa'], 'the access token says the second factor was used')
+  })
+
+  await step('in-browser session with @authd/client (/browser)', async () => {
+    // Another account (this one now has a second factor), signed in from the browser itself.
+    const other = newAccount()
+    t.equal((await fetch(`${authdOrigin}/v1/app/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(other) })).status, 201, 'an account without a second factor')
+    const tabA = await context.newPage()
+    const tabB = await context.newPage()
+    for (const p of [tabA, tabB]) p.on('pageerror', (e) => pageErrors.push(e.message))
+    const status = (p: Page) => p.getByTestId('browser-status')
+    await tabA.goto(`${kitOrigin}/browser`)
+    await status(tabA).filter({ hasText: /^signedOut$/ }).waitFor({ timeout: STEP_TIMEOUT })
+    t.equal(await status(tabA).textContent(), 'signedOut', 'no browser session yet: the Svelte store says signedOut')
+    await tabA.getByTestId('browser-login').fill(other.email)
+    await tabA.getByTestId('browser-password').fill(other.password)
+    await tabA.getByTestId('browser-submit').click()
+    await tabA.getByTestId('browser-whoami').waitFor({ timeout: STEP_TIMEOUT })
+    t.equal(await status(tabA).textContent(), 'signedIn', 'signed in through POST /v1/browser/auth/login')
+    t.ok((await context.cookies()).some((c) => c.name === app.config.COOKIE_REFRESH_NAME && c.httpOnly), 'authd set its HttpOnly refresh cookie')
+    await tabA.getByTestId('browser-whoami').click()
+    await expectText(tabA, 'browser-message', `signed in as ${other.email}`, 'the client\'s fetch calls GET /v1/users/me with the access token')
+    await tabB.goto(`${kitOrigin}/browser`)
+    await tabB.getByTestId('browser-whoami').waitFor({ timeout: STEP_TIMEOUT })
+    t.equal(await status(tabB).textContent(), 'signedIn', 'a second tab is signed in from the cookie')
+    await tabA.getByTestId('browser-logout').click()
+    await status(tabB).filter({ hasText: /^signedOut$/ }).waitFor({ timeout: STEP_TIMEOUT })
+    t.equal(await status(tabB).textContent(), 'signedOut', 'logout in one tab signs the other out')
   })
 
   t.same(pageErrors, [], 'no uncaught errors in the pages')

@@ -1,7 +1,8 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react'
 import QRCode from 'qrcode'
+import { useAuthd } from '@authd/client/react'
 import {
-  AUTHD_URL, AuthdError, addPasskey, completeMfa, confirmTotp, currentUser, login, loginWithPasskey, logout, mfaStatus, onSessionEnd,
+  AUTHD_URL, AuthdError, addPasskey, authd, completeMfa, confirmTotp, currentUser, login, loginWithPasskey, logout, mfaStatus,
   passkeyAssertion, refresh, register, startTotp, type Passkey, type User
 } from './authd'
 
@@ -20,20 +21,30 @@ export function App () {
   const [error, setError] = useState<string | null>(null)
   const showError = useCallback((e: unknown) => setError(message(e)), [])
 
-  // On load: silent refresh with the cookie, then fetch the user.
+  // On load: silent refresh with the cookie (one tab at a time); signed in, the effect below fetches the user.
   useEffect(() => {
     let active = true
-    const stop = onSessionEnd(() => setState({ status: 'anonymous', notice: 'Your session has ended.' }))
-    void (async () => {
-      try {
-        const user = await refresh() ? await currentUser() : null
-        if (active) setState(user ? { status: 'authenticated', user } : { status: 'anonymous' })
-      } catch (e) {
-        if (active) { setError(message(e)); setState({ status: 'anonymous' }) }
-      }
-    })()
-    return () => { active = false; stop() }
+    refresh().then(
+      (signedIn) => { if (active && !signedIn) setState({ status: 'anonymous' }) },
+      (e) => { if (active) { setError(message(e)); setState({ status: 'anonymous' }) } })
+    return () => { active = false }
   }, [])
+
+  // The client's state follows every tab: a login elsewhere shows the user here, a logout
+  // elsewhere (or a session authd ended) shows the login form.
+  const auth = useAuthd(authd)
+  useEffect(() => {
+    if (auth.status === 'signedOut') {
+      const notice = auth.reason === 'ended' ? 'Your session has ended.' : auth.reason === 'logout' ? 'You are signed out.' : undefined
+      setState((s) => s.status === 'authenticated' ? { status: 'anonymous', ...(notice ? { notice } : {}) } : s)
+    }
+    if (auth.status !== 'signedIn') return
+    let active = true
+    currentUser().then(
+      (user) => { if (active) setState((s) => s.status === 'loading' || s.status === 'anonymous' ? { status: 'authenticated', user } : s) },
+      (e) => { if (active) { setError(message(e)); setState((s) => s.status === 'loading' ? { status: 'anonymous' } : s) } })
+    return () => { active = false }
+  }, [auth])
 
   async function run (action: () => Promise<State>) {
     setError(null)
@@ -50,6 +61,7 @@ export function App () {
         <section data-testid="profile">
           <p>Signed in as <strong data-testid="user-email">{state.user.email}</strong></p>
           <p>User id: <code data-testid="user-id">{state.user.id}</code></p>
+          <WhoAmI />
           <TwoFactor onError={showError} />
           <Passkeys onError={showError} />
           <button data-testid="logout" onClick={() => run(async () => { await logout(); return { status: 'anonymous' } })}>
@@ -99,6 +111,22 @@ export function App () {
         />
       )}
     </main>
+  )
+}
+
+/** A call through the client's fetch: the bearer token, and one retry after a refresh on token_expired. */
+function WhoAmI () {
+  const [calls, setCalls] = useState<number[]>([])
+  async function call () {
+    let status = 0
+    try { status = (await authd.fetch('/v1/users/me')).status } catch { /* network: 0 */ }
+    setCalls((list) => [...list, status])
+  }
+  return (
+    <p>
+      <button data-testid="whoami" onClick={() => { void call() }}>Call GET /v1/users/me</button>{' '}
+      <span data-testid="whoami-result">{calls.length} calls, {calls.filter((status) => status === 200).length} answered 200</span>
+    </p>
   )
 }
 

@@ -1,32 +1,26 @@
-// A small client for authd's *browser* endpoints (see authd's API.md, "Two kinds of client").
-//
-// - The refresh token lives only in authd's HttpOnly cookie (`__Host-authd_refresh`, or
-//   `authd_refresh` when authd runs with COOKIE_SECURE=false on http://localhost): this code never
-//   sees it. Every call to /v1/browser/auth/* uses `credentials: 'include'` so the browser sends and stores it.
-// - The access token is kept in this module's memory only (never localStorage/sessionStorage), so
-//   a reload loses it and the page gets a new one with a "silent refresh".
-// - refresh/logout must carry the CSRF token in `X-CSRF-Token`. authd returns it in the body of
-//   login/register/refresh and also sets it as a readable cookie (`__Host-authd_csrf`,
-//   `__Secure-authd_csrf` with COOKIE_CSRF_DOMAIN, `authd_csrf` in development). After a reload
-//   the body value is gone, so the cookie is the source: it is readable here when the page and authd
-//   share a host (cookies ignore ports: localhost:5173 sees cookies set by localhost:3000) or when
-//   authd sets it for a parent domain (COOKIE_CSRF_DOMAIN=example.com for app.example.com + auth.example.com).
+// authd from this app: one @authd/client instance (packages/client) holds the access token in
+// memory, refreshes it once across all tabs (Web Locks + BroadcastChannel), retries a call once
+// on 401 token_expired and signs every tab out on logout. This module adds what is specific to the
+// app: its User type, errors as AuthdError, the passkey ceremonies (@simplewebauthn/browser) and
+// the account calls of the signed-in page.
 
 import { startAuthentication, startRegistration } from '@simplewebauthn/browser'
+import { AuthdClient, AuthdError, type MfaChallenge } from '@authd/client'
+
+export { AuthdError, type MfaChallenge }
 
 export const AUTHD_URL = (import.meta.env.VITE_AUTHD_URL ?? 'http://localhost:3000').replace(/\/+$/, '')
 
 /**
- * Names authd's readable CSRF cookie may have, tried in this order: VITE_AUTHD_CSRF_COOKIE (authd's
- * COOKIE_CSRF_NAME) when set, else authd's defaults. The prefixed names come first: another host of
- * the domain can plant a plain `authd_csrf` cookie, but never a `__Host-` one.
+ * Names authd's readable CSRF cookie may have: VITE_AUTHD_CSRF_COOKIE (authd's COOKIE_CSRF_NAME)
+ * when set, else the client's defaults (__Host-authd_csrf, __Secure-authd_csrf, authd_csrf).
  */
-const CSRF_COOKIES = import.meta.env.VITE_AUTHD_CSRF_COOKIE !== undefined && import.meta.env.VITE_AUTHD_CSRF_COOKIE !== ''
+const csrfCookieNames = import.meta.env.VITE_AUTHD_CSRF_COOKIE !== undefined && import.meta.env.VITE_AUTHD_CSRF_COOKIE !== ''
   ? [import.meta.env.VITE_AUTHD_CSRF_COOKIE]
-  : ['__Host-authd_csrf', '__Secure-authd_csrf', 'authd_csrf']
+  : undefined
 
-/** Refresh this many seconds before the access token expires. */
-const REFRESH_MARGIN_SECONDS = 30
+/** The one client of this page; its state (signed in/out, in any tab) is read with useAuthd(authd). */
+export const authd = new AuthdClient({ baseUrl: AUTHD_URL, ...(csrfCookieNames ? { csrfCookieNames } : {}) })
 
 export interface User {
   id: string
@@ -40,66 +34,6 @@ export interface User {
   lastLoginAt: string | null
 }
 
-interface BrowserTokens {
-  tokenType: 'Bearer'
-  access: string
-  accessExpiresIn: number
-  csrfToken: string
-}
-
-/** An RFC 9457 problem answered by authd (or a network failure, status 0). */
-export class AuthdError extends Error {
-  constructor (readonly status: number, readonly code: string, message: string) {
-    super(message)
-  }
-}
-
-// ---- in-memory session state -------------------------------------------------------------
-let accessToken: string | null = null
-let csrfFromBody: string | null = null
-let refreshTimer: ReturnType<typeof setTimeout> | undefined
-let refreshing: Promise<boolean> | null = null
-const endListeners = new Set<() => void>()
-
-/** Called when the session ends without the user asking (a scheduled refresh was refused). */
-export function onSessionEnd (listener: () => void): () => void {
-  endListeners.add(listener)
-  return () => { endListeners.delete(listener) }
-}
-
-function readCookie (name: string): string | null {
-  for (const part of document.cookie.split(';')) {
-    const [key, ...value] = part.trim().split('=')
-    if (key === name) return decodeURIComponent(value.join('='))
-  }
-  return null
-}
-
-/** The cookie wins: another tab may have refreshed since this tab last saw a body. */
-function csrfToken (): string | null {
-  for (const name of CSRF_COOKIES) {
-    const value = readCookie(name)
-    if (value !== null) return value
-  }
-  return csrfFromBody
-}
-
-function accept (tokens: BrowserTokens): void {
-  accessToken = tokens.access
-  csrfFromBody = tokens.csrfToken
-  clearTimeout(refreshTimer)
-  const delay = Math.max(tokens.accessExpiresIn - REFRESH_MARGIN_SECONDS, 5) * 1000
-  refreshTimer = setTimeout(() => {
-    void refresh().then((ok) => { if (!ok) endListeners.forEach((l) => l()) }, () => {})
-  }, delay)
-}
-
-function forget (): void {
-  accessToken = null
-  csrfFromBody = null
-  clearTimeout(refreshTimer)
-}
-
 async function request (path: string, init: RequestInit): Promise<Response> {
   let res: Response
   try {
@@ -107,49 +41,37 @@ async function request (path: string, init: RequestInit): Promise<Response> {
   } catch {
     throw new AuthdError(0, 'network_error', `cannot reach authd at ${AUTHD_URL}`)
   }
+  return await ok(res)
+}
+
+/** The answer when it is a success, else its problem JSON as an AuthdError. */
+async function ok (res: Response): Promise<Response> {
   if (res.ok) return res
   let problem: { code?: string, detail?: string, title?: string } = {}
   try { problem = await res.json() } catch { /* not JSON */ }
   throw new AuthdError(res.status, problem.code ?? 'http_error', problem.detail ?? problem.title ?? `HTTP ${res.status}`)
 }
 
-const json = (body: unknown): RequestInit => ({
-  method: 'POST',
-  credentials: 'include',
-  headers: { 'content-type': 'application/json' },
-  body: JSON.stringify(body)
-})
-
-// ---- the browser endpoints ----------------------------------------------------------------
+// ---- the browser endpoints (through the client: it keeps the tokens) -----------------------
 
 export interface RegisterInput { email: string, password: string, username?: string }
 
 /** Returns the user; `loggedIn` is false when authd requires email verification first. */
 export async function register (input: RegisterInput): Promise<{ user: User, loggedIn: boolean }> {
-  const res = await request('/v1/browser/auth/register', json(input))
-  const body = await res.json() as { user: User, tokens?: BrowserTokens }
-  if (body.tokens) accept(body.tokens)
-  return { user: body.user, loggedIn: body.tokens !== undefined }
+  const { user, signedIn } = await authd.register(input)
+  return { user: user as unknown as User, loggedIn: signedIn }
 }
 
-/** With a second factor on, a right password answers no tokens: a code must follow (`completeMfa`). */
-export interface MfaChallenge { mfaRequired: true, mfaToken: string, methods: string[] }
-
 /** Logs in, or answers the challenge when the account has a second factor. */
-export async function login (login: string, password: string): Promise<User | MfaChallenge> {
-  const res = await request('/v1/browser/auth/login', json({ login, password }))
-  const body = await res.json() as { user: User, tokens: BrowserTokens } | MfaChallenge
-  if ('mfaRequired' in body) return body
-  accept(body.tokens)
-  return body.user
+export async function login (login: string, password: string): Promise<User | MfaChallenge & { mfaRequired: true }> {
+  const result = await authd.login(login, password)
+  if ('mfaToken' in result) return { ...result, mfaRequired: true }
+  return result.user as unknown as User
 }
 
 /** Second step of a login: the challenge's mfaToken with a TOTP code, a recovery code or a passkey (`passkeyAssertion()`). */
 export async function completeMfa (mfaToken: string, answer: { code: string } | { recoveryCode: string } | { webauthn: unknown }): Promise<User> {
-  const res = await request('/v1/browser/auth/mfa', json({ mfaToken, ...answer }))
-  const body = await res.json() as { user: User, tokens: BrowserTokens }
-  accept(body.tokens)
-  return body.user
+  return (await authd.completeMfa(mfaToken, answer)).user as unknown as User
 }
 
 /**
@@ -165,70 +87,30 @@ export async function passkeyAssertion (): Promise<unknown> {
 /** Passwordless login with a passkey (no second step: the passkey is two factors on its own). */
 export async function loginWithPasskey (): Promise<User> {
   const response = await passkeyAssertion()
-  const res = await request('/v1/browser/auth/passkey', json({ response }))
-  const body = await res.json() as { user: User, tokens: BrowserTokens }
-  accept(body.tokens)
-  return body.user
+  return (await authd.signIn('/v1/browser/auth/passkey', { response })).user as unknown as User
 }
 
-/**
- * Trades the refresh cookie for a new access token (authd also rotates the cookie).
- * Resolves false when there is no session (no CSRF token, or authd refuses); concurrent
- * callers share one request.
- */
+/** Page load: trades the refresh cookie for an access token (one tab at a time). true: signed in. */
 export async function refresh (): Promise<boolean> {
-  refreshing ??= (async () => {
-    const csrf = csrfToken()
-    if (csrf === null) { forget(); return false }
-    try {
-      const res = await request('/v1/browser/auth/refresh', {
-        method: 'POST',
-        credentials: 'include',
-        headers: { 'x-csrf-token': csrf }
-      })
-      accept((await res.json() as { tokens: BrowserTokens }).tokens)
-      return true
-    } catch (error) {
-      if (error instanceof AuthdError && error.status !== 0 && error.status < 500 && error.status !== 429) {
-        forget()
-        return false
-      }
-      throw error
-    }
-  })().finally(() => { refreshing = null })
-  return await refreshing
+  return await authd.refresh()
 }
 
+/** Ends the session and signs out every tab of this app. */
 export async function logout (): Promise<void> {
-  const csrf = csrfToken()
-  try {
-    if (csrf !== null) {
-      await request('/v1/browser/auth/logout', {
-        method: 'POST',
-        credentials: 'include',
-        headers: { 'x-csrf-token': csrf }
-      })
-    }
-  } finally {
-    forget()
-  }
+  await authd.logout()
 }
 
 // ---- shared endpoints: bearer access token -------------------------------------------------
 
-/** A call with the access token; one silent refresh and retry when it has expired. */
+/** A call with the access token (the client retries once after a refresh on token_expired). */
 async function authorized (path: string, init: RequestInit = {}): Promise<Response> {
-  const attempt = async () => await request(path, {
-    ...init,
-    headers: { ...init.headers as Record<string, string>, ...(accessToken ? { authorization: `Bearer ${accessToken}` } : {}) }
-  })
+  let res: Response
   try {
-    return await attempt()
-  } catch (error) {
-    if (!(error instanceof AuthdError) || error.status !== 401) throw error
-    if (!await refresh()) throw error
-    return await attempt()
+    res = await authd.fetch(path, init)
+  } catch {
+    throw new AuthdError(0, 'network_error', `cannot reach authd at ${AUTHD_URL}`)
   }
+  return await ok(res)
 }
 
 export async function currentUser (): Promise<User> {
