@@ -1,10 +1,10 @@
 // `authd import django`: a Django project's users, groups and verified addresses into authd
-// (services/django-import.ts decides, services/django-source.ts reads Django's database).
+// (services/django-import.ts decides, db/django-source.ts reads Django's database).
 import { openDatabase } from '../db/database.js'
 import { createUnitOfWork } from '../repositories/unit-of-work.js'
 import { RoleName } from '../schemas/admin.js'
 import { DEFAULT_IMPORT_OPTIONS, importDjangoUsers, SKIP_REASONS, type ImportSummary } from '../services/django-import.js'
-import { DEFAULT_USER_TABLE, DjangoSourceError, isIdentifier, openDjangoSource, type UserTable } from '../services/django-source.js'
+import { DEFAULT_USER_TABLE, DjangoSourceError, isIdentifier, openDjangoSource, type UserTable } from '../db/django-source.js'
 import { Value } from 'typebox/value'
 import { parseOptions, type Command, type CommandContext } from './command.js'
 

@@ -22,7 +22,7 @@ import { normalizeEmail, normalizeUsername } from '../repositories/users.js'
 import { RoleName } from '../schemas/admin.js'
 import { Email, Username } from '../schemas/common.js'
 import { ADMIN_ROLE } from './admin-service.js'
-import type { DjangoUser } from './django-source.js'
+import type { DjangoUser } from '../db/django-source.js'
 import { hasAuthdFormat, hasUsablePassword, unusablePasswordHash } from './password-hasher.js'
 
 export const SKIP_REASONS = ['no_email', 'invalid_email', 'duplicate_email', 'inactive', 'email_in_authd'] as const

@@ -5,8 +5,8 @@
 // loaded only when a SQLite source is named). Only SELECTs; the file is read into memory and
 // never written.
 //
-// This is the other system's database, not authd's: it is not a repository (src/repositories
-// holds authd's own statements). Table and column names come from the operator's options, so
+// This is the other system's database, not authd's: it lives in src/db beside the code that opens
+// connections, not in src/repositories (which holds authd's own statements). Table and column names come from the operator's options, so
 // each is checked against an identifier pattern and quoted before it is put into SQL.
 
 import { readFile } from 'node:fs/promises'

@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { DjangoSourceError, openDjangoSource } from '../../../src/services/django-source.js'
+import { DjangoSourceError, openDjangoSource } from '../../../src/db/django-source.js'
 
 t.test('a file that is not a SQLite database, and one that is not there, are refused by name', async (t) => {
   const dir = t.testdir()
