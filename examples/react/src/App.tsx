@@ -3,7 +3,7 @@ import QRCode from 'qrcode'
 import { useAuthd } from '@authd/client/react'
 import {
   AUTHD_URL, AuthdError, addPasskey, authd, completeMfa, confirmTotp, currentUser, login, loginWithPasskey, logout, mfaStatus,
-  passkeyAssertion, refresh, register, startTotp, type Passkey, type User
+  passkeyAssertion, providerReturn, providers, providerStartUrl, refresh, register, startTotp, type Passkey, type Provider, type User
 } from './authd'
 
 type State =
@@ -13,17 +13,31 @@ type State =
   | { status: 'mfa', mfaToken: string, methods: string[] }
   | { status: 'authenticated', user: User }
 
+// What authd's redirect back from a provider left in the address (?error=, or the second-factor
+// challenge in the fragment): read once when the page loads, outside React (StrictMode runs
+// effects twice in development, and the first run clears the address).
+const providerBack = providerReturn()
+
 const message = (error: unknown) =>
   error instanceof AuthdError ? `${error.message} (${error.code})` : String(error)
 
 export function App () {
   const [state, setState] = useState<State>({ status: 'loading' })
   const [error, setError] = useState<string | null>(null)
+  // A failed provider sign-in comes back as ?error=<code> (read once, then removed from the address).
+  const [providerError] = useState<string | null>(providerBack.kind === 'error' ? providerBack.code : providerBack.kind === 'mfaEnrollment' ? 'mfa_enrollment_required' : null)
   const showError = useCallback((e: unknown) => setError(message(e)), [])
 
-  // On load: silent refresh with the cookie (one tab at a time); signed in, the effect below fetches the user.
+  // On load: back from a provider with a second factor to give → the code form; else a silent
+  // refresh with the cookie (one tab at a time) — this is also how a provider sign-in lands
+  // signed in: authd set the refresh cookie before redirecting here. Signed in, the effect below
+  // fetches the user.
   useEffect(() => {
     let active = true
+    if (providerBack.kind === 'mfa') {
+      setState({ status: 'mfa', mfaToken: providerBack.mfaToken, methods: providerBack.methods })
+      return
+    }
     refresh().then(
       (signedIn) => { if (active && !signedIn) setState({ status: 'anonymous' }) },
       (e) => { if (active) { setError(message(e)); setState({ status: 'anonymous' }) } })
@@ -56,6 +70,11 @@ export function App () {
       <h1>authd React example</h1>
       <p>authd: <code>{AUTHD_URL}</code> · status: <strong data-testid="status">{state.status}</strong></p>
       {error && <p role="alert" data-testid="error" style={{ color: 'crimson' }}>{error}</p>}
+      {providerError && state.status !== 'authenticated' && (
+        <p role="alert" data-testid="provider-error" style={{ color: 'crimson' }}>
+          The sign-in with the provider failed: <code>{providerError}</code>
+        </p>
+      )}
 
       {state.status === 'authenticated' && (
         <section data-testid="profile">
@@ -91,6 +110,7 @@ export function App () {
               return { status: 'authenticated', user: await currentUser() }
             })}>Log in with a passkey</button>
           </section>
+          <ProviderButtons onError={showError} />
         </>
       )}
 
@@ -127,6 +147,27 @@ function WhoAmI () {
       <button data-testid="whoami" onClick={() => { void call() }}>Call GET /v1/users/me</button>{' '}
       <span data-testid="whoami-result">{calls.length} calls, {calls.filter((status) => status === 200).length} answered 200</span>
     </p>
+  )
+}
+
+/** One "Sign in with …" button per provider configured in authd: each navigates the page to authd's start. */
+function ProviderButtons ({ onError }: { onError: (error: unknown) => void }) {
+  const [list, setList] = useState<Provider[]>([])
+  useEffect(() => {
+    let active = true
+    providers().then((l) => { if (active) setList(l) }, (e) => { if (active) onError(e) })
+    return () => { active = false }
+  }, [onError])
+  if (list.length === 0) return null
+  return (
+    <section data-testid="providers">
+      <h2>Other providers</h2>
+      {list.map((p) => (
+        <button key={p.id} data-testid={`provider-${p.id}`} onClick={() => { window.location.assign(providerStartUrl(p.id, '/')) }}>
+          Sign in with {p.name}
+        </button>
+      ))}
+    </section>
   )
 }
 

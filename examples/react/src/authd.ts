@@ -100,6 +100,55 @@ export async function logout (): Promise<void> {
   await authd.logout()
 }
 
+// ---- sign in with other providers (a page navigation, not a fetch) ---------------------------
+
+export interface Provider { id: string, name: string }
+
+/** The providers configured in authd (AUTH_PROVIDERS), for the "Sign in with …" buttons. */
+export async function providers (): Promise<Provider[]> {
+  return await (await request('/v1/browser/auth/providers', { method: 'GET' })).json() as Provider[]
+}
+
+/**
+ * Where a "Sign in with …" button sends the page: authd redirects to the provider and, once the
+ * user is back, to this app's `next` with the refresh cookie set (the page then signs in with
+ * `refresh()` as after a reload), or to /login?error=<code>, or with the second-factor challenge
+ * in the fragment (`providerReturn()`).
+ */
+export const providerStartUrl = (id: string, next = '/'): string =>
+  `${AUTHD_URL}/v1/browser/auth/providers/${encodeURIComponent(id)}/start?next=${encodeURIComponent(next)}`
+
+export type ProviderReturn =
+  | { kind: 'error', code: string }
+  | { kind: 'mfa', mfaToken: string, methods: string[] }
+  | { kind: 'mfaEnrollment' }
+  | { kind: 'none' }
+
+/**
+ * What authd's redirect back from a provider left in this page's address: `?error=<code>` on a
+ * failure, `#mfaRequired=true&mfaToken=…` when the account has a second factor. Both are removed
+ * from the address bar (history.replaceState), so a reload or a bookmark does not replay them.
+ */
+export function providerReturn (): ProviderReturn {
+  const url = new URL(window.location.href)
+  const fragment = new URLSearchParams(url.hash.slice(1))
+  const code = url.searchParams.get('error')
+  let result: ProviderReturn = { kind: 'none' }
+  if (fragment.get('mfaRequired') === 'true' && fragment.get('mfaToken')) {
+    result = { kind: 'mfa', mfaToken: fragment.get('mfaToken') ?? '', methods: (fragment.get('methods') ?? '').split(',').filter(Boolean) }
+  } else if (fragment.get('mfaEnrollmentRequired') === 'true') {
+    result = { kind: 'mfaEnrollment' }
+  } else if (code !== null) {
+    result = { kind: 'error', code }
+  }
+  if (result.kind !== 'none') {
+    url.hash = ''
+    url.searchParams.delete('error')
+    window.history.replaceState(null, '', url.pathname + url.search)
+  }
+  return result
+}
+
 // ---- shared endpoints: bearer access token -------------------------------------------------
 
 /** A call with the access token (the client retries once after a refresh on token_expired). */
