@@ -17,7 +17,8 @@ const mfaCookie = { path: '/login', httpOnly: true, sameSite: 'lax', maxAge: 300
 export const load: PageServerLoad = ({ locals, url, cookies }) => {
   if (locals.user !== null) redirect(303, safeRedirect(url.searchParams.get('redirectTo')))
   // A reload during the second step keeps showing the code form.
-  return { mfaPending: cookies.get(MFA_COOKIE) !== undefined }
+  // authd sends a failed "Sign in with …" (a provider, see /browser) here with ?error=<code>.
+  return { mfaPending: cookies.get(MFA_COOKIE) !== undefined, providerError: url.searchParams.get('error') }
 }
 
 async function signIn (event: RequestEvent, tokens: Tokens): Promise<never> {
