@@ -3,7 +3,8 @@
 // the page's button → authd's start → the provider's pages, filled as a user would → authd's
 // callback → back on the example, which signs in from the refresh cookie authd just set. And the
 // linking rule a user meets first: a provider that does not vouch for the address of an existing
-// account lands on the example's /login?error=identity_link_required, with no session.
+// account lands on the example's /login?error=identity_link_required, with no session. And an
+// account with a second factor comes back with the challenge in the URL fragment, to the code form.
 //
 // Four origins, all on ephemeral ports: the SPA (http://localhost:<spa>), authd
 // (http://localhost:<authd>, the same site as the SPA, so its SameSite cookies travel), and the
@@ -16,6 +17,8 @@ import type { BrowserContext, Page } from 'playwright-core'
 import { buildWithDatabase, register } from '../helper.js'
 import { startOidcProvider } from '../support/oidc-provider.js'
 import { freePort } from '../support/processes.js'
+import { enableTotp } from '../support/provider-flows.js'
+import { totpCodeAt } from '../../src/services/totp.js'
 import { buildReactExample, launchChromium, prerequisites, STEP_TIMEOUT, stepRunner } from './chromium.js'
 import { close, listen, staticSite } from './local-servers.js'
 
@@ -151,6 +154,40 @@ t.test('React example: Sign in with an OpenID provider in Chromium', async (t) =
       t.equal(await database.prisma.session.count({ where: { userId: existing.user.id } }), sessionsBefore, 'no session for the existing account')
       t.equal(await database.prisma.identity.count({ where: { subject: account } }), 0, 'the identity was not linked')
       t.equal(await database.prisma.user.count({ where: { email: existing.email } }), 1, 'no second account with that address')
+    })
+  })
+
+  await t.test('an account with a second factor: back with the challenge in the fragment, the code form, then signed in', async (t) => {
+    // A verified account with TOTP on; the provider vouches for the same address, so authd links
+    // the identity — and still asks for the second factor.
+    const existing = await register(app)
+    await database.prisma.user.update({ where: { id: existing.user.id }, data: { emailVerified: true } })
+    const secret = await enableTotp(app, existing.tokens.access)
+    const account = `acct-mfa-${Date.now()}`
+    op.accounts.set(account, { email: existing.email, email_verified: true })
+
+    const context = await browser.newContext()
+    t.teardown(async () => await context.close())
+    const step = stepRunner(t, context, 'social-login-mfa')
+    const page = await context.newPage()
+    const visited: string[] = []
+    page.on('framenavigated', (frame) => { if (frame === page.mainFrame()) visited.push(frame.url()) })
+
+    await step('click Sign in with the provider, log in there', async () => {
+      await signInThroughProvider(t, page, account)
+    })
+    await step('the code form, the fragment gone, no session yet', async () => {
+      await expectStatus(t, page, 'mfa', 'the example asks for the second factor')
+      t.ok(visited.some((url) => url.startsWith(`${spaOrigin}/#mfaRequired=true&mfaToken=`)), 'authd redirected with the challenge in the fragment')
+      t.equal(new URL(page.url()).hash, '', 'the fragment was removed from the address bar')
+      t.same(await refreshCookies(context), [], 'no refresh cookie before the code')
+    })
+    await step('the TOTP code signs in', async () => {
+      await page.getByTestId('mfa-code').fill(totpCodeAt(secret, Date.now()))
+      await page.getByTestId('mfa-submit').click()
+      await expectStatus(t, page, 'authenticated', 'signed in after the code')
+      t.equal(await page.getByTestId('user-email').textContent(), existing.email, 'as the existing account')
+      t.equal(await database.prisma.identity.count({ where: { userId: existing.user.id, subject: account } }), 1, 'the identity was linked to it')
     })
   })
 })
