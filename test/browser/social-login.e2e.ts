@@ -183,7 +183,8 @@ t.test('React example: Sign in with an OpenID provider in Chromium', async (t) =
       t.same(await refreshCookies(context), [], 'no refresh cookie before the code')
     })
     await step('the TOTP code signs in', async () => {
-      await page.getByTestId('mfa-code').fill(totpCodeAt(secret, Date.now()))
+      // The next step's code: enabling TOTP used this step's, and a step is accepted only once.
+      await page.getByTestId('mfa-code').fill(totpCodeAt(secret, Date.now() + 30_000))
       await page.getByTestId('mfa-submit').click()
       await expectStatus(t, page, 'authenticated', 'signed in after the code')
       t.equal(await page.getByTestId('user-email').textContent(), existing.email, 'as the existing account')
