@@ -19,6 +19,7 @@ import t from 'tap'
 import type { BrowserContext, Page } from 'playwright-core'
 import { totpCodeAt } from '../../src/services/totp.js'
 import { build, newAccount } from '../helper.js'
+import { startOidcProvider } from '../support/oidc-provider.js'
 import { freePort, repoRoot } from '../support/processes.js'
 import { launchChromium, postForgedForm, prerequisites, startEvilSite, STEP_TIMEOUT, stepRunner } from './chromium.js'
 
@@ -41,8 +42,22 @@ t.test('SvelteKit example + authd in Chromium', async (t) => {
   // CORS_ORIGINS: only the /browser page calls authd from the browser (@authd/client).
   const kitPort = await freePort()
   const kitOrigin = `http://localhost:${kitPort}`
-  const app = await build(t, { TRUST_PROXY: '127.0.0.1', REFRESH_GRACE_SECONDS: '0', LOG_LEVEL: 'silent', CORS_ORIGINS: kitOrigin })
-  await app.listen({ host: '127.0.0.1', port: 0 })
+  // AUTH_PROVIDERS: a real OpenID provider (oidc-provider) for the /browser page's "Sign in with
+  // Test OP"; authd's port is chosen first, as its callback is the redirect URI at the provider.
+  const authdPort = await freePort()
+  const provider = { id: 'testop', name: 'Test OP', clientId: 'authd-e2e', clientSecret: 'authd-e2e-client-secret' }
+  const op = await startOidcProvider({ clients: [{ ...provider, redirectUris: [`http://localhost:${authdPort}/v1/browser/auth/providers/${provider.id}/callback`] }] })
+  t.teardown(op.close)
+  const app = await build(t, {
+    TRUST_PROXY: '127.0.0.1',
+    REFRESH_GRACE_SECONDS: '0',
+    LOG_LEVEL: 'silent',
+    CORS_ORIGINS: kitOrigin,
+    AUTH_PROVIDERS: JSON.stringify([{ ...provider, type: 'oidc', issuer: op.issuer }]),
+    PUBLIC_URL: `http://localhost:${authdPort}`,
+    FRONTEND_URL: kitOrigin
+  })
+  await app.listen({ host: '127.0.0.1', port: authdPort })
   const authdOrigin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
   const exchanges: Exchange[] = []
   const fastifyHandlers = app.server.listeners('request') as RequestListener[]
@@ -333,6 +348,36 @@ t.test('SvelteKit example + authd in Chromium', async (t) => {
     await tabA.getByTestId('browser-logout').click()
     await status(tabB).filter({ hasText: /^signedOut$/ }).waitFor({ timeout: STEP_TIMEOUT })
     t.equal(await status(tabB).textContent(), 'signedOut', 'logout in one tab signs the other out')
+  })
+
+  await step('Sign in with an OpenID provider on /browser', async () => {
+    const email = `social-${Date.now()}@example.com`
+    const account = `acct-kit-${Date.now()}`
+    op.accounts.set(account, { email, email_verified: true })
+    const fresh = await browser.newContext()
+    try {
+      const page = await fresh.newPage()
+      page.on('pageerror', (e) => pageErrors.push(e.message))
+      const status = page.getByTestId('browser-status')
+      await page.goto(`${kitOrigin}/browser`)
+      await status.filter({ hasText: /^signedOut$/ }).waitFor({ timeout: STEP_TIMEOUT })
+      const button = page.getByTestId(`browser-provider-${provider.id}`)
+      t.equal((await button.textContent({ timeout: STEP_TIMEOUT }))?.trim(), `Sign in with ${provider.name}`, 'the button from GET /v1/browser/auth/providers')
+      await button.click()
+      await page.locator('input[name="login"]').waitFor({ timeout: STEP_TIMEOUT })
+      t.equal(new URL(page.url()).origin, op.issuer, 'at the provider\'s login page')
+      await page.locator('input[name="login"]').fill(account)
+      await page.locator('input[name="password"]').fill('any password')
+      await page.locator('button[type="submit"]').click()
+      await page.getByRole('button', { name: 'Continue' }).click({ timeout: STEP_TIMEOUT })
+      await page.getByTestId('browser-whoami').waitFor({ timeout: STEP_TIMEOUT }).catch(() => {})
+      t.equal(page.url(), `${kitOrigin}/browser`, 'back on /browser (next)')
+      t.equal(await status.textContent(), 'signedIn', 'signed in from the refresh cookie authd set')
+      await page.getByTestId('browser-whoami').click()
+      await expectText(page, 'browser-message', `signed in as ${email}`, 'as the provider account\'s email')
+    } finally {
+      await fresh.close()
+    }
   })
 
   t.same(pageErrors, [], 'no uncaught errors in the pages')
