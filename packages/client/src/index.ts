@@ -20,8 +20,12 @@
 /** The lock and channel names all tabs of an origin share. */
 export const LOCK_NAME = 'authd-refresh'
 export const CHANNEL_NAME = 'authd'
-/** How long a tab that waited for another tab's refresh waits for its message before refreshing itself. */
-const WAIT_FOR_TAB_MS = 1000
+/**
+ * How long a tab that waited for another tab's refresh waits for its message before refreshing
+ * itself. Generous: its own token is still valid (refreshes start 30 s before expiry), and on a
+ * busy machine a message can trail the lock by more than a second (seen in CI: a refresh too many).
+ */
+const WAIT_FOR_TAB_MS = 5000
 /** authd's default names of its readable CSRF cookie, prefixed ones first (a sibling host can plant a plain `authd_csrf`, never a `__Host-` one). */
 export const DEFAULT_CSRF_COOKIES = ['__Host-authd_csrf', '__Secure-authd_csrf', 'authd_csrf']
 
