@@ -18,19 +18,11 @@ export interface ImportedUser {
   isActive: boolean
 }
 
-/** What the import compares with: an existing row matched by external id, email or username. */
-export interface ExistingUser {
-  id: string
-  externalId: string | null
-  email: string
-  usernameNormalized: string | null
-  username: string | null
-  fullName: string
-  passwordHash: string
-  roles: string[]
-  emailVerified: boolean
-  isActive: boolean
-}
+/**
+ * What the import compares with: an existing row matched by external id, email or username — the
+ * fields an import writes, plus the normalised username, and an external id authd's own accounts lack.
+ */
+export type ExistingUser = Omit<ImportedUser, 'externalId'> & { externalId: string | null, usernameNormalized: string | null }
 
 export type ImportedUserPatch = Partial<Omit<ImportedUser, 'id' | 'externalId'>>
 
