@@ -4,7 +4,7 @@ import neostandard from 'neostandard'
 export default [
   ...neostandard({
     ts: true,
-    ignores: ['dist/**', 'src/generated/**', 'examples/**', 'coverage/**', '.tap/**']
+    ignores: ['dist/**', 'packages/*/dist/**', 'src/generated/**', 'examples/**', 'coverage/**', '.tap/**']
   }),
   {
     rules: {

@@ -23,7 +23,7 @@ import { isUuid } from '../schemas/common.js'
 import type { AccessKey } from '../keys/access-key.js'
 import type { AccessKeyStore } from '../keys/key-store.js'
 import { signJws } from '../keys/jws-sign.js'
-import type { AuthdClaims } from '../verifier/index.js'
+import type { AuthdClaims } from '@authd/verifier'
 
 /**
  * The claims of an access token as authd signs them: the published contract of the verifier

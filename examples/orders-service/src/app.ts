@@ -1,10 +1,11 @@
 // The orders service: one public route and one that needs an authd access token. It builds the
 // app and never listens (src/server.ts does), so its test can start it on any port.
 //
-// It imports authd's verifier from this repository's source so that it runs without an install
-// of its own; a service elsewhere would `import { authdVerifier } from 'authd/verifier/fastify'`.
+// It imports authd's verifier from this repository's source (packages/verifier) so that it runs
+// without an install or a build of its own; a service elsewhere installs @authd/verifier and
+// would `import { authdVerifier } from '@authd/verifier/fastify'`.
 import Fastify, { type FastifyInstance } from 'fastify'
-import { authdVerifier } from '../../../src/verifier/fastify.js'
+import { authdVerifier } from '../../../packages/verifier/src/fastify.js'
 
 export interface OrdersServiceOptions {
   /** Where authd listens, e.g. http://127.0.0.1:3000; its JWKS is fetched from there. */

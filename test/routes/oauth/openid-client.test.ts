@@ -7,7 +7,7 @@ import * as client from 'openid-client'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { build, register } from '../../helper.js'
 import { decodePayload } from '../../jwt-helper.js'
-import { createVerifier } from '../../../src/verifier/index.js'
+import { createVerifier } from '../../../packages/verifier/src/index.js'
 import { freePort } from '../../support/processes.js'
 import { newClient } from './oauth-helper.js'
 

@@ -1,4 +1,4 @@
-// createVerifier (src/verifier) against a JWKS served by a tiny local Fastify app: the keys and
+// createVerifier (packages/verifier) against a JWKS served by a tiny local Fastify app: the keys and
 // the number of JWKS fetches are under the test's control, so caching, the refetch on an unknown
 // kid (key rotation) and an unreachable JWKS are checked by counting, never by timing.
 // Step-up requirements (amr, auth_time) are checked against tokens signed with chosen claims.
@@ -6,8 +6,8 @@ import { createHmac, randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
 import Fastify from 'fastify'
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair, type CryptoKey, type JWK, type JWTPayload } from 'jose'
-import { AuthdJwksUnavailableError, AuthdTokenError, createVerifier, type AuthdTokenErrorCode, type AuthRequirements, type Verifier, type VerifierOptions } from '../../../src/verifier/index.js'
-import { authdVerifier } from '../../../src/verifier/fastify.js'
+import { AuthdJwksUnavailableError, AuthdTokenError, createVerifier, type AuthdTokenErrorCode, type AuthRequirements, type Verifier, type VerifierOptions } from '../../../packages/verifier/src/index.js'
+import { authdVerifier } from '../../../packages/verifier/src/fastify.js'
 import { flipSignatureChar, withPayload } from '../../jwt-helper.js'
 
 type Alg = 'RS256' | 'ES256' | 'EdDSA'
