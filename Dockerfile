@@ -27,6 +27,9 @@ RUN npm ci --ignore-scripts --no-audit --no-fund \
  && npx prisma generate
 COPY tsconfig.json ./
 COPY src ./src
+# The verifier package: src/ takes its types from it (the link npm ci made, node_modules/@authd/verifier,
+# points here), and `npm run build` compiles it as well, for dist/verifier's re-exports.
+COPY packages/verifier ./packages/verifier
 # tsc compiles src/ including the generated client (src/generated -> dist/generated), so the
 # runtime stage needs neither the Prisma CLI nor the schema.
 RUN npm run build

@@ -27,7 +27,8 @@ import type { AuthdClaims } from '@authd/verifier'
 
 /**
  * The claims of an access token as authd signs them: the published contract of the verifier
- * (src/verifier: what other services read), with the one audience authd itself issues.
+ * (@authd/verifier in packages/verifier: what other services read), with the one audience authd
+ * itself issues.
  */
 export type AccessClaims = AuthdClaims
 
