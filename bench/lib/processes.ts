@@ -2,6 +2,7 @@
 // event-loop probe preloaded) and the bare-Fastify ceiling. Each gets its own free port (of
 // BENCH_PORTS when set); the starting, readiness polling and stopping are the tests'
 // (test/support/processes.ts). The startup scenario spawns its own (bench/lib/startup.ts).
+import { spawnSync } from 'node:child_process'
 import { readdir, readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import path from 'node:path'
@@ -75,6 +76,44 @@ async function processTree (pid: number): Promise<number[]> {
   }
   const below = await Promise.all(children.map(processTree))
   return [pid, ...below.flat()]
+}
+
+let clockTicks: number | undefined
+
+/** Clock ticks per second of /proc/<pid>/stat times (100 on every usual Linux). */
+function ticksPerSecond (): number {
+  if (clockTicks === undefined) {
+    const answer = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout)
+    clockTicks = Number.isInteger(answer) && answer > 0 ? answer : 100
+  }
+  return clockTicks
+}
+
+/** CPU seconds (user + system) of the process and of its children it has reaped, or null. */
+async function cpuSecondsOf (pid: number): Promise<number | null> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+    // The command name in parentheses may hold spaces: count the fields after it.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // Fields 14–17 of proc(5) (utime, stime, cutime, cstime); fields[0] is field 3.
+    const ticks = [11, 12, 13, 14].reduce((sum, index) => sum + Number(fields[index]), 0)
+    return ticks / ticksPerSecond()
+  } catch {
+    return null
+  }
+}
+
+/**
+ * CPU seconds used so far by the process and all its descendants (those already ended count
+ * through their parent), or null when the process is gone or off Linux. On a busy machine wall
+ * time stretches; this does not.
+ */
+export async function treeCpuSecondsOf (pid: number): Promise<number | null> {
+  const pids = await processTree(pid)
+  if (pids.length === 0) return null
+  const times = await Promise.all(pids.map(cpuSecondsOf))
+  if (times[0] === null) return null
+  return times.reduce<number>((sum, time) => sum + (time ?? 0), 0)
 }
 
 /**

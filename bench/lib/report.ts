@@ -56,6 +56,7 @@ function rssAfterRequests (memory: MemoryResult): { requests: number, rss: numbe
  */
 export function formatStartupTable (stores: StoreKind[], startup: StartupResult[], memory: MemoryResult[]): string {
   const seconds = (value: number | undefined): string => value === undefined ? '-' : fixed(value, 2)
+  const cpu = (value: number | null | undefined): string => value === undefined ? '-' : value === null ? '?' : fixed(value, 2)
   const megabytes = (bytes: number | null | undefined): string => bytes === undefined ? '-' : bytes === null ? '?' : fixed(bytes / 1024 / 1024, 0)
   const of = (kind: StoreKind): StartupResult | undefined => startup.find((result) => result.store === kind)
   const afterRequests = (kind: StoreKind): ReturnType<typeof rssAfterRequests> => {
@@ -68,6 +69,8 @@ export function formatStartupTable (stores: StoreKind[], startup: StartupResult[
     ['first start → healthy (s)', (kind) => seconds(of(kind)?.summary.firstSeconds)],
     ['restart → healthy (s)', (kind) => seconds(of(kind)?.summary.restartSeconds)],
     ['`npm start` → healthy (s)', (kind) => seconds(of(kind)?.npmStart?.healthySeconds)],
+    ['CPU to healthy, first start (s)', (kind) => cpu(of(kind)?.summary.firstCpuSeconds)],
+    ['CPU to healthy, restart (s)', (kind) => cpu(of(kind)?.summary.restartCpuSeconds)],
     ['RSS after first start (MB)', (kind) => megabytes(of(kind)?.summary.rssAfterFirst)],
     ['RSS after restart (MB)', (kind) => megabytes(of(kind)?.summary.rssAfterRestart)],
     ['steady RSS, 5 s after restart (MB)', (kind) => megabytes(of(kind)?.summary.steadyRss)],

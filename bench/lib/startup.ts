@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { benchPort, peakRssOf, repoRoot, treeRssOf } from './processes.js'
+import { benchPort, peakRssOf, repoRoot, treeCpuSecondsOf, treeRssOf } from './processes.js'
 import type { StoreKind } from './options.js'
 import { createStore, type Store } from './stores.js'
 
@@ -22,6 +22,12 @@ const STEADY_AFTER_MS = 5_000
 export interface StartSample {
   /** Seconds from spawn to the first 200 from GET /healthz. */
   healthySeconds: number
+  /**
+   * CPU seconds (user + system, all threads) the process and its descendants used until healthy:
+   * unlike healthySeconds, it hardly moves with the machine's load (more than wall time when
+   * threads run in parallel).
+   */
+  cpuSeconds: number | null
   /** The machine's 1-minute load average at spawn: a slow start on a busy shared machine shows here. */
   loadAverage: number
   /** VmRSS of the process and its descendants right after healthy (bytes). */
@@ -56,6 +62,8 @@ export interface StartupResult {
   summary: {
     firstSeconds: number
     restartSeconds: number
+    firstCpuSeconds: number | null
+    restartCpuSeconds: number | null
     rssAfterFirst: number | null
     rssAfterRestart: number | null
     steadyRss: number | null
@@ -159,6 +167,7 @@ async function timedStart (command: string, args: string[], options: { cwd: stri
     state.healthy = true
     await sampler
   }
+  const cpuSeconds = await treeCpuSecondsOf(pid)
   const rssAfterStart = await treeRssOf(pid)
   const hwm = await peakRssOf(pid)
   // The sampled peak also counts what is resident at healthy.
@@ -187,7 +196,7 @@ async function timedStart (command: string, args: string[], options: { cwd: stri
     process.removeListener('exit', onExit)
     return { stopSeconds: (performance.now() - stopAt) / 1000, exit }
   }
-  return { sample: { healthySeconds, loadAverage, rssAfterStart, peakRss, peakSampled, hwm, samples: state.samples }, pid, stop }
+  return { sample: { healthySeconds, cpuSeconds, loadAverage, rssAfterStart, peakRss, peakSampled, hwm, samples: state.samples }, pid, stop }
 }
 
 /** `node dist/server.js`, what `npm start` runs after its prestart step, in DATA_DIR (no developer .env). */
@@ -200,6 +209,7 @@ async function stopped (started: Started): Promise<StartSample> {
 }
 
 const seconds = (value: number): string => `${value.toFixed(2)} s`
+const cpu = (value: number | null): string => value === null ? '?' : seconds(value)
 const megabytes = (bytes: number | null): string => bytes === null ? '?' : `${(bytes / 1024 / 1024).toFixed(0)} MB`
 
 /** BENCH_STARTUP_RUNS × (first start on a fresh store, restart on the same store, steady RSS). */
@@ -211,12 +221,12 @@ export async function startupScenario (settings: StartupSettings): Promise<Start
     try {
       const env = settings.envFor(store)
       const first = await stopped(await startNode(store, env))
-      log(`${kind}: startup ${run}/${settings.runs}: first start healthy after ${seconds(first.healthySeconds)}, RSS ${megabytes(first.rssAfterStart)}, peak ${megabytes(first.peakRss)}; stopped in ${seconds(first.stopSeconds)} (${first.exit})`)
+      log(`${kind}: startup ${run}/${settings.runs}: first start healthy after ${seconds(first.healthySeconds)} (CPU ${cpu(first.cpuSeconds)}), RSS ${megabytes(first.rssAfterStart)}, peak ${megabytes(first.peakRss)}; stopped in ${seconds(first.stopSeconds)} (${first.exit})`)
       const again = await startNode(store, env)
       await sleep(STEADY_AFTER_MS)
       const steadyRss = await treeRssOf(again.pid)
       const restart = await stopped(again)
-      log(`${kind}: startup ${run}/${settings.runs}: restart healthy after ${seconds(restart.healthySeconds)}, RSS ${megabytes(restart.rssAfterStart)}, peak ${megabytes(restart.peakRss)}, ${STEADY_AFTER_MS / 1000} s later ${megabytes(steadyRss)}; stopped in ${seconds(restart.stopSeconds)} (${restart.exit})`)
+      log(`${kind}: startup ${run}/${settings.runs}: restart healthy after ${seconds(restart.healthySeconds)} (CPU ${cpu(restart.cpuSeconds)}), RSS ${megabytes(restart.rssAfterStart)}, peak ${megabytes(restart.peakRss)}, ${STEADY_AFTER_MS / 1000} s later ${megabytes(steadyRss)}; stopped in ${seconds(restart.stopSeconds)} (${restart.exit})`)
       runs.push({ first, restart, steadyRss })
     } finally {
       await store.dispose()
@@ -228,6 +238,8 @@ export async function startupScenario (settings: StartupSettings): Promise<Start
     summary: {
       firstSeconds: median(runs.map((run) => run.first.healthySeconds)),
       restartSeconds: median(runs.map((run) => run.restart.healthySeconds)),
+      firstCpuSeconds: medianOrNull(runs.map((run) => run.first.cpuSeconds)),
+      restartCpuSeconds: medianOrNull(runs.map((run) => run.restart.cpuSeconds)),
       rssAfterFirst: medianOrNull(runs.map((run) => run.first.rssAfterStart)),
       rssAfterRestart: medianOrNull(runs.map((run) => run.restart.rssAfterStart)),
       steadyRss: medianOrNull(runs.map((run) => run.steadyRss)),
@@ -247,7 +259,7 @@ export async function npmStartScenario (settings: StartupSettings): Promise<Star
   try {
     if (existsSync(path.join(repoRoot, '.env'))) settings.log(`${settings.kind}: npm start: NOTE ${path.join(repoRoot, '.env')} exists and authd reads it under npm start (settings not in the bench's environment apply)`)
     const sample = await stopped(await timedStart('npm', ['start'], { cwd: repoRoot, env: settings.envFor(store), group: true }))
-    settings.log(`${settings.kind}: npm start healthy after ${seconds(sample.healthySeconds)}; stopped in ${seconds(sample.stopSeconds)} (${sample.exit})`)
+    settings.log(`${settings.kind}: npm start healthy after ${seconds(sample.healthySeconds)} (CPU ${cpu(sample.cpuSeconds)}); stopped in ${seconds(sample.stopSeconds)} (${sample.exit})`)
     return sample
   } finally {
     await store.dispose()
