@@ -8,8 +8,9 @@ import type autocannon from 'autocannon'
 import { loginMany, registerAccounts, type Account, type Tokens } from './lib/accounts.js'
 import { runLoad, type LoadResult } from './lib/load.js'
 import { readOptions, type BenchOptions, type ScenarioName, type StoreKind } from './lib/options.js'
-import { repoRoot, resultsDir, startAuthd, startHelloWorld, type LoopDelay, type RunningProcess } from './lib/processes.js'
-import { formatTable, mb } from './lib/report.js'
+import { authdEnv, repoRoot, resultsDir, startAuthd, startHelloWorld, usePorts, type LoopDelay, type RunningProcess } from './lib/processes.js'
+import { formatStartupTable, formatTable, mb } from './lib/report.js'
+import { npmStartScenario, startupScenario, type StartupResult, type StartupSettings } from './lib/startup.js'
 import { createStore, postgresReachable, type Store } from './lib/stores.js'
 import { TokenQueue } from './lib/token-queue.js'
 
@@ -67,7 +68,7 @@ interface StormResult {
   login: LoadResult
 }
 
-interface MemoryResult {
+export interface MemoryResult {
   store: StoreKind
   requestsPerRound: number
   rssAfterStart: number | null
@@ -183,10 +184,22 @@ interface RefreshCheck {
   repeated: number
 }
 
-interface StoreResults { rows: ScenarioRow[], storms: StormResult[], memory: MemoryResult[], refreshChecks: RefreshCheck[] }
+interface StoreResults { rows: ScenarioRow[], storms: StormResult[], memory: MemoryResult[], refreshChecks: RefreshCheck[], startup: StartupResult[] }
+
+/** What the startup scenario needs for `kind`: the token server's settings, on its own stores. */
+function startupSettings (options: BenchOptions, kind: StoreKind): StartupSettings {
+  return {
+    kind,
+    runs: options.startupRuns,
+    postgresAdminUrl: options.postgresAdminUrl,
+    postgresDatabasePrefix: options.postgresDatabasePrefix,
+    envFor: (store) => authdEnv({ dataDir: store.dataDir, databaseUrl: store.databaseUrl, bcryptCost: FAST_BCRYPT_COST, accessTokenAlg: options.accessTokenAlg, env: { ACCESS_TOKEN_TTL } }),
+    log
+  }
+}
 
 async function withServer<T> (options: BenchOptions, kind: StoreKind, label: string, bcryptCost: number, run: (server: RunningProcess, store: Store) => Promise<T>): Promise<T> {
-  const store: Store = await createStore(kind, options.postgresAdminUrl, label)
+  const store: Store = await createStore(kind, options.postgresAdminUrl, label, options.postgresDatabasePrefix)
   let server: RunningProcess | undefined
   try {
     server = await startAuthd({ dataDir: store.dataDir, databaseUrl: store.databaseUrl, bcryptCost, accessTokenAlg: options.accessTokenAlg, env: { ACCESS_TOKEN_TTL } })
@@ -327,6 +340,7 @@ async function loginScenarios (options: BenchOptions, kind: StoreKind, ceilings:
 
 async function main (): Promise<void> {
   const options = readOptions()
+  usePorts(options.ports)
   const startedAt = new Date()
   if (options.build) {
     log('npm run build')
@@ -334,7 +348,7 @@ async function main (): Promise<void> {
     if (build.status !== 0) throw new Error('npm run build failed (BENCH_BUILD=false runs the existing dist/)')
   }
   const skipped: Array<{ store: StoreKind, reason: string }> = []
-  const results: StoreResults = { rows: [], storms: [], memory: [], refreshChecks: [] }
+  const results: StoreResults = { rows: [], storms: [], memory: [], refreshChecks: [], startup: [] }
   const ceilings = await measureCeilings(options)
   for (const hello of Object.values(ceilings.hello)) results.rows.push(row('hello-world (ceiling)', '-', hello, []))
 
@@ -349,9 +363,13 @@ async function main (): Promise<void> {
         continue
       }
     }
+    // First, while the machine has run nothing else of this bench.
+    if (selected(options, 'startup')) results.startup.push(await startupScenario(startupSettings(options, kind)))
     if (selected(options, 'jwks', 'me', 'verify', 'refresh', 'memory')) await tokenPathScenarios(options, kind, ceilings, results)
     if (selected(options, 'login', 'storm')) await loginScenarios(options, kind, ceilings, results)
   }
+  // Last: its prestart step may rebuild dist/, which every other scenario must run as it was.
+  for (const startup of results.startup) startup.npmStart = await npmStartScenario(startupSettings(options, startup.store))
 
   const report = {
     startedAt: startedAt.toISOString(),
@@ -362,6 +380,7 @@ async function main (): Promise<void> {
     scenarios: results.rows,
     storms: results.storms,
     memory: results.memory,
+    startup: results.startup,
     refreshChecks: results.refreshChecks,
     profiles,
     skipped
@@ -391,6 +410,7 @@ async function main (): Promise<void> {
     out.push(`memory (${memory.store}): RSS after start ${mb(memory.rssAfterStart)}; after ${after}; growth after the first round ${growth}; ` +
       `V8 heap used after each round ${memory.heapAfterRounds.map(mb).join(', ')}; errors/non-2xx ${failed}`)
   }
+  if (results.startup.length > 0 || results.memory.length > 0) out.push('', formatStartupTable(options.stores, results.startup, results.memory), '')
   for (const check of results.refreshChecks) {
     out.push(`refresh (${check.store}): ${check.tokensTaken} tokens taken, ${check.repeated} answers repeated a token already seen`)
   }

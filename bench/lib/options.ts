@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util'
 
 export type StoreKind = 'pglite' | 'postgres'
 
-export const SCENARIOS = ['jwks', 'me', 'verify', 'refresh', 'login', 'storm', 'memory'] as const
+export const SCENARIOS = ['jwks', 'me', 'verify', 'refresh', 'login', 'storm', 'memory', 'startup'] as const
 export type ScenarioName = typeof SCENARIOS[number]
 
 export interface BenchOptions {
@@ -27,11 +27,17 @@ export interface BenchOptions {
   /** Requests per memory round. */
   memoryRequests: number
   memoryRounds: number
+  /** First start + restart cycles of the startup scenario, each on a fresh store. */
+  startupRuns: number
   /** Run `npm run build` first. */
   build: boolean
   /** A V8 CPU profile of every measured authd run (bench/results/profiles/<run>/). */
   cpuProf: boolean
   postgresAdminUrl: string
+  /** Name prefix of the databases the bench creates (then a random suffix). */
+  postgresDatabasePrefix: string
+  /** Ports for the processes the bench starts ([first, last]); null: any free port. */
+  ports: [number, number] | null
 }
 
 const FLAGS = {
@@ -47,9 +53,12 @@ const FLAGS = {
   'storm-connections': 'BENCH_STORM_CONNECTIONS',
   'memory-requests': 'BENCH_MEMORY_REQUESTS',
   'memory-rounds': 'BENCH_MEMORY_ROUNDS',
+  'startup-runs': 'BENCH_STARTUP_RUNS',
   build: 'BENCH_BUILD',
   'cpu-prof': 'BENCH_CPU_PROF',
-  'postgres-url': 'BENCH_POSTGRES_ADMIN_URL'
+  'postgres-url': 'BENCH_POSTGRES_ADMIN_URL',
+  'postgres-db-prefix': 'BENCH_POSTGRES_DB_PREFIX',
+  ports: 'BENCH_PORTS'
 } as const
 
 function list (value: string): string[] {
@@ -62,6 +71,16 @@ function positiveNumber (name: string, value: string, integer = true): number {
     throw new Error(`${name}="${value}": must be a ${integer ? 'non-negative integer' : 'non-negative number'}`)
   }
   return number
+}
+
+/** `4200-4299` → [4200, 4299]; empty → null. */
+function portRange (value: string): [number, number] | null {
+  if (value === '') return null
+  const match = /^(\d+)-(\d+)$/.exec(value)
+  const first = Number(match?.[1])
+  const last = Number(match?.[2])
+  if (match === null || first < 1 || last > 65535 || first > last) throw new Error(`BENCH_PORTS="${value}": must be <first>-<last>, e.g. 4200-4299`)
+  return [first, last]
 }
 
 function bool (value: string): boolean {
@@ -90,6 +109,10 @@ export function readOptions (argv = process.argv.slice(2), env = process.env): B
   const connections = list(get('connections', '1,8,32')).map((value) => positiveNumber('BENCH_CONNECTIONS', value))
   if (connections.some((value) => value < 1)) throw new Error('BENCH_CONNECTIONS: every count must be at least 1')
 
+  const postgresDatabasePrefix = get('postgres-db-prefix', 'authd_bench_')
+  // The name goes into CREATE DATABASE unquoted.
+  if (!/^[a-z_][a-z0-9_]{0,40}$/.test(postgresDatabasePrefix)) throw new Error(`BENCH_POSTGRES_DB_PREFIX="${postgresDatabasePrefix}": a-z or _, then a-z, 0-9 or _, at most 41 characters`)
+
   return {
     duration: positiveNumber('BENCH_DURATION', get('duration', '10'), false),
     warmup: positiveNumber('BENCH_WARMUP', get('warmup', '3'), false),
@@ -103,8 +126,11 @@ export function readOptions (argv = process.argv.slice(2), env = process.env): B
     stormConnections: positiveNumber('BENCH_STORM_CONNECTIONS', get('storm-connections', '50')),
     memoryRequests: positiveNumber('BENCH_MEMORY_REQUESTS', get('memory-requests', '100000')),
     memoryRounds: Math.max(1, positiveNumber('BENCH_MEMORY_ROUNDS', get('memory-rounds', '3'))),
+    startupRuns: Math.max(1, positiveNumber('BENCH_STARTUP_RUNS', get('startup-runs', '3'))),
     build: bool(get('build', 'true')),
     cpuProf: bool(get('cpu-prof', 'false')),
-    postgresAdminUrl: get('postgres-url', 'postgresql://postgres@127.0.0.1:5432/postgres')
+    postgresAdminUrl: get('postgres-url', 'postgresql://postgres@127.0.0.1:5432/postgres'),
+    postgresDatabasePrefix,
+    ports: portRange(get('ports', ''))
   }
 }

@@ -40,13 +40,14 @@ async function adminQuery (adminUrl: string, sql: string): Promise<void> {
   }
 }
 
-export async function createStore (kind: StoreKind, adminUrl: string, label: string): Promise<Store> {
+/** `databasePrefix`: only [a-z0-9_] (checked by readOptions), a random suffix follows. */
+export async function createStore (kind: StoreKind, adminUrl: string, label: string, databasePrefix = 'authd_bench_'): Promise<Store> {
   const dataDir = await mkdtemp(path.join(tmpdir(), `authd-${label}-`))
   if (kind === 'pglite') {
     return { kind, dataDir, databaseUrl: '', dispose: async () => { await rm(dataDir, { recursive: true, force: true }) } }
   }
   // Only [a-z0-9_] in the name, so it needs no quoting.
-  const name = `authd_bench_${randomBytes(5).toString('hex')}`
+  const name = `${databasePrefix}${randomBytes(5).toString('hex')}`
   await adminQuery(adminUrl, `CREATE DATABASE ${name}`)
   const url = new URL(adminUrl)
   url.pathname = `/${name}`
