@@ -30,8 +30,12 @@ COPY src ./src
 # The verifier package: src/ takes its types from it (the link npm ci made, node_modules/@authd/verifier,
 # points here), and `npm run build` compiles it as well, for dist/verifier's re-exports.
 COPY packages/verifier ./packages/verifier
+COPY scripts/build.mjs ./scripts/build.mjs
 # tsc compiles src/ including the generated client (src/generated -> dist/generated), so the
-# runtime stage needs neither the Prisma CLI nor the schema.
+# runtime stage needs neither the Prisma CLI nor the schema. The build also makes
+# dist/pglite-template (src/db/pglite.ts): the migrated embedded store that a first start copies
+# instead of running initdb (a few seconds and ~900 MB of memory, paid here once, not at every
+# first start of a container).
 RUN npm run build
 
 # ---- runtime: production dependencies, compiled code, migrations --------------------------------

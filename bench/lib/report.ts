@@ -73,7 +73,7 @@ export function formatStartupTable (stores: StoreKind[], startup: StartupResult[
     ['CPU to healthy, restart (s)', (kind) => cpu(of(kind)?.summary.restartCpuSeconds)],
     ['RSS after first start (MB)', (kind) => megabytes(of(kind)?.summary.rssAfterFirst)],
     ['RSS after restart (MB)', (kind) => megabytes(of(kind)?.summary.rssAfterRestart)],
-    ['steady RSS, 5 s after restart (MB)', (kind) => megabytes(of(kind)?.summary.steadyRss)],
+    ['steady RSS, 35 s idle after restart (MB)', (kind) => megabytes(of(kind)?.summary.steadyRss)],
     ['peak RSS first start (MB)', (kind) => megabytes(of(kind)?.summary.peakFirst)],
     ['peak RSS restart (MB)', (kind) => megabytes(of(kind)?.summary.peakRestart)],
     [`RSS after ${requestsLabel} requests (MB)`, (kind) => megabytes(afterRequests(kind)?.rss)]

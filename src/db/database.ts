@@ -10,6 +10,7 @@ import pg from 'pg'
 import { Prisma, PrismaClient } from '../generated/prisma/client.js'
 import { isPostgresUrl, migrationTarget, parsePostgresUrl } from './connection-url.js'
 import { applyMigrations, type SqlRunner } from './migrate.js'
+import { openPGliteFolder, pgliteOptions, pgliteRunner } from './pglite.js'
 import { pgSqlClient, pgliteSqlClient, type SqlClient } from './sql.js'
 
 export type { PrismaClient }
@@ -85,12 +86,8 @@ export async function openDatabase (options: DatabaseOptions): Promise<Database>
 
 async function openPGlite (options: DatabaseOptions): Promise<Database> {
   const pglite = options.pglite ?? await startPGlite(options)
-  if (options.migrate) {
-    await applyMigrations({
-      query: async (sql, params) => (await pglite.query(sql, params)).rows as Array<Record<string, unknown>>,
-      exec: async (sql) => { await pglite.exec(sql) }
-    })
-  }
+  // A kept instance (tests) or a folder openPGliteFolder migrated already; memory:// and a test's dump still need it.
+  if (options.migrate && (options.pglite !== undefined || !isFolder(options))) await applyMigrations(pgliteRunner(pglite))
   // pglite-prisma-adapter pins an older @prisma/driver-adapter-utils whose types differ only
   // nominally from Prisma 6.19's; at run time the interface is the same.
   const adapter = new PrismaPGlite(pglite) as unknown as PrismaPg
@@ -107,13 +104,19 @@ async function openPGlite (options: DatabaseOptions): Promise<Database> {
   }
 }
 
+/** A PGlite kept in a folder and made by openPGliteFolder (not memory://, not a test's dump). */
+function isFolder (options: DatabaseOptions): boolean {
+  return pgliteLocation(options.url, options.dataDir) !== 'memory://' && options.pgliteTemplate === undefined
+}
+
 async function startPGlite (options: DatabaseOptions): Promise<PGlite> {
   const location = pgliteLocation(options.url, options.dataDir)
+  if (isFolder(options)) return await openPGliteFolder(location, options.migrate)
   if (location !== 'memory://') await mkdir(location, { recursive: true })
-  const pglite = new PGlite({
+  const pglite = new PGlite(pgliteOptions({
     ...(location === 'memory://' ? {} : { dataDir: location }),
     ...(options.pgliteTemplate === undefined ? {} : { loadDataDir: options.pgliteTemplate })
-  })
+  }))
   await pglite.waitReady
   return pglite
 }

@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import rateLimit, { normalizeIP } from '@fastify/rate-limit'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { AppError } from '../errors.js'
 
 /**
@@ -40,6 +40,8 @@ async function rateLimitPlugin (app: FastifyInstance): Promise<void> {
   if (config.REDIS_URL !== '') {
     // Settings the plugin recommends: fail fast rather than queue requests behind a dead Redis.
     // commandTimeout bounds each check: without it a request waits ~10 s while Redis is down.
+    // Loaded only when configured: the embedded default does without its memory (issue 18).
+    const { Redis } = await import('ioredis')
     redis = new Redis(config.REDIS_URL, { connectTimeout: 1_000, maxRetriesPerRequest: 1, enableOfflineQueue: true, commandTimeout: 500 })
     redis.on('error', (err) => { app.log.warn({ err: { message: err.message } }, 'redis error') })
     // quit() alone leaves an unreachable Redis reconnecting forever, which keeps the process alive.

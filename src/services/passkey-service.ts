@@ -10,15 +10,11 @@
 //   the authenticator may be cloned;
 // - user verification is required, so a passkey login counts as two factors.
 import { randomUUID } from 'node:crypto'
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON
 } from '@simplewebauthn/server'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
@@ -30,6 +26,11 @@ import type { User } from '../repositories/users.js'
 import type { ClientMeta } from './client-meta.js'
 import { hashToken } from './opaque-tokens.js'
 import type { Caller, SessionService } from './session-service.js'
+
+// Loaded at the first passkey request, not at start: @simplewebauthn/server and its decoders are
+// about 15 MB of resident memory that a deployment without passkeys never needs (issue 18).
+let webauthnModule: Promise<typeof import('@simplewebauthn/server')> | undefined
+const webauthn = async (): Promise<typeof import('@simplewebauthn/server')> => await (webauthnModule ??= import('@simplewebauthn/server'))
 
 export interface PasskeyServiceOptions {
   db: UnitOfWork
@@ -94,7 +95,7 @@ export function createPasskeyService ({ db, sessions, rpId, rpName, origins, cha
     /** Creation options for navigator.credentials.create(): a discoverable credential with user verification. */
     async registrationOptions (user: User): Promise<PublicKeyCredentialCreationOptionsJSON> {
       const existing = await db.repos.passkeys.listByUser(user.id)
-      const options = await generateRegistrationOptions({
+      const options = await (await webauthn()).generateRegistrationOptions({
         rpName,
         rpID: rpId,
         userName: user.email,
@@ -114,7 +115,7 @@ export function createPasskeyService ({ db, sessions, rpId, rpName, origins, cha
 
     async register (user: User, input: { name?: string, response: unknown }, meta: ClientMeta): Promise<PasskeySummary> {
       const response = input.response as RegistrationResponseJSON
-      const verification = await verifying(async () => await verifyRegistrationResponse({
+      const verification = await verifying(async () => await (await webauthn()).verifyRegistrationResponse({
         response,
         expectedChallenge: consumeChallenge('register', user.id),
         expectedOrigin: origins,
@@ -164,7 +165,7 @@ export function createPasskeyService ({ db, sessions, rpId, rpName, origins, cha
 
     /** Request options for a passwordless login: no allowCredentials, the authenticator offers its discoverable ones. */
     async authenticationOptions (): Promise<PublicKeyCredentialRequestOptionsJSON> {
-      const options = await generateAuthenticationOptions({ rpID: rpId, userVerification: 'required', allowCredentials: [], timeout: challengeTtl * 1000 })
+      const options = await (await webauthn()).generateAuthenticationOptions({ rpID: rpId, userVerification: 'required', allowCredentials: [], timeout: challengeTtl * 1000 })
       await storeChallenge(options.challenge, 'login', null)
       return options
     },
@@ -181,7 +182,7 @@ export function createPasskeyService ({ db, sessions, rpId, rpName, origins, cha
       if (passkey === null) throw failed('This passkey is not known here')
       const userHandle = assertion.response?.userHandle
       if (typeof userHandle === 'string' && Buffer.from(userHandle, 'base64url').toString('utf8') !== passkey.userId) throw failed('The passkey does not belong to the account it names')
-      const verification = await verifying(async () => await verifyAuthenticationResponse({
+      const verification = await verifying(async () => await (await webauthn()).verifyAuthenticationResponse({
         response: assertion,
         expectedChallenge: consumeChallenge('login', null),
         expectedOrigin: origins,

@@ -23,7 +23,6 @@
 import { createHash, pbkdf2, randomBytes, scrypt, timingSafeEqual, type BinaryLike, type ScryptOptions } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { promisify } from 'node:util'
-import { verify as argon2Verify } from '@node-rs/argon2'
 import bcrypt from 'bcrypt'
 import pLimit from 'p-limit'
 
@@ -81,6 +80,8 @@ const djangoVerifiers: Record<string, (password: string, encoded: string) => Pro
     const phc = encoded.slice('argon2'.length)
     const memoryKiB = positiveInt(/\$m=(\d+),/.exec(phc)?.[1], MAX_MEMORY_BYTES / 1024)
     if (!/^\$argon2(id|i)\$v=19\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/.test(phc) || memoryKiB === null) return false
+    // Loaded at the first imported argon2 hash: a native addon only Django imports need (issue 18).
+    const { verify: argon2Verify } = await import('@node-rs/argon2')
     try {
       return await argon2Verify(phc, password)
     } catch {

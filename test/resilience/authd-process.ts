@@ -26,8 +26,13 @@ export async function startAuthd (t: { teardown: (fn: () => unknown) => void }, 
   // The test runner's own variables (TEST_DATABASE_URL…) and any authd setting from the shell
   // stay out: the server sees exactly BASE_ENV + env. NODE_V8_COVERAGE passes, so that its
   // coverage maps back to the sources (test/support/coverage-sources.mjs).
+  return await startAuthdProcess({ t, env: authdEnv(env), ...options })
+}
+
+/** The environment of a resilience test's authd: BASE_ENV + `env`, and nothing else of the runner's. */
+export function authdEnv (env: Record<string, string>): Record<string, string> {
   const inherited = Object.fromEntries(['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ', 'NODE_V8_COVERAGE'].flatMap((k) => process.env[k] === undefined ? [] : [[k, process.env[k] as string]]))
-  return await startAuthdProcess({ t, env: { ...inherited, ...BASE_ENV, ...env }, ...options })
+  return { ...inherited, ...BASE_ENV, ...env }
 }
 
 export interface HttpResult {
