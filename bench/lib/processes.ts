@@ -109,11 +109,7 @@ async function cpuSecondsOf (pid: number): Promise<number | null> {
  * time stretches; this does not.
  */
 export async function treeCpuSecondsOf (pid: number): Promise<number | null> {
-  const pids = await processTree(pid)
-  if (pids.length === 0) return null
-  const times = await Promise.all(pids.map(cpuSecondsOf))
-  if (times[0] === null) return null
-  return times.reduce<number>((sum, time) => sum + (time ?? 0), 0)
+  return await sumOverTree(pid, cpuSecondsOf)
 }
 
 /**
@@ -121,11 +117,16 @@ export async function treeCpuSecondsOf (pid: number): Promise<number | null> {
  * read counts 0); null when the process itself is gone or off Linux.
  */
 export async function treeRssOf (pid: number): Promise<number | null> {
+  return await sumOverTree(pid, rssOf)
+}
+
+/** `read` of the process plus all its descendants (one that ends while being read counts 0); null when the process itself is gone. */
+async function sumOverTree (pid: number, read: (pid: number) => Promise<number | null>): Promise<number | null> {
   const pids = await processTree(pid)
   if (pids.length === 0) return null
-  const sizes = await Promise.all(pids.map(rssOf))
-  if (sizes[0] === null) return null
-  return sizes.reduce<number>((sum, size) => sum + (size ?? 0), 0)
+  const values = await Promise.all(pids.map(read))
+  if (values[0] === null) return null
+  return values.reduce<number>((sum, value) => sum + (value ?? 0), 0)
 }
 
 export interface LoopDelay { p50: number, p99: number, max: number, mean: number, count: number, resolutionMs: number, rssBytes: number, heapUsedBytes: number }
