@@ -51,10 +51,11 @@ if (process.argv.includes('--if-stale')) {
   if (stamp === before) process.exit(0)
   console.error('authd: sources changed since the last build (or never built): building first')
 }
-const bin = (name) => path.join(root, 'node_modules', '.bin', name)
-run(bin('tsc'), ['-b', 'packages/verifier'])
-run(bin('tsc'), ['-p', 'tsconfig.json'])
-run(bin('tsc'), ['-p', 'src/verifier/tsconfig.json'])
+// TypeScript's own entry point run by this node (not node_modules/.bin/tsc, a shell script on Windows).
+const tsc = (...args) => run(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), ...args])
+tsc('-b', 'packages/verifier')
+tsc('-p', 'tsconfig.json')
+tsc('-p', 'src/verifier/tsconfig.json')
 run(process.execPath, ['dist/db/build-template.js'])
 mkdirSync(path.dirname(stampFile), { recursive: true })
 // The fingerprint from before the build: a file changed while it ran makes the next start build again.
