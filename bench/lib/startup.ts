@@ -8,7 +8,9 @@ import { existsSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
+import { sleep } from '../../test/support/processes.js'
 import { benchPort, peakRssOf, repoRoot, treeCpuSecondsOf, treeRssOf } from './processes.js'
+import { mb } from './report.js'
 import type { StoreKind } from './options.js'
 import { createStore, type Store } from './stores.js'
 
@@ -86,8 +88,6 @@ export interface StartupSettings {
   envFor: (store: Store) => NodeJS.ProcessEnv
   log: (message: string) => void
 }
-
-const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
 export function median (values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
@@ -213,7 +213,6 @@ async function stopped (started: Started): Promise<StartSample> {
 
 const seconds = (value: number): string => `${value.toFixed(2)} s`
 const cpu = (value: number | null): string => value === null ? '?' : seconds(value)
-const megabytes = (bytes: number | null): string => bytes === null ? '?' : `${(bytes / 1024 / 1024).toFixed(0)} MB`
 
 /** BENCH_STARTUP_RUNS × (first start on a fresh store, restart on the same store, steady RSS). */
 export async function startupScenario (settings: StartupSettings): Promise<StartupResult> {
@@ -224,12 +223,12 @@ export async function startupScenario (settings: StartupSettings): Promise<Start
     try {
       const env = settings.envFor(store)
       const first = await stopped(await startNode(store, env))
-      log(`${kind}: startup ${run}/${settings.runs}: first start healthy after ${seconds(first.healthySeconds)} (CPU ${cpu(first.cpuSeconds)}), RSS ${megabytes(first.rssAfterStart)}, peak ${megabytes(first.peakRss)}; stopped in ${seconds(first.stopSeconds)} (${first.exit})`)
+      log(`${kind}: startup ${run}/${settings.runs}: first start healthy after ${seconds(first.healthySeconds)} (CPU ${cpu(first.cpuSeconds)}), RSS ${mb(first.rssAfterStart)}, peak ${mb(first.peakRss)}; stopped in ${seconds(first.stopSeconds)} (${first.exit})`)
       const again = await startNode(store, env)
       await sleep(STEADY_AFTER_MS)
       const steadyRss = await treeRssOf(again.pid)
       const restart = await stopped(again)
-      log(`${kind}: startup ${run}/${settings.runs}: restart healthy after ${seconds(restart.healthySeconds)} (CPU ${cpu(restart.cpuSeconds)}), RSS ${megabytes(restart.rssAfterStart)}, peak ${megabytes(restart.peakRss)}, ${STEADY_AFTER_MS / 1000} s later ${megabytes(steadyRss)}; stopped in ${seconds(restart.stopSeconds)} (${restart.exit})`)
+      log(`${kind}: startup ${run}/${settings.runs}: restart healthy after ${seconds(restart.healthySeconds)} (CPU ${cpu(restart.cpuSeconds)}), RSS ${mb(restart.rssAfterStart)}, peak ${mb(restart.peakRss)}, ${STEADY_AFTER_MS / 1000} s later ${mb(steadyRss)}; stopped in ${seconds(restart.stopSeconds)} (${restart.exit})`)
       runs.push({ first, restart, steadyRss })
     } finally {
       await store.dispose()

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { buildTemplate } from '../../src/db/pglite.js'
-import { freePort, repoRoot } from '../support/processes.js'
+import { freePort, repoRoot, sleep } from '../support/processes.js'
 import { authdEnv, call, startAuthd } from './authd-process.js'
 
 /**
@@ -30,7 +30,7 @@ async function killDuringFirstStart (dataDir: string, when: (dataDir: string) =>
       landed = true
       break
     }
-    await new Promise((resolve) => setTimeout(resolve, 2))
+    await sleep(2)
   }
   if (!landed) child.kill('SIGKILL')
   await exited
